@@ -1,0 +1,98 @@
+// Package paths names every file and socket ctsync touches. All of them
+// live under one root so that several routers, each in its own network
+// namespace with its own root, can run side by side on one machine.
+package paths
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// EnvRoot is the environment variable that sets the root when --root is
+// not given.
+const EnvRoot = "CTSYNC_ROOT"
+
+// Root is the directory every path is relative to. The zero value and "/"
+// mean the system paths.
+type Root struct {
+	Dir string
+}
+
+// Resolve picks the root: the flag if set, else $CTSYNC_ROOT, else "/".
+func Resolve(flag string) Root {
+	if flag != "" {
+		return Root{Dir: flag}
+	}
+	if env := os.Getenv(EnvRoot); env != "" {
+		return Root{Dir: env}
+	}
+	return Root{Dir: "/"}
+}
+
+// Join returns rel under the root.
+func (r Root) Join(rel ...string) string {
+	dir := r.Dir
+	if dir == "" {
+		dir = "/"
+	}
+	return filepath.Join(append([]string{dir}, rel...)...)
+}
+
+// ConfigDir holds the saved configuration and the commit archive.
+func (r Root) ConfigDir() string { return r.Join("config") }
+
+// ConfigBoot is the saved configuration loaded at start.
+func (r Root) ConfigBoot() string { return r.Join("config", "config.boot") }
+
+// ArchiveDir holds committed revisions.
+func (r Root) ArchiveDir() string { return r.Join("config", "archive") }
+
+// RunDir holds sockets, pid files, lock files and the running config.
+func (r Root) RunDir() string { return r.Join("run", "ctsync") }
+
+// StateDir holds state that must survive a reboot of the service but is
+// not configuration (last VRRP transition, pending commit-confirm).
+func (r Root) StateDir() string { return r.Join("var", "lib", "ctsync") }
+
+// EtcDir holds the generated engine configurations.
+func (r Root) EtcDir() string { return r.Join("etc", "ctsync") }
+
+// LogDir holds the engines' stdout/stderr when ctsync supervises them.
+func (r Root) LogDir() string { return r.Join("var", "log", "ctsync") }
+
+// CtsyncdSocket is the control socket of ctsyncd.
+func (r Root) CtsyncdSocket() string { return filepath.Join(r.RunDir(), "ctsyncd.sock") }
+
+// RunningConfig is the running configuration as ctsyncd last committed it,
+// in config.boot format, readable without asking ctsyncd.
+func (r Root) RunningConfig() string { return filepath.Join(r.RunDir(), "running.boot") }
+
+// CommitLock is held (flock) for the whole of a commit.
+func (r Root) CommitLock() string { return filepath.Join(r.RunDir(), "commit.lock") }
+
+// ConntrackdConf is the generated conntrackd.conf.
+func (r Root) ConntrackdConf() string { return filepath.Join(r.EtcDir(), "conntrackd.conf") }
+
+// ConntrackdSocket is conntrackd's UNIX control socket.
+func (r Root) ConntrackdSocket() string { return filepath.Join(r.RunDir(), "conntrackd.ctl") }
+
+// ConntrackdLock is conntrackd's lock file; a crash leaves it behind.
+func (r Root) ConntrackdLock() string { return filepath.Join(r.RunDir(), "conntrackd.lock") }
+
+// ConntrackdPid is written by whoever starts conntrackd.
+func (r Root) ConntrackdPid() string { return filepath.Join(r.RunDir(), "conntrackd.pid") }
+
+// KeepalivedConf is the generated keepalived.conf.
+func (r Root) KeepalivedConf() string { return filepath.Join(r.EtcDir(), "keepalived.conf") }
+
+// KeepalivedPid is keepalived's main pid file.
+func (r Root) KeepalivedPid() string { return filepath.Join(r.RunDir(), "keepalived.pid") }
+
+// TransitionState records the last VRRP transition the hook ran.
+func (r Root) TransitionState() string { return filepath.Join(r.StateDir(), "transition.json") }
+
+// TransitionLock serializes overlapping VRRP hook runs.
+func (r Root) TransitionLock() string { return filepath.Join(r.RunDir(), "transition.lock") }
+
+// VRRPState records the VRRP state of each group as the hooks saw it.
+func (r Root) VRRPState() string { return filepath.Join(r.StateDir(), "vrrp-state.json") }
