@@ -1,0 +1,350 @@
+// Package supervise runs the engines (conntrackd, keepalived) for ctsyncd
+// where systemd does not: it starts them in their own session so that they
+// outlive a ctsyncd restart, records their pids in pid files, restarts them
+// when they crash (clearing the stale lock file a crash leaves), and adopts
+// the processes a previous ctsyncd — or the VRRP hook, which must work with
+// ctsyncd stopped — left running.
+package supervise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ctsync/ctsync/internal/atomicfile"
+	"github.com/ctsync/ctsync/internal/handler"
+)
+
+// Supervisor implements handler.Engines.
+type Supervisor struct {
+	log *zap.Logger
+
+	mu     sync.Mutex
+	procs  map[string]*proc
+	closed bool
+}
+
+type proc struct {
+	spec     handler.EngineSpec
+	pid      int
+	since    time.Time
+	done     chan struct{} // closed when pid exits
+	wanted   bool          // restart on exit
+	restarts int
+}
+
+var _ handler.Engines = (*Supervisor)(nil)
+
+// New returns a supervisor that logs to log.
+func New(log *zap.Logger) *Supervisor {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Supervisor{log: log, procs: map[string]*proc{}}
+}
+
+// Ensure implements handler.Engines.
+func (s *Supervisor) Ensure(ctx context.Context, spec handler.EngineSpec, restart bool) error {
+	s.mu.Lock()
+	p := s.procs[spec.Name]
+	if p == nil {
+		// A previous ctsyncd or the VRRP hook may have left it running.
+		if pid := AdoptablePid(spec); pid != 0 {
+			p = &proc{spec: spec, pid: pid, since: pidFileTime(spec.PidFile), done: make(chan struct{}), wanted: true}
+			s.procs[spec.Name] = p
+			go watchPid(pid, p.done)
+			go s.monitor(p)
+			s.log.Info("adopted running engine", zap.String("engine", spec.Name), zap.Int("pid", pid))
+		}
+	}
+	if p != nil && alive(p) {
+		p.spec = spec
+		p.wanted = true
+		s.mu.Unlock()
+		if !restart {
+			return nil
+		}
+		if err := s.Stop(ctx, spec.Name); err != nil {
+			return err
+		}
+		s.mu.Lock()
+	}
+	defer s.mu.Unlock()
+	return s.startLocked(spec)
+}
+
+// startLocked starts spec; s.mu is held.
+func (s *Supervisor) startLocked(spec handler.EngineSpec) error {
+	if s.closed {
+		return errors.New("supervisor is shutting down")
+	}
+	pid, done, err := Spawn(spec)
+	if err != nil {
+		return err
+	}
+	prev := s.procs[spec.Name]
+	p := &proc{spec: spec, pid: pid, since: time.Now(), done: done, wanted: true}
+	if prev != nil {
+		p.restarts = prev.restarts
+	}
+	s.procs[spec.Name] = p
+	go s.monitor(p)
+	s.log.Info("started engine", zap.String("engine", spec.Name), zap.Int("pid", pid), zap.Strings("argv", spec.Argv))
+	return nil
+}
+
+// monitor restarts p when it exits while still wanted.
+func (s *Supervisor) monitor(p *proc) {
+	<-p.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.procs[p.spec.Name] != p || !p.wanted {
+		return
+	}
+	s.log.Warn("engine exited; restarting", zap.String("engine", p.spec.Name), zap.Int("pid", p.pid))
+	// Back off when it dies straight after starting, so a broken engine
+	// does not spin.
+	backoff := time.Duration(0)
+	if time.Since(p.since) < 10*time.Second {
+		backoff = min(time.Duration(1<<min(p.restarts, 5))*250*time.Millisecond, 5*time.Second)
+	}
+	p.restarts++
+	go func() {
+		time.Sleep(backoff)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closed || s.procs[p.spec.Name] != p || !p.wanted {
+			return
+		}
+		if err := s.startLocked(p.spec); err != nil {
+			s.log.Error("restarting engine failed", zap.String("engine", p.spec.Name), zap.Error(err))
+			// Try again later through a fresh monitor.
+			retry := &proc{spec: p.spec, done: make(chan struct{}), wanted: true, restarts: p.restarts, since: time.Now()}
+			s.procs[p.spec.Name] = retry
+			close(retry.done)
+			go s.monitor(retry)
+		}
+	}()
+}
+
+// Reload sends SIGHUP to a running engine.
+func (s *Supervisor) Reload(ctx context.Context, name string) error {
+	s.mu.Lock()
+	p := s.procs[name]
+	s.mu.Unlock()
+	if p == nil || !alive(p) {
+		return fmt.Errorf("reloading %s: not running", name)
+	}
+	if err := syscall.Kill(p.pid, syscall.SIGHUP); err != nil {
+		return fmt.Errorf("reloading %s: %w", name, err)
+	}
+	return nil
+}
+
+// Stop stops the engine and waits until it exited.
+func (s *Supervisor) Stop(ctx context.Context, name string) error {
+	s.mu.Lock()
+	p := s.procs[name]
+	if p != nil {
+		p.wanted = false
+	}
+	s.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	err := Terminate(ctx, p.pid, p.done)
+	if err == nil {
+		_ = atomicfile.Remove(p.spec.PidFile)
+		if p.spec.LockFile != "" {
+			_ = os.Remove(p.spec.LockFile)
+		}
+		s.mu.Lock()
+		if s.procs[name] == p {
+			delete(s.procs, name)
+		}
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// Pid returns the engine's pid, 0 when it is not running.
+func (s *Supervisor) Pid(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.procs[name]; p != nil && alive(p) {
+		return p.pid
+	}
+	return 0
+}
+
+// Restarts returns how often the engine was restarted after a crash.
+func (s *Supervisor) Restarts(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.procs[name]; p != nil {
+		return p.restarts
+	}
+	return 0
+}
+
+// Release stops supervising without stopping the engines: ctsyncd exits
+// and a later one adopts them.
+func (s *Supervisor) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+}
+
+func alive(p *proc) bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Terminate sends SIGTERM, waits for done, and after a grace period
+// SIGKILL.
+func Terminate(ctx context.Context, pid int, done <-chan struct{}) error {
+	if pid <= 0 {
+		return nil
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	grace := time.NewTimer(5 * time.Second)
+	defer grace.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-grace.C:
+	case <-ctx.Done():
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	select {
+	case <-done:
+		return nil
+	case <-time.After(5 * time.Second):
+		return fmt.Errorf("pid %d did not exit after SIGKILL", pid)
+	}
+}
+
+// Spawn starts spec detached (its own session, so it outlives its
+// starter), clears a stale lock file first, and writes the pid file. done
+// is closed when the process exits. The VRRP hook uses it too, so that
+// whoever starts an engine leaves the same trail for ctsyncd to adopt.
+func Spawn(spec handler.EngineSpec) (pid int, done chan struct{}, err error) {
+	if len(spec.Argv) == 0 {
+		return 0, nil, fmt.Errorf("starting %s: no command", spec.Name)
+	}
+	if spec.LockFile != "" && AdoptablePid(spec) == 0 {
+		// Nothing live holds it: a crash left it and the engine would
+		// refuse to start.
+		_ = os.Remove(spec.LockFile)
+	}
+	for _, f := range []string{spec.PidFile, spec.LockFile, spec.LogFile} {
+		if f != "" {
+			if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+				return 0, nil, fmt.Errorf("starting %s: %w", spec.Name, err)
+			}
+		}
+	}
+	cmd := exec.Command(spec.Argv[0], spec.Argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if spec.LogFile != "" {
+		lf, err := os.OpenFile(spec.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			return 0, nil, fmt.Errorf("starting %s: %w", spec.Name, err)
+		}
+		defer lf.Close()
+		cmd.Stdout, cmd.Stderr = lf, lf
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, nil, fmt.Errorf("starting %s: %w", spec.Name, err)
+	}
+	done = make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	pid = cmd.Process.Pid
+	if spec.PidFile != "" {
+		if err := atomicfile.WriteFile(spec.PidFile, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+			_ = cmd.Process.Kill()
+			<-done
+			return 0, nil, fmt.Errorf("starting %s: %w", spec.Name, err)
+		}
+	}
+	return pid, done, nil
+}
+
+// AdoptablePid returns the pid recorded in spec.PidFile when that process
+// is alive and runs spec's binary, else 0. Checking the binary guards
+// against a pid reused by an unrelated process.
+func AdoptablePid(spec handler.EngineSpec) int {
+	if spec.PidFile == "" || len(spec.Argv) == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(spec.PidFile)
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	if !PidRuns(pid, filepath.Base(spec.Argv[0])) {
+		return 0
+	}
+	return pid
+}
+
+// PidRuns reports whether pid is a live (not zombie) process whose
+// command is binary.
+func PidRuns(pid int, binary string) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name, which may itself
+	// contain ") ".
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' || stat[i+2] == 'X' {
+		return false
+	}
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	argv := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	return len(argv) > 0 && slices.Contains([]string{binary}, filepath.Base(argv[0]))
+}
+
+// watchPid closes done when pid (not our child) is gone.
+func watchPid(pid int, done chan struct{}) {
+	bin := ""
+	if cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil {
+		bin = filepath.Base(strings.SplitN(string(cmdline), "\x00", 2)[0])
+	}
+	for PidRuns(pid, bin) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	close(done)
+}
+
+func pidFileTime(path string) time.Time {
+	if fi, err := os.Stat(path); err == nil {
+		return fi.ModTime()
+	}
+	return time.Now()
+}

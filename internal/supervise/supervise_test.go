@@ -1,0 +1,122 @@
+package supervise
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ctsync/ctsync/internal/handler"
+)
+
+func sleepSpec(t *testing.T) handler.EngineSpec {
+	t.Helper()
+	bin, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep binary")
+	}
+	dir := t.TempDir()
+	return handler.EngineSpec{
+		Name:     "sleeper",
+		Argv:     []string{bin, "300"},
+		PidFile:  filepath.Join(dir, "sleeper.pid"),
+		LockFile: filepath.Join(dir, "sleeper.lock"),
+		LogFile:  filepath.Join(dir, "sleeper.log"),
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRestartAfterCrashClearsStaleLock(t *testing.T) {
+	spec := sleepSpec(t)
+	s := New(nil)
+	ctx := context.Background()
+	t.Cleanup(func() { _ = s.Stop(ctx, spec.Name) })
+	if err := os.WriteFile(spec.LockFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ensure(ctx, spec, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(spec.LockFile); !os.IsNotExist(err) {
+		t.Errorf("stale lock file survived the start: %v", err)
+	}
+	first := s.Pid(spec.Name)
+	if first == 0 {
+		t.Fatal("no pid after Ensure")
+	}
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "restart", func() bool { p := s.Pid(spec.Name); return p != 0 && p != first })
+	if got := s.Restarts(spec.Name); got != 1 {
+		t.Errorf("Restarts = %d, want 1", got)
+	}
+	if pid := AdoptablePid(spec); pid != s.Pid(spec.Name) {
+		t.Errorf("pid file says %d, supervisor %d", pid, s.Pid(spec.Name))
+	}
+}
+
+func TestEnsureWithoutRestartKeepsPid(t *testing.T) {
+	spec := sleepSpec(t)
+	s := New(nil)
+	ctx := context.Background()
+	t.Cleanup(func() { _ = s.Stop(ctx, spec.Name) })
+	if err := s.Ensure(ctx, spec, false); err != nil {
+		t.Fatal(err)
+	}
+	pid := s.Pid(spec.Name)
+	if err := s.Ensure(ctx, spec, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Pid(spec.Name); got != pid {
+		t.Errorf("Ensure without restart changed pid %d -> %d", pid, got)
+	}
+	if err := s.Ensure(ctx, spec, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Pid(spec.Name); got == pid || got == 0 {
+		t.Errorf("Ensure with restart kept pid %d (now %d)", pid, got)
+	}
+}
+
+func TestAdoptAfterRelease(t *testing.T) {
+	spec := sleepSpec(t)
+	ctx := context.Background()
+	old := New(nil)
+	if err := old.Ensure(ctx, spec, false); err != nil {
+		t.Fatal(err)
+	}
+	pid := old.Pid(spec.Name)
+	old.Release() // ctsyncd exits, the engine stays
+
+	s := New(nil)
+	t.Cleanup(func() { _ = s.Stop(ctx, spec.Name) })
+	if err := s.Ensure(ctx, spec, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Pid(spec.Name); got != pid {
+		t.Fatalf("new supervisor has pid %d, want adopted %d", got, pid)
+	}
+	// An adopted engine is supervised too.
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	waitFor(t, "restart of adopted engine", func() bool { p := s.Pid(spec.Name); return p != 0 && p != pid })
+	if err := s.Stop(ctx, spec.Name); err != nil {
+		t.Fatal(err)
+	}
+	if s.Pid(spec.Name) != 0 || AdoptablePid(spec) != 0 {
+		t.Error("engine still recorded after Stop")
+	}
+}
