@@ -124,11 +124,13 @@ func (n *Node) Delete(path []string, value *string) bool {
 		}
 	}
 	parent.remove(target.Name)
-	// Prune empty ancestors (never the root).
+	// Prune empty ancestors (never the root). A tag entry stops the
+	// pruning: it is configuration by itself ("address 198.18.0.101/24"
+	// stays when its optional "interface" is deleted), as in VyOS.
 	for i := len(path) - 1; i > 0; i-- {
 		p := n.Get(path[:i-1]...)
 		c := p.Child(path[i-1])
-		if c == nil || c.Leaf || len(c.Children) > 0 {
+		if c == nil || c.Leaf || len(c.Children) > 0 || p.Tag {
 			break
 		}
 		p.remove(c.Name)
