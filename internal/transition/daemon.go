@@ -1,0 +1,223 @@
+package transition
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ctsync/ctsync/internal/atomicfile"
+	"github.com/ctsync/ctsync/internal/conntrackd"
+	"github.com/ctsync/ctsync/internal/paths"
+)
+
+// StartOptions says how to start conntrackd detached.
+type StartOptions struct {
+	Root paths.Root
+	// Binary is the conntrackd executable; empty means "conntrackd" on
+	// PATH, then /usr/sbin/conntrackd (notify scripts often run with a
+	// minimal PATH).
+	Binary string
+	// Conf is the config file; empty means Root.ConntrackdConf().
+	Conf string
+}
+
+// StartConntrackd starts conntrackd in its own session, in the foreground
+// mode (so that the pid it returns is the daemon's own, not a parent that
+// forked and exited), with stdout and stderr appended to
+// Root.LogDir()/conntrackd.log, and writes the pid to Root.ConntrackdPid()
+// so that ctsyncd's supervisor can adopt it. It does not wait for the
+// daemon to answer; exited is closed when the process ends, and exitErr
+// holds its exit status after that (this process reaps it, so no zombie
+// stays behind while it lives).
+func StartConntrackd(o StartOptions) (pid int, exited <-chan struct{}, exitErr *error, err error) {
+	bin := o.Binary
+	if bin == "" {
+		bin = "conntrackd"
+		if _, err := exec.LookPath(bin); err != nil {
+			bin = "/usr/sbin/conntrackd"
+		}
+	}
+	conf := o.Conf
+	if conf == "" {
+		conf = o.Root.ConntrackdConf()
+	}
+	if err := os.MkdirAll(o.Root.LogDir(), 0o755); err != nil {
+		return 0, nil, nil, fmt.Errorf("starting conntrackd: %w", err)
+	}
+	if err := os.MkdirAll(o.Root.RunDir(), 0o755); err != nil {
+		return 0, nil, nil, fmt.Errorf("starting conntrackd: %w", err)
+	}
+	logf, err := os.OpenFile(filepath.Join(o.Root.LogDir(), "conntrackd.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("starting conntrackd: %w", err)
+	}
+	defer logf.Close()
+	// Not CommandContext: the daemon must outlive this hook.
+	cmd := exec.Command(bin, "-C", conf)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, nil, nil, fmt.Errorf("starting %s -C %s: %w", bin, conf, err)
+	}
+	pid = cmd.Process.Pid
+	done := make(chan struct{})
+	var werr error
+	go func() {
+		werr = cmd.Wait()
+		close(done)
+	}()
+	if err := atomicfile.WriteFile(o.Root.ConntrackdPid(), []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+		return pid, done, &werr, fmt.Errorf("conntrackd started as pid %d but its pid file was not written: %w", pid, err)
+	}
+	return pid, done, &werr, nil
+}
+
+// liveConntrackd returns the pid of a running conntrackd that uses conf:
+// the one named in the pid file if it is alive and is conntrackd, else one
+// found in /proc by its command line. 0 means none.
+func liveConntrackd(root paths.Root, conf string) int {
+	if b, err := os.ReadFile(root.ConntrackdPid()); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 && isConntrackd(pid, "") {
+			return pid
+		}
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if isConntrackd(pid, conf) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// isConntrackd reports whether pid is a live (not zombie) conntrackd,
+// started with conf when conf is not empty.
+func isConntrackd(pid int, conf string) bool {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// State follows the parenthesised comm: "pid (comm) S ...".
+	if i := bytes.LastIndexByte(st, ')'); i < 0 || i+2 >= len(st) || st[i+2] == 'Z' || st[i+2] == 'X' {
+		return false
+	}
+	cl, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	args := strings.Split(strings.TrimRight(string(cl), "\x00"), "\x00")
+	if len(args) == 0 || filepath.Base(args[0]) != "conntrackd" {
+		return false
+	}
+	if conf == "" {
+		return true
+	}
+	for i, a := range args {
+		if a == "-C" && i+1 < len(args) && args[i+1] == conf {
+			return true
+		}
+	}
+	return false
+}
+
+// answers reports whether conntrackd answers a statistics request.
+func answers(ctx context.Context, c *conntrackd.Client, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	b, err := c.Do(ctx, conntrackd.Stats)
+	if err != nil {
+		return err
+	}
+	if _, err := parseStats(b); err != nil {
+		return err
+	}
+	return nil
+}
+
+// ensureRunning makes conntrackd answer on its socket: if it does not,
+// it clears a stale lock file (only when no live conntrackd uses this
+// config: conntrackd refuses to start while the file exists, and a crash
+// leaves it behind) and starts the daemon, then waits until it answers.
+// It returns what it did, for the record.
+func ensureRunning(ctx context.Context, o *Options, dc daemonConf, c *conntrackd.Client) (string, error) {
+	if err := answers(ctx, c, 2*time.Second); err == nil {
+		return "running", nil
+	}
+	conf := o.Root.ConntrackdConf()
+	if pid := liveConntrackd(o.Root, conf); pid != 0 {
+		// Starting, or busy: a second daemon would fight it for the lock.
+		if err := waitAnswer(ctx, c, nil); err != nil {
+			return "", fmt.Errorf("conntrackd pid %d is alive but does not answer on %s: %w", pid, c.Path, err)
+		}
+		return fmt.Sprintf("pid %d answered after waiting", pid), nil
+	}
+	var did []string
+	lock := dc.LockFile
+	if lock == "" {
+		lock = o.Root.ConntrackdLock()
+	}
+	if _, err := os.Stat(lock); err == nil {
+		if err := os.Remove(lock); err != nil {
+			return "", fmt.Errorf("removing stale conntrackd lock %s: %w", lock, err)
+		}
+		did = append(did, "removed stale lock "+lock)
+	}
+	pid, exited, exitErr, err := StartConntrackd(StartOptions{Root: o.Root, Binary: o.Conntrackd, Conf: conf})
+	if err != nil {
+		return "", err
+	}
+	did = append(did, fmt.Sprintf("started pid %d", pid))
+	if err := waitAnswer(ctx, c, exited); err != nil {
+		if exited != nil {
+			select {
+			case <-exited:
+				err = fmt.Errorf("conntrackd pid %d exited (%v); see %s", pid, *exitErr, filepath.Join(o.Root.LogDir(), "conntrackd.log"))
+			default:
+			}
+		}
+		return strings.Join(did, ", "), fmt.Errorf("conntrackd did not come up: %w", err)
+	}
+	return strings.Join(did, ", "), nil
+}
+
+// waitAnswer polls the socket until conntrackd answers, ctx ends, or the
+// process exits.
+func waitAnswer(ctx context.Context, c *conntrackd.Client, exited <-chan struct{}) error {
+	wait := 10 * time.Millisecond
+	var last error
+	for {
+		last = answers(ctx, c, time.Second)
+		if last == nil {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(ctx.Err(), last)
+		case <-exited:
+			t.Stop()
+			return errors.New("process exited")
+		case <-t.C:
+		}
+		if wait < 200*time.Millisecond {
+			wait *= 2
+		}
+	}
+}

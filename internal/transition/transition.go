@@ -1,0 +1,389 @@
+// Package transition is the VRRP failover hook: what `ctsync
+// vrrp-transition master|backup|fault GROUP` does when keepalived's
+// sync-group changes state.
+//
+// master: commit conntrackd's external cache into the kernel table first
+// (the virtual addresses are already up, so old flows' packets are arriving
+// at a table that does not know them yet), check that the entries really
+// are in the kernel table, then flush the caches, resync the internal cache
+// with the kernel and send a bulk update to the peer. With
+// DisableExternalCache the peer's states were injected straight into the
+// kernel table, so there is nothing to commit: only resync and bulk send.
+//
+// backup: make sure conntrackd runs (start it, clearing a stale lock file,
+// if it does not answer), shorten the kernel timers of entries that may be
+// stale, and ask the peer for a full resync.
+//
+// fault: shorten the kernel timers.
+//
+// The hook reads only files (the running config and the generated
+// conntrackd.conf) and talks to conntrackd's control socket directly, so
+// it works with ctsyncd stopped: failover never waits on the config
+// service. Every step is bounded in time. Overlapping calls (keepalived
+// runs notify scripts asynchronously) are serialized with a lock and
+// ordered by a ticket taken at start: a call that finds a later ticket
+// already issued does nothing, so two overlapping transitions end in the
+// state of the later one.
+package transition
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ctsync/ctsync/internal/conntrackd"
+	"github.com/ctsync/ctsync/internal/paths"
+)
+
+// VRRP states the hook accepts.
+const (
+	Master = "master"
+	Backup = "backup"
+	Fault  = "fault"
+)
+
+// DefaultTimeout bounds a whole transition: keepalived must never hang on
+// its notify script.
+const DefaultTimeout = 30 * time.Second
+
+var (
+	// ErrBadState is returned for a state other than master, backup, fault.
+	ErrBadState = errors.New("state must be master, backup or fault")
+	// ErrCommitIncomplete means conntrackd accepted the commit request but
+	// the kernel table does not hold the entries its external cache held:
+	// the daemon skipped the commit ("commit already in progress") or part
+	// of it failed.
+	ErrCommitIncomplete = errors.New("commit incomplete")
+)
+
+// Options configures one hook run.
+type Options struct {
+	Root  paths.Root
+	State string // master, backup or fault (case-insensitive)
+	Group string // the VRRP sync-group keepalived names
+	Log   *zap.Logger
+	// Timeout bounds the whole run, waiting for an earlier run included;
+	// zero means DefaultTimeout.
+	Timeout time.Duration
+	// Conntrackd is the binary the backup path starts; empty means
+	// conntrackd on PATH or /usr/sbin/conntrackd.
+	Conntrackd string
+	// CountKernel counts the kernel conntrack table; nil means
+	// KernelCount (the calling thread's network namespace).
+	CountKernel func() (int, error)
+}
+
+// Run performs the transition, records it, and returns an error when any
+// step failed. A group other than conntrack-sync's sync-group, or a router
+// without conntrack-sync, is recorded and is not an error.
+func Run(ctx context.Context, o Options) error {
+	start := time.Now()
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.CountKernel == nil {
+		o.CountKernel = KernelCount
+	}
+	state, err := normState(o.State)
+	if err != nil {
+		return err
+	}
+	o.State = state
+	log := o.Log.With(zap.String("state", state), zap.String("group", o.Group))
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+
+	sg, err := readSyncGroup(o.Root.RunningConfig())
+	if err != nil {
+		// Without the config we cannot know whether to act; acting on
+		// the wrong group could flush caches, so record and fail.
+		log.Error("reading running config", zap.Error(err))
+		return err
+	}
+	seq, err := nextTicket(ctx, o.Root)
+	if err != nil {
+		log.Error("taking a ticket", zap.Error(err))
+		return fmt.Errorf("vrrp-transition %s %s: %w", state, o.Group, err)
+	}
+	log = log.With(zap.Uint64("seq", seq))
+
+	if sg.Configured && sg.Group != o.Group {
+		// Another VRRP group: only its state is worth keeping.
+		log.Info("not the conntrack-sync sync-group; nothing to do", zap.String("sync_group", sg.Group))
+		return recordGroup(ctx, o.Root, o.Group, GroupState{State: state, Since: start, Seq: seq})
+	}
+
+	lk, err := lockFile(ctx, o.Root.TransitionLock())
+	if err != nil {
+		log.Error("waiting for an earlier transition", zap.Error(err))
+		return fmt.Errorf("vrrp-transition %s %s: %w", state, o.Group, err)
+	}
+	defer unlock(lk)
+	if latest, err := latestTicket(ctx, o.Root); err == nil && latest > seq {
+		// A later transition was called while this one waited: it is
+		// the one that describes the router now, so this one must not
+		// undo it (a late "backup" after "master" would reset timers of
+		// the flows master just committed).
+		log.Info("superseded by a later transition; nothing to do", zap.Uint64("latest", latest))
+		return nil
+	}
+
+	rec := &Record{Seq: seq, State: state, Group: o.Group, Started: start}
+	if !sg.Configured {
+		rec.Skipped = "conntrack-sync is not configured"
+		rec.OK = true
+		log.Info(rec.Skipped + "; nothing to do")
+	} else {
+		r := &runner{o: &o, ctx: ctx, rec: rec, log: log, start: start}
+		err = r.run()
+	}
+	rec.Duration = time.Since(start)
+	rec.OK = err == nil
+	if err != nil {
+		rec.Error = err.Error()
+		log.Error("transition failed", zap.Duration("took", rec.Duration), zap.Error(err))
+	} else {
+		log.Info("transition done", zap.Duration("took", rec.Duration), zap.Int("committed", rec.Committed))
+	}
+	var werr error
+	if e := writeRecord(o.Root, rec); e != nil {
+		werr = errors.Join(werr, e)
+	}
+	if e := recordGroup(ctx, o.Root, o.Group, GroupState{State: state, Since: start, Seq: seq}); e != nil {
+		werr = errors.Join(werr, e)
+	}
+	if werr != nil {
+		log.Error("recording the transition", zap.Error(werr))
+	}
+	if err != nil {
+		return fmt.Errorf("vrrp-transition %s %s: %w", state, o.Group, err)
+	}
+	return werr
+}
+
+func normState(s string) (string, error) {
+	switch s {
+	case Master, "MASTER", "Master":
+		return Master, nil
+	case Backup, "BACKUP", "Backup":
+		return Backup, nil
+	case Fault, "FAULT", "Fault":
+		return Fault, nil
+	}
+	return "", fmt.Errorf("vrrp-transition %q: %w", s, ErrBadState)
+}
+
+func recordGroup(ctx context.Context, root paths.Root, group string, gs GroupState) error {
+	f, err := lockFile(ctx, seqFile(root))
+	if err != nil {
+		return err
+	}
+	defer unlock(f)
+	return setGroupState(root, group, gs)
+}
+
+// runner carries one transition's steps.
+type runner struct {
+	o     *Options
+	ctx   context.Context
+	rec   *Record
+	log   *zap.Logger
+	start time.Time
+	c     *conntrackd.Client
+}
+
+// stepTimeout bounds ordinary requests; the commit gets what is left.
+const stepTimeout = 5 * time.Second
+
+// commitReserve is kept back from the commit's budget so that the record
+// can still be written when the commit uses all of its time.
+const commitReserve = time.Second
+
+func (r *runner) run() error {
+	dc, err := readDaemonConf(r.o.Root.ConntrackdConf())
+	if err != nil {
+		return err
+	}
+	sock := dc.Socket
+	if sock == "" {
+		sock = r.o.Root.ConntrackdSocket()
+	}
+	r.c = &conntrackd.Client{Path: sock}
+	r.rec.Mode = "external-cache"
+	if dc.DisableExternalCache {
+		r.rec.Mode = "no-external-cache"
+	}
+	switch r.o.State {
+	case Master:
+		return r.master(dc)
+	case Backup:
+		return r.backup(dc)
+	default:
+		return r.request("reset-timers", conntrackd.ResetTimers)
+	}
+}
+
+func (r *runner) master(dc daemonConf) error {
+	if dc.DisableExternalCache {
+		// The peer's states are already in the kernel table; resync the
+		// internal cache with it and tell the peer what we hold.
+		return errors.Join(
+			r.request("resync", pick(dc.ExpectSync, conntrackd.ResyncAll, conntrackd.Resync)),
+			r.request("send-bulk", conntrackd.SendBulk),
+		)
+	}
+	if err := r.commit(dc); err != nil {
+		// Keep the external cache: flushing it now would throw away the
+		// states a retry could still commit.
+		return err
+	}
+	var errs []error
+	if dc.ExpectSync {
+		errs = append(errs, r.request("flush-caches", conntrackd.FlushCachesAll))
+	} else {
+		errs = append(errs,
+			r.request("flush-internal", conntrackd.FlushInternal),
+			r.request("flush-external", conntrackd.FlushExternal))
+	}
+	errs = append(errs,
+		r.request("resync", pick(dc.ExpectSync, conntrackd.ResyncAll, conntrackd.Resync)),
+		r.request("send-bulk", conntrackd.SendBulk))
+	return errors.Join(errs...)
+}
+
+// commit commits the external cache and checks the effect. conntrackd
+// returns no status and skips a commit silently when one is already in
+// progress, so the check is on the kernel table: after the commit it must
+// hold at least as many entries as the external cache did before it (each
+// external entry is either created by the commit or was already there).
+// Both counts are single small requests, so the check adds milliseconds
+// to a commit that takes about a second per 100,000 entries.
+func (r *runner) commit(dc daemonConf) error {
+	st := Step{Name: "external-cache-count", Code: conntrackd.Stats}
+	t0 := time.Now()
+	ctx, cancel := context.WithTimeout(r.ctx, stepTimeout)
+	b, err := r.c.Do(ctx, conntrackd.Stats)
+	cancel()
+	var cc cacheCounts
+	if err == nil {
+		cc, err = parseStats(b)
+	}
+	if err == nil {
+		st.Detail = fmt.Sprintf("%d entries", cc.External)
+	}
+	r.finish(&st, t0, err)
+	if err != nil {
+		return fmt.Errorf("reading the external cache size: %w", err)
+	}
+	r.rec.ExternalEntries = cc.External
+
+	before, kerr := r.o.CountKernel()
+
+	code := pick(dc.ExpectSync, conntrackd.CommitAll, conntrackd.Commit)
+	st = Step{Name: "commit", Code: code}
+	t0 = time.Now()
+	budget := time.Until(deadline(r.ctx)) - commitReserve
+	if budget < stepTimeout {
+		budget = time.Until(deadline(r.ctx))
+	}
+	ctx, cancel = context.WithTimeout(r.ctx, budget)
+	_, err = r.c.Do(ctx, code)
+	cancel()
+	r.finish(&st, t0, err)
+	if err != nil {
+		return fmt.Errorf("committing the external cache: %w", err)
+	}
+
+	st = Step{Name: "verify-commit"}
+	t0 = time.Now()
+	after, err := r.o.CountKernel()
+	if err == nil {
+		r.rec.KernelEntries = after
+		if kerr == nil && after > before {
+			r.rec.Committed = after - before
+		}
+		st.Detail = fmt.Sprintf("external cache %d, kernel table %d (was %d)", cc.External, after, before)
+		if after < cc.External {
+			err = fmt.Errorf("%w: external cache held %d entries, kernel table holds %d", ErrCommitIncomplete, cc.External, after)
+		}
+	}
+	r.finish(&st, t0, err)
+	if err != nil {
+		return fmt.Errorf("checking the commit: %w", err)
+	}
+	r.rec.KernelReady = time.Since(r.start)
+	return nil
+}
+
+func (r *runner) backup(dc daemonConf) error {
+	st := Step{Name: "ensure-running"}
+	t0 := time.Now()
+	did, err := ensureRunning(r.ctx, r.o, dc, r.c)
+	st.Detail = did
+	r.finish(&st, t0, err)
+	if err != nil {
+		return err
+	}
+	return errors.Join(
+		r.request("reset-timers", conntrackd.ResetTimers),
+		r.request("request-resync", conntrackd.RequestResync),
+	)
+}
+
+// request sends one code whose reply carries nothing to check (conntrackd
+// answers these with an empty reply): success means the daemon read the
+// request and closed the socket after doing it.
+func (r *runner) request(name string, code int32) error {
+	st := Step{Name: name, Code: code}
+	t0 := time.Now()
+	ctx, cancel := context.WithTimeout(r.ctx, stepTimeout)
+	_, err := r.c.Do(ctx, code)
+	cancel()
+	r.finish(&st, t0, err)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// finish completes st, appends it to the record and logs it.
+func (r *runner) finish(st *Step, t0 time.Time, err error) {
+	st.Duration = time.Since(t0)
+	st.OK = err == nil
+	if err != nil {
+		st.Error = err.Error()
+	}
+	r.rec.Steps = append(r.rec.Steps, *st)
+	fields := []zap.Field{zap.String("step", st.Name), zap.Duration("took", st.Duration)}
+	if st.Code != 0 {
+		fields = append(fields, zap.Int32("code", st.Code))
+	}
+	if st.Detail != "" {
+		fields = append(fields, zap.String("detail", st.Detail))
+	}
+	if err != nil {
+		r.log.Error("step failed", append(fields, zap.Error(err))...)
+		return
+	}
+	r.log.Info("step done", fields...)
+}
+
+func deadline(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return time.Now().Add(DefaultTimeout)
+}
+
+func pick(cond bool, yes, no int32) int32 {
+	if cond {
+		return yes
+	}
+	return no
+}
