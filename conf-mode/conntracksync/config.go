@@ -1,0 +1,146 @@
+// Package conntracksync is the conf-mode handler of `service
+// conntrack-sync`: it turns the subtree into conntrackd.conf and keeps
+// conntrackd running with it.
+package conntracksync
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/mitchellh/mapstructure"
+
+	"github.com/ctsync/ctsync/internal/cfgerr"
+	"github.com/ctsync/ctsync/internal/configtree"
+	"github.com/ctsync/ctsync/internal/kernelinfo"
+)
+
+// Defaults VyOS uses. The commit engine applies the schema's defaults
+// before GetConfig; these only matter when it did not (tests, a schema
+// without them), so the generated file never carries a zero size or port.
+const (
+	DefaultPort                 = 3780
+	DefaultMcastGroup           = "225.0.0.50"
+	DefaultSyncQueueSize        = 1 // MB
+	DefaultEventListenQueueSize = 8 // MB
+)
+
+// Owned is where the subtree lives in the tree.
+var Owned = []string{"service", "conntrack-sync"}
+
+// Config is `service conntrack-sync`, decoded, plus the live-system facts
+// Verify gathered so that Generate is a pure function of it.
+type Config struct {
+	AcceptProtocol       []string             `mapstructure:"accept-protocol"`
+	DisableExternalCache bool                 `mapstructure:"disable-external-cache"`
+	DisableSyslog        bool                 `mapstructure:"disable-syslog"`
+	EventListenQueueSize int                  `mapstructure:"event-listen-queue-size"`
+	ExpectSync           []string             `mapstructure:"expect-sync"`
+	FailoverMechanism    FailoverMechanism    `mapstructure:"failover-mechanism"`
+	IgnoreAddress        []string             `mapstructure:"ignore-address"`
+	Interface            map[string]Interface `mapstructure:"interface"`
+	ListenAddress        []string             `mapstructure:"listen-address"`
+	McastGroup           string               `mapstructure:"mcast-group"`
+	PurgeTimeout         int                  `mapstructure:"purge-timeout"`
+	StartupResync        bool                 `mapstructure:"startup-resync"`
+	SyncQueueSize        int                  `mapstructure:"sync-queue-size"`
+
+	// SyncGroupExists records, from the rest of the tree, whether the
+	// failover sync-group is configured under high-availability vrrp.
+	SyncGroupExists bool `mapstructure:"-"`
+
+	// Facts is filled by Verify from the live system.
+	Facts Facts `mapstructure:"-"`
+}
+
+// FailoverMechanism is `failover-mechanism vrrp sync-group NAME`.
+type FailoverMechanism struct {
+	VRRP struct {
+		SyncGroup string `mapstructure:"sync-group"`
+	} `mapstructure:"vrrp"`
+}
+
+// Interface is one `interface NAME` entry: with Peer it is a unicast UDP
+// link, without it a multicast one.
+type Interface struct {
+	Peer string `mapstructure:"peer"`
+	Port int    `mapstructure:"port"`
+}
+
+// Facts are what the live system said when Verify ran.
+type Facts struct {
+	// Local is, per sync interface, the IPv4 address conntrackd binds to
+	// on it: a listen-address assigned to that interface if there is
+	// one, else the interface's first IPv4 address.
+	Local map[string]string
+	// Addrs is every address of the sync interfaces, which conntrackd
+	// must not replicate (traffic to the router itself).
+	Addrs []string
+	// Kernel sizes conntrackd's hash table.
+	Kernel kernelinfo.Info
+}
+
+// Unicast reports whether the links are unicast UDP (every interface has
+// a peer). Verify has refused a mix.
+func (c *Config) Unicast() bool {
+	for _, i := range c.Interface {
+		if i.Peer != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// InterfaceNames returns the sync interfaces in a stable order, so the
+// generated file does not depend on map iteration.
+func (c *Config) InterfaceNames() []string {
+	names := make([]string, 0, len(c.Interface))
+	for n := range c.Interface {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// FromTree decodes the subtree of tree; nil when it is absent. multi says
+// which leaves are leaf-lists, by full path from the root.
+func FromTree(tree *configtree.Node, multi func(path []string) bool) (*Config, error) {
+	node := tree.Get(Owned...)
+	if node == nil {
+		return nil, nil
+	}
+	rel := func(p []string) bool {
+		return multi(append(slices.Clone(Owned), p...))
+	}
+	raw := node.ToMap(rel)
+
+	cfg := &Config{
+		EventListenQueueSize: DefaultEventListenQueueSize,
+		McastGroup:           DefaultMcastGroup,
+		SyncQueueSize:        DefaultSyncQueueSize,
+	}
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Result: cfg,
+		// Tree values are strings; sizes and ports become ints here, and a
+		// value that is not a number fails rather than reaching the file.
+		WeaklyTypedInput: true,
+		// A node this handler does not know would be silently dropped
+		// from the generated file: refuse it instead.
+		ErrorUnused: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building decoder: %w", err)
+	}
+	if err := dec.Decode(raw); err != nil {
+		return nil, &cfgerr.Error{Path: "service conntrack-sync", Msg: fmt.Sprintf("cannot decode: %v", err)}
+	}
+	for name, i := range cfg.Interface {
+		if i.Port == 0 {
+			i.Port = DefaultPort
+			cfg.Interface[name] = i
+		}
+	}
+	if sg := cfg.FailoverMechanism.VRRP.SyncGroup; sg != "" {
+		cfg.SyncGroupExists = tree.Exists("high-availability", "vrrp", "sync-group", sg)
+	}
+	return cfg, nil
+}
