@@ -1,0 +1,144 @@
+package schema
+
+import (
+	"strings"
+
+	"github.com/ctsync/ctsync/internal/cfgerr"
+	"github.com/ctsync/ctsync/internal/configtree"
+)
+
+// Resolved is a `set` path checked against the schema.
+type Resolved struct {
+	Steps    []configtree.Step // tree path, keys included, Tag set on tag nodes
+	Path     []string          // the same as plain words
+	Node     *Node             // the leaf, leaf-list, container, or tag node of a tag entry
+	Value    string
+	HasValue bool
+}
+
+// Resolve turns the words after `set` into tree steps, checking every
+// name, key and value on the way. A tag node takes its key as the next
+// word, a leaf its value; a valueless leaf takes none. A path may stop at
+// a container or at a tag entry (its key given). Errors are
+// *cfgerr.Error whose Path is the words up to and including the bad one.
+func (s *Schema) Resolve(words []string) (*Resolved, error) {
+	r := &Resolved{Node: s.root}
+	n := s.root
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		child := n.Child(w)
+		if child == nil {
+			return nil, unknownNode(words[:i+1], n)
+		}
+		r.Steps = append(r.Steps, configtree.Step{Name: w, Tag: child.Kind == Tag})
+		r.Path = append(r.Path, w)
+		r.Node = child
+		switch child.Kind {
+		case Container:
+			n = child
+		case Tag:
+			if i+1 == len(words) {
+				return nil, cfgerr.New(words, "value required").WithHint("%s", child.TypeHelp)
+			}
+			i++
+			if err := child.ValidateValue(words[i]); err != nil {
+				return nil, cfgerr.New(words[:i+1], "%s", err.Error())
+			}
+			r.Steps = append(r.Steps, configtree.Step{Name: words[i]})
+			r.Path = append(r.Path, words[i])
+			n = child
+		case Leaf, LeafList:
+			rest := words[i+1:]
+			if child.Valueless {
+				if len(rest) > 0 {
+					return nil, cfgerr.New(words[:i+2], "%s takes no value", w)
+				}
+				return r, nil
+			}
+			if len(rest) == 0 {
+				return nil, cfgerr.New(words, "value required").WithHint("%s", child.TypeHelp)
+			}
+			if err := child.ValidateValue(rest[0]); err != nil {
+				return nil, cfgerr.New(words[:i+2], "%s", err.Error())
+			}
+			if len(rest) > 1 {
+				return nil, cfgerr.New(words[:i+3], "unexpected word after the value of %s", w).
+					WithHint("quote a value that contains spaces")
+			}
+			r.Value, r.HasValue = rest[0], true
+			return r, nil
+		}
+	}
+	return r, nil
+}
+
+func unknownNode(path []string, parent *Node) *cfgerr.Error {
+	names := make([]string, len(parent.Children))
+	for i, c := range parent.Children {
+		names[i] = c.Name
+	}
+	e := cfgerr.New(path, "unknown node")
+	if len(names) > 0 {
+		e.WithHint("expected one of: %s", strings.Join(names, ", "))
+	}
+	return e
+}
+
+// Completion is one possible next word: a node name, an enum value, or a
+// "<value-help>" placeholder for free values.
+type Completion struct {
+	Word, Help string
+}
+
+// Complete returns the possible next words after words (each a whole
+// word) for the shell's TAB and `?`. The shell filters them by whatever
+// prefix the user has typed. It returns nil where nothing can follow or
+// words do not resolve.
+func (s *Schema) Complete(words []string) []Completion {
+	n := s.root
+	for i := 0; i < len(words); i++ {
+		child := n.Child(words[i])
+		if child == nil {
+			return nil
+		}
+		switch child.Kind {
+		case Container:
+			n = child
+		case Tag:
+			if i+1 == len(words) {
+				return []Completion{{Word: "<" + child.TypeHelp + ">", Help: child.Description}}
+			}
+			i++
+			if child.ValidateValue(words[i]) != nil {
+				return nil
+			}
+			n = child
+		default:
+			if child.Valueless || i+1 < len(words) {
+				return nil
+			}
+			return valueCompletions(child)
+		}
+	}
+	out := make([]Completion, len(n.Children))
+	for i, c := range n.Children {
+		out[i] = Completion{Word: c.Name, Help: c.Description}
+	}
+	return out
+}
+
+func valueCompletions(n *Node) []Completion {
+	t := n.typ
+	if len(t.enums) > 0 {
+		out := make([]Completion, len(t.enums))
+		for i, e := range t.enums {
+			h := t.enumHelp[e]
+			if h == "" {
+				h = n.Description
+			}
+			out[i] = Completion{Word: e, Help: h}
+		}
+		return out
+	}
+	return []Completion{{Word: "<" + n.TypeHelp + ">", Help: n.Description}}
+}
