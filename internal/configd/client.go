@@ -1,0 +1,55 @@
+package configd
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+)
+
+// ErrNotRunning means ctsyncd does not answer on its socket.
+var ErrNotRunning = errors.New("ctsyncd is not running")
+
+// Client is one config session with ctsyncd.
+type Client struct {
+	conn net.Conn
+	sc   *bufio.Scanner
+	enc  *json.Encoder
+}
+
+// Dial opens a session.
+func Dial(socket string) (*Client, error) {
+	c, err := net.Dial("unix", socket)
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return nil, fmt.Errorf("no permission to configure (%s): run as root or as a member of group %q", socket, AdminGroup)
+		}
+		return nil, fmt.Errorf("%w (%s)", ErrNotRunning, socket)
+	}
+	sc := bufio.NewScanner(c)
+	sc.Buffer(make([]byte, 64*1024), 16<<20)
+	return &Client{conn: c, sc: sc, enc: json.NewEncoder(c)}, nil
+}
+
+// Exec sends one command line.
+func (c *Client) Exec(line string) (*Response, error) {
+	if err := c.enc.Encode(Request{Line: line}); err != nil {
+		return nil, fmt.Errorf("sending to ctsyncd: %w", err)
+	}
+	if !c.sc.Scan() {
+		if err := c.sc.Err(); err != nil {
+			return nil, fmt.Errorf("reading from ctsyncd: %w", err)
+		}
+		return nil, errors.New("ctsyncd closed the session")
+	}
+	var r Response
+	if err := json.Unmarshal(c.sc.Bytes(), &r); err != nil {
+		return nil, fmt.Errorf("reading from ctsyncd: %w", err)
+	}
+	return &r, nil
+}
+
+// Close ends the session.
+func (c *Client) Close() error { return c.conn.Close() }

@@ -1,0 +1,19 @@
+// Package configd is ctsyncd: the service that owns the running
+// configuration, serves config sessions over a UNIX socket and runs
+// commits one at a time. The wire protocol is one JSON object per line;
+// a connection is one session, and its candidate dies with it.
+package configd
+
+// Request is one line from the shell.
+type Request struct {
+	Line string `json:"line"`
+}
+
+// Response answers one Request.
+type Response struct {
+	Out      string `json:"out,omitempty"`
+	Err      string `json:"err,omitempty"`
+	Exit     bool   `json:"exit,omitempty"`     // the session ended (exit)
+	Modified bool   `json:"modified,omitempty"` // the candidate has uncommitted changes
+	Others   int    `json:"others,omitempty"`   // other sessions holding uncommitted changes
+}
