@@ -1,0 +1,207 @@
+package lab
+
+import (
+	"context"
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update)", err)
+	}
+	if d := cmp.Diff(string(want), string(got)); d != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", name, d)
+	}
+}
+
+func TestTopologyCommands(t *testing.T) {
+	rec := &RecordRunner{}
+	top := &Topology{Prefix: "ctlab-1-", Run: rec}
+	if err := top.Up(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := top.SetRouterLinks(context.Background(), "r1", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := top.LoadFirewall(context.Background(), "r1", LabFirewall()); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "topology.golden", []byte(strings.Join(rec.Cmds, "\n")+"\n"))
+}
+
+func TestTopologyStaysInBenchmarkRange(t *testing.T) {
+	bench := netip.MustParsePrefix("198.18.0.0/15")
+	addrs := []netip.Addr{LANVIP, WANVIP, ClientIP, ServerIP}
+	for _, a := range routerAddrs {
+		addrs = append(addrs, a.LAN.Addr(), a.WAN.Addr(), a.Sync.Addr())
+	}
+	for _, a := range addrs {
+		if !bench.Contains(a) {
+			t.Errorf("%s is outside %s", a, bench)
+		}
+	}
+	rec := &RecordRunner{}
+	top := &Topology{Prefix: "ctlab-1-", Run: rec}
+	_ = top.Up(context.Background())
+	for _, c := range rec.Cmds {
+		f := strings.Fields(c)
+		if len(f) > 1 && f[0] == "ip" && f[1] != "-n" && f[1] != "netns" && !strings.Contains(c, " netns ctlab-") {
+			t.Errorf("command touches the host: %s", c)
+		}
+	}
+}
+
+func TestFirewallRuleset(t *testing.T) {
+	rs, err := LabFirewall().Ruleset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "ruleset.nft", rs)
+	if _, err := (Firewall{}).Ruleset(); err == nil {
+		t.Error("empty firewall rendered")
+	}
+}
+
+func TestDetectionTime(t *testing.T) {
+	tests := []struct {
+		prio int
+		want time.Duration
+	}{
+		{100, 3*time.Second + 609375*time.Microsecond},
+		{200, 3*time.Second + 218750*time.Microsecond},
+		{255, 3*time.Second + 3906250*time.Nanosecond},
+	}
+	for _, tc := range tests {
+		if got := DetectionTime(tc.prio); got != tc.want {
+			t.Errorf("DetectionTime(%d) = %v, want %v", tc.prio, got, tc.want)
+		}
+	}
+}
+
+func TestParsePid(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int
+		wantErr bool
+	}{
+		{"4242\n", 4242, false},
+		{"  17 \n", 17, false},
+		{"99 extra", 99, false},
+		{"", 0, true},
+		{"abc", 0, true},
+		{"1", 0, true},
+		{"-5", 0, true},
+	}
+	for _, tc := range tests {
+		got, err := parsePid([]byte(tc.in))
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("parsePid(%q) = %d, %v; want %d, err %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+func FuzzParsePid(f *testing.F) {
+	for _, s := range []string{"4242\n", "", "x", " 12 13", "-1", "99999999999999999999"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := parsePid(b)
+		if err == nil && p <= 1 {
+			t.Fatalf("parsePid(%q) = %d without error", b, p)
+		}
+	})
+}
+
+func TestParseAddrs(t *testing.T) {
+	out := `1: lo    inet 127.0.0.1/8 scope host lo\       valid_lft forever preferred_lft forever
+2: lan0    inet 198.18.1.2/24 scope global lan0\       valid_lft forever preferred_lft forever
+2: lan0    inet 198.18.1.1/24 scope global secondary lan0\       valid_lft forever preferred_lft forever
+3: wan0    inet 198.19.0.101/24 scope global secondary wan0\       valid_lft forever preferred_lft forever
+`
+	got := parseAddrs([]byte(out))
+	for _, a := range []string{"127.0.0.1", "198.18.1.2", "198.18.1.1", "198.19.0.101"} {
+		if !got[netip.MustParseAddr(a)] {
+			t.Errorf("%s not found in %v", a, got)
+		}
+	}
+	if len(got) != 4 {
+		t.Errorf("got %d addresses, want 4: %v", len(got), got)
+	}
+}
+
+func TestCountFlowLines(t *testing.T) {
+	out := `tcp      6 431999 ESTABLISHED src=198.18.1.10 dst=198.19.0.200 sport=40000 dport=7000 src=198.19.0.200 dst=198.19.0.101 sport=7000 dport=40000 [ASSURED] mark=0 use=1
+tcp      6 431999 ESTABLISHED src=198.18.1.10 dst=198.19.0.200 sport=40001 dport=7000 src=198.19.0.200 dst=198.19.0.101 sport=7000 dport=40001 [ASSURED] mark=0 use=1
+`
+	if n := countFlowLines([]byte(out)); n != 2 {
+		t.Errorf("countFlowLines = %d, want 2", n)
+	}
+	if n := countFlowLines(nil); n != 0 {
+		t.Errorf("countFlowLines(nil) = %d", n)
+	}
+}
+
+func TestJSONReaders(t *testing.T) {
+	stats := `{"cache":{"internal":{"current":12},"external":{"current":200}}}`
+	if n := jsonInt([]byte(stats), "cache", "external", "current"); n != 200 {
+		t.Errorf("external = %d, want 200", n)
+	}
+	if n := jsonInt([]byte(stats), "cache", "nope"); n != -1 {
+		t.Errorf("missing = %d, want -1", n)
+	}
+	tests := []struct{ in, want string }{
+		{`{"last_transition":{"state":"MASTER","committed":200,"ok":true,"steps":[1]}}`, "committed=200 ok=true state=MASTER"},
+		{`{"vrrp":{"state":"BACKUP"},"sync":{"last_transition":{"state":"BACKUP","error":""}}}`, "state=BACKUP"},
+		{`{"transition":"none"}`, "none"},
+		{`{}`, ""},
+		{`not json`, ""},
+	}
+	for _, tc := range tests {
+		if got := transitionSummary([]byte(tc.in)); got != tc.want {
+			t.Errorf("transitionSummary(%s) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func FuzzTransitionSummary(f *testing.F) {
+	for _, s := range []string{`{"last_transition":{"state":"MASTER","committed":200}}`, `{}`, `[]`, `{"a":{"b":{"transition":1}}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = transitionSummary(b)
+		_ = jsonInt(b, "cache", "external", "current")
+	})
+}
+
+func TestFormatSummary(t *testing.T) {
+	r := &Result{Flows: 200, Phases: []Phase{
+		{Name: PhaseSyncBaseline, Master: "r1", Sample: Sample{Flows: 200, Alive: 200, LongestGap: 210 * time.Millisecond},
+			KernelFlows: map[string]int{"r1": 200, "r2": 0}},
+		{Name: PhaseSyncFailover, Master: "r2", Took: 4100 * time.Millisecond,
+			Sample:      Sample{Flows: 200, Alive: 200, LongestGap: 4020 * time.Millisecond},
+			KernelFlows: map[string]int{"r1": 200, "r2": 200}},
+		{Name: PhaseNoSyncFailover, Master: "r2", Took: 19 * time.Second,
+			Sample:      Sample{Flows: 200, Dead: 200, Deaths: map[string]int{"timeout": 200}},
+			KernelFlows: map[string]int{"r1": -1, "r2": 0}},
+	}}
+	golden(t, "summary.golden", []byte(FormatSummary(r)))
+}

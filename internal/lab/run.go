@@ -1,0 +1,86 @@
+// Package lab builds the failover lab: two routers that NAT a LAN to a
+// WAN virtual address, each running ctsyncd in its own network namespace,
+// with long-lived TCP flows through them. It fails the master, brings it
+// back, and measures what the flows saw, once with conntrack-sync and once
+// without. `ctsync-lab demo` and the integration test run the same Run.
+package lab
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/vishvananda/netns"
+)
+
+// Runner runs one command. The lab sends every system change through it so
+// a unit test can compare the exact commands a topology produces.
+type Runner interface {
+	// Run runs argv with stdin (nil for none) and returns its combined
+	// output; a non-zero exit is an error that carries that output.
+	Run(ctx context.Context, stdin []byte, argv ...string) ([]byte, error)
+}
+
+// ExecRunner runs commands on the host.
+type ExecRunner struct{}
+
+// Run implements Runner.
+func (ExecRunner) Run(ctx context.Context, stdin []byte, argv ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, bytes.TrimSpace(out))
+	}
+	return out, nil
+}
+
+// RecordRunner records the commands it is given and runs none of them.
+type RecordRunner struct {
+	mu   sync.Mutex
+	Cmds []string
+}
+
+// Run implements Runner.
+func (r *RecordRunner) Run(_ context.Context, stdin []byte, argv ...string) ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	line := strings.Join(argv, " ")
+	if stdin != nil {
+		line += " <<EOF\n" + string(stdin) + "EOF"
+	}
+	r.Cmds = append(r.Cmds, line)
+	return nil, nil
+}
+
+// inNetns runs f on an OS thread switched into the named namespace.
+// Sockets keep the namespace they were created in, so a listener or a
+// connection made inside f works from any goroutine afterwards: the lab's
+// client and server run in-process, not as helper processes to clean up.
+// f runs on a goroutine of its own that exits still locked to its thread,
+// so the runtime discards that thread instead of reusing it in the wrong
+// namespace.
+func inNetns(name string, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		h, err := netns.GetFromName(name)
+		if err != nil {
+			errc <- fmt.Errorf("netns %s: %w", name, err)
+			return
+		}
+		defer h.Close()
+		if err := netns.Set(h); err != nil {
+			errc <- fmt.Errorf("entering netns %s: %w", name, err)
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
+}
