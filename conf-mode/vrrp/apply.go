@@ -1,0 +1,299 @@
+package vrrp
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ctsync/ctsync/internal/handler"
+	"github.com/ctsync/ctsync/internal/paths"
+)
+
+// Engine is the engine name the supervisor knows keepalived by.
+const Engine = "keepalived"
+
+// KeepalivedPath is the keepalived binary; Debian installs it in /usr/sbin,
+// which is not always on PATH.
+var KeepalivedPath = func() string {
+	if p, err := exec.LookPath("keepalived"); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+	}
+	return "/usr/sbin/keepalived"
+}()
+
+// VRRPPidFile is the pid file of keepalived's VRRP child, the process that
+// does the work; it appears once keepalived has read its config.
+func VRRPPidFile(root paths.Root) string {
+	return filepath.Join(root.RunDir(), "keepalived_vrrp.pid")
+}
+
+// LoadedFile records the hash of the keepalived.conf the running
+// keepalived last read, so Apply reloads exactly when the installed file
+// differs from it, whoever installed it and whatever ctsyncd remembers.
+func LoadedFile(root paths.Root) string {
+	return filepath.Join(root.RunDir(), "keepalived.conf.loaded")
+}
+
+// Spec is how ctsyncd runs keepalived under root. Every file keepalived
+// would otherwise put at a fixed place in /run (its pid files) is named
+// under the root, so that routers in separate namespaces on one machine
+// do not take each other for an already running keepalived. -P runs the
+// VRRP child only: ctsync configures no virtual servers. The supervisor's
+// own pid file is distinct from keepalived's -p file, which keepalived
+// checks at start to refuse a second copy of itself.
+func Spec(root paths.Root) handler.EngineSpec {
+	run := root.RunDir()
+	return handler.EngineSpec{
+		Name: Engine,
+		Argv: []string{
+			KeepalivedPath, "--dont-fork", "--log-console", "--log-detail", "-P",
+			"-f", root.KeepalivedConf(),
+			"-p", root.KeepalivedPid(),
+			"-r", VRRPPidFile(root),
+			"-c", filepath.Join(run, "keepalived_checkers.pid"),
+			"-b", filepath.Join(run, "keepalived_bfd.pid"),
+		},
+		PidFile: filepath.Join(run, "keepalived.sup.pid"),
+		LogFile: filepath.Join(root.LogDir(), "keepalived.log"),
+	}
+}
+
+// Apply implements handler.Handler. A config change is a SIGHUP: keepalived
+// re-reads its file and keeps the state of instances that survive, so a
+// MASTER stays MASTER and its addresses stay up. Nothing ctsync writes
+// needs a restart (the options keepalived cannot reload, such as
+// net_namespace or instance, are never set), so Apply never restarts it.
+func (h *Handler) Apply(ctx context.Context, prev, c any, env *handler.Env) (string, error) {
+	cfg, _ := c.(*Config)
+	if cfg == nil {
+		if err := env.Engines.Stop(ctx, Engine); err != nil {
+			return "", fmt.Errorf("stopping keepalived: %w", err)
+		}
+		_ = os.Remove(LoadedFile(env.Root))
+		return "keepalived stopped", nil
+	}
+	conf := env.Root.KeepalivedConf()
+	data, err := os.ReadFile(conf)
+	if err != nil {
+		return "", fmt.Errorf("reading keepalived.conf: %w", err)
+	}
+	if err := h.configTest(ctx, conf); err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	want := hex.EncodeToString(sum[:])
+
+	running := env.Engines.Pid(Engine) != 0
+	if !running {
+		// Left by an earlier run: the readiness check waits for keepalived
+		// to write fresh ones.
+		_ = os.Remove(VRRPPidFile(env.Root))
+		_ = os.Remove(ReloadFile(env.Root))
+	}
+	if err := env.Engines.Ensure(ctx, Spec(env.Root), false); err != nil {
+		return "", fmt.Errorf("starting keepalived: %w", err)
+	}
+	verb := "started"
+	if running {
+		verb = "running, unchanged"
+		if loaded, _ := os.ReadFile(LoadedFile(env.Root)); strings.TrimSpace(string(loaded)) != want {
+			if err := h.reload(ctx, env); err != nil {
+				return "", err
+			}
+			verb = "reloaded"
+		}
+	}
+	if err := h.waitReady(ctx, env); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(LoadedFile(env.Root), []byte(want+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("recording the loaded keepalived.conf: %w", err)
+	}
+	return fmt.Sprintf("keepalived %s (%s)", verb, Describe(cfg)), nil
+}
+
+// reload sends SIGHUP and waits until keepalived has read the new file:
+// it deletes its reload_file when done reading.
+func (h *Handler) reload(ctx context.Context, env *handler.Env) error {
+	rf := ReloadFile(env.Root)
+	if err := os.WriteFile(rf, []byte("ctsync\n"), 0o644); err != nil {
+		return fmt.Errorf("reloading keepalived: %w", err)
+	}
+	if err := env.Engines.Reload(ctx, Engine); err != nil {
+		_ = os.Remove(rf)
+		return fmt.Errorf("reloading keepalived: %w", err)
+	}
+	err := poll(ctx, h.timeout(), func() (bool, error) {
+		_, err := os.Stat(rf)
+		return errors.Is(err, os.ErrNotExist), nil
+	})
+	if err != nil {
+		_ = os.Remove(rf)
+		return fmt.Errorf("reloading keepalived: it did not finish reading keepalived.conf: %w", err)
+	}
+	return nil
+}
+
+// waitReady checks that keepalived answers: its VRRP child is up (it
+// writes its pid file after reading the config) and both processes are
+// still alive after a short settle, which catches a keepalived that
+// started and then gave up on its config.
+func (h *Handler) waitReady(ctx context.Context, env *handler.Env) error {
+	check := func() (bool, error) {
+		if env.Engines.Pid(Engine) == 0 {
+			return false, errors.New("keepalived exited; see " + Spec(env.Root).LogFile)
+		}
+		return h.vrrpAlive(env.Root), nil
+	}
+	if err := poll(ctx, h.timeout(), check); err != nil {
+		return fmt.Errorf("keepalived is not answering: %w", err)
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(h.settle()):
+	}
+	if ok, err := check(); err != nil || !ok {
+		if err == nil {
+			err = errors.New("its VRRP process exited; see " + Spec(env.Root).LogFile)
+		}
+		return fmt.Errorf("keepalived is not answering: %w", err)
+	}
+	return nil
+}
+
+func (h *Handler) vrrpAlive(root paths.Root) bool {
+	if h.vrrpCheck != nil {
+		return h.vrrpCheck(root)
+	}
+	b, err := os.ReadFile(VRRPPidFile(root))
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return err == nil && pid > 0 && procAlive(pid)
+}
+
+// procAlive reports whether pid is a live process, zombies excluded.
+func procAlive(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i >= 0 && i+2 < len(stat) && stat[i+2] != 'Z' && stat[i+2] != 'X'
+}
+
+func poll(ctx context.Context, timeout time.Duration, f func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := f()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no answer within %s", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// benign are the lines `keepalived -t` prints for configs that are what
+// VyOS users write on purpose: a sync-group of one group is the usual
+// conntrack-sync setup.
+var benign = []*regexp.Regexp{
+	regexp.MustCompile(`^Sync group \S+ has only 1 virtual router\(s\)`),
+	regexp.MustCompile(`^\(\S+\) Ignoring track_interface \S+ since own interface$`),
+}
+
+// ConfigTest runs keepalived's own config check on conf. keepalived -t
+// exits non-zero for warnings too, so its output decides: any line that is
+// not a known-benign warning refuses the file.
+func ConfigTest(ctx context.Context, conf string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, KeepalivedPath, "-t", "-f", conf).CombinedOutput()
+	if err == nil {
+		return nil
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		return fmt.Errorf("checking keepalived.conf with keepalived -t: %w", err)
+	}
+	if bad := problems(string(out)); len(bad) > 0 {
+		return fmt.Errorf("keepalived -t refuses keepalived.conf: %s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// problems returns the lines of keepalived -t output that are not benign.
+func problems(out string) []string {
+	var bad []string
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		ok := false
+		for _, re := range benign {
+			if re.MatchString(l) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			bad = append(bad, l)
+		}
+	}
+	return bad
+}
+
+// Describe is the one-line summary of cfg a commit prints.
+func Describe(cfg *Config) string {
+	enabled, disabled := 0, 0
+	for _, g := range cfg.Group {
+		if g.Disable {
+			disabled++
+		} else {
+			enabled++
+		}
+	}
+	parts := []string{plural(enabled, "group")}
+	if disabled > 0 {
+		parts[0] += fmt.Sprintf(" and %d disabled", disabled)
+	}
+	for _, name := range cfg.SyncGroupNames() {
+		s := "sync-group " + name
+		if cfg.Hooked(name) {
+			s += " with failover hooks"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}

@@ -1,0 +1,233 @@
+// Package vrrp is the conf-mode handler of `high-availability vrrp`: it
+// turns the subtree into keepalived.conf and keeps keepalived running with
+// it. The sync-group that `service conntrack-sync failover-mechanism vrrp
+// sync-group` names gets the notify hooks that drive conntrackd at
+// failover, so this handler also reads that subtree.
+package vrrp
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/mitchellh/mapstructure"
+
+	"github.com/ctsync/ctsync/internal/cfgerr"
+	"github.com/ctsync/ctsync/internal/configtree"
+)
+
+// Defaults VyOS uses. The commit engine applies the schema's defaults
+// before GetConfig; these only matter when it did not (unit tests, a
+// schema without them), so the generated file never carries a zero.
+const (
+	DefaultPriority          = 100
+	DefaultAdvertiseInterval = 1
+	DefaultHealthInterval    = 60
+	DefaultFailureCount      = 3
+)
+
+var (
+	// Owned is where the subtree lives in the tree.
+	Owned = []string{"high-availability", "vrrp"}
+	// conntrackSync is the subtree whose failover sync-group gets hooks.
+	conntrackSync = []string{"service", "conntrack-sync"}
+)
+
+// Config is `high-availability vrrp`, decoded, plus what the rest of the
+// tree says about it.
+type Config struct {
+	Group            map[string]*Group     `mapstructure:"group"`
+	SyncGroup        map[string]*SyncGroup `mapstructure:"sync-group"`
+	GlobalParameters *GlobalParameters     `mapstructure:"global-parameters"`
+
+	// ConntrackSync is set when `service conntrack-sync` is configured;
+	// HookGroup is then the sync-group it names (possibly one that does
+	// not exist: the conntrack-sync handler reports that).
+	ConntrackSync bool   `mapstructure:"-"`
+	HookGroup     string `mapstructure:"-"`
+}
+
+// Group is one `group NAME`: a keepalived vrrp_instance.
+type Group struct {
+	Address              map[string]*Address `mapstructure:"address"`
+	AdvertiseInterval    int                 `mapstructure:"advertise-interval"`
+	Authentication       *Authentication     `mapstructure:"authentication"`
+	Description          string              `mapstructure:"description"`
+	Disable              bool                `mapstructure:"disable"`
+	Garp                 *Garp               `mapstructure:"garp"`
+	HealthCheck          *HealthCheck        `mapstructure:"health-check"`
+	HelloSourceAddress   string              `mapstructure:"hello-source-address"`
+	Interface            string              `mapstructure:"interface"`
+	NoPreempt            bool                `mapstructure:"no-preempt"`
+	PeerAddress          []string            `mapstructure:"peer-address"`
+	PreemptDelay         int                 `mapstructure:"preempt-delay"`
+	Priority             int                 `mapstructure:"priority"`
+	RFC3768Compatibility bool                `mapstructure:"rfc3768-compatibility"`
+	Track                *Track              `mapstructure:"track"`
+	TransitionScript     *TransitionScript   `mapstructure:"transition-script"`
+	VRID                 int                 `mapstructure:"vrid"`
+}
+
+// Address is one `address IP/LEN` entry; Interface puts it on another
+// link than the group's.
+type Address struct {
+	Interface string `mapstructure:"interface"`
+}
+
+// Authentication is a group's `authentication`.
+type Authentication struct {
+	Type     string `mapstructure:"type"`
+	Password string `mapstructure:"password"`
+}
+
+// Garp is the gratuitous ARP tuning of a group or of global-parameters.
+// Interval is a decimal number of seconds, kept as text.
+type Garp struct {
+	Interval            string `mapstructure:"interval"`
+	MasterDelay         *int   `mapstructure:"master-delay"`
+	MasterRefresh       *int   `mapstructure:"master-refresh"`
+	MasterRefreshRepeat *int   `mapstructure:"master-refresh-repeat"`
+	MasterRepeat        *int   `mapstructure:"master-repeat"`
+}
+
+// HealthCheck is a `health-check`. The schema gives interval and
+// failure-count defaults, so the container exists on every group: only a
+// ping target or a script makes it a check (Configured).
+type HealthCheck struct {
+	FailureCount int    `mapstructure:"failure-count"`
+	Interval     int    `mapstructure:"interval"`
+	Ping         string `mapstructure:"ping"`
+	Script       string `mapstructure:"script"`
+}
+
+// Configured reports whether h checks anything.
+func (h *HealthCheck) Configured() bool { return h != nil && (h.Ping != "" || h.Script != "") }
+
+// Track is a group's `track`.
+type Track struct {
+	ExcludeVRRPInterface bool     `mapstructure:"exclude-vrrp-interface"`
+	Interface            []string `mapstructure:"interface"`
+}
+
+// TransitionScript is a `transition-script`.
+type TransitionScript struct {
+	Master string `mapstructure:"master"`
+	Backup string `mapstructure:"backup"`
+	Fault  string `mapstructure:"fault"`
+	Stop   string `mapstructure:"stop"`
+}
+
+// SyncGroup is one `sync-group NAME`: a keepalived vrrp_sync_group.
+type SyncGroup struct {
+	HealthCheck      *HealthCheck      `mapstructure:"health-check"`
+	Member           []string          `mapstructure:"member"`
+	TransitionScript *TransitionScript `mapstructure:"transition-script"`
+}
+
+// GlobalParameters is `global-parameters`.
+type GlobalParameters struct {
+	Garp         *Garp `mapstructure:"garp"`
+	StartupDelay int   `mapstructure:"startup-delay"`
+	Version      int   `mapstructure:"version"`
+}
+
+// FromTree decodes the subtree of tree; nil when it is absent. multi says
+// which leaves are leaf-lists, by full path from the root.
+func FromTree(tree *configtree.Node, multi func(path []string) bool) (*Config, error) {
+	node := tree.Get(Owned...)
+	if node == nil {
+		return nil, nil
+	}
+	// ToMap hands multi paths relative to the node it runs on; the schema
+	// answers for paths from the root.
+	rel := func(p []string) bool {
+		return multi(append(slices.Clone(Owned), p...))
+	}
+	cfg := &Config{}
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Result: cfg,
+		// Tree values are strings; vrid, priority and timers become ints
+		// here, and a value that is not a number fails rather than reaching
+		// the file.
+		WeaklyTypedInput: true,
+		// A node this handler does not know would be silently dropped from
+		// keepalived.conf: refuse it instead.
+		ErrorUnused: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building decoder: %w", err)
+	}
+	if err := dec.Decode(node.ToMap(rel)); err != nil {
+		return nil, &cfgerr.Error{Path: "high-availability vrrp", Msg: fmt.Sprintf("cannot decode: %v", err)}
+	}
+	for _, g := range cfg.Group {
+		if g.Priority == 0 {
+			g.Priority = DefaultPriority
+		}
+		if g.AdvertiseInterval == 0 {
+			g.AdvertiseInterval = DefaultAdvertiseInterval
+		}
+		defaultHealth(g.HealthCheck)
+	}
+	for _, s := range cfg.SyncGroup {
+		defaultHealth(s.HealthCheck)
+	}
+	if cs := tree.Get(conntrackSync...); cs != nil {
+		cfg.ConntrackSync = true
+		if sg := cs.Get("failover-mechanism", "vrrp", "sync-group"); sg != nil && sg.Leaf && len(sg.Values) > 0 {
+			cfg.HookGroup = sg.Values[0]
+		}
+	}
+	return cfg, nil
+}
+
+func defaultHealth(h *HealthCheck) {
+	if h == nil {
+		return
+	}
+	if h.Interval == 0 {
+		h.Interval = DefaultHealthInterval
+	}
+	if h.FailureCount == 0 {
+		h.FailureCount = DefaultFailureCount
+	}
+}
+
+// GroupNames returns the group names in a stable order.
+func (c *Config) GroupNames() []string { return sortedKeys(c.Group) }
+
+// SyncGroupNames returns the sync-group names in a stable order.
+func (c *Config) SyncGroupNames() []string { return sortedKeys(c.SyncGroup) }
+
+// Hooked reports whether sync-group name gets the conntrack-sync
+// failover hooks: conntrack-sync names it and it exists.
+func (c *Config) Hooked(name string) bool {
+	return c.ConntrackSync && c.HookGroup == name && c.SyncGroup[name] != nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// family is 4 or 6 for the group's virtual addresses, 0 when it has none
+// that parse (Verify reports those).
+func (g *Group) family() int {
+	for _, a := range sortedKeys(g.Address) {
+		if p, err := netip.ParsePrefix(a); err == nil {
+			return familyOf(p.Addr())
+		}
+	}
+	return 0
+}
+
+func familyOf(a netip.Addr) int {
+	if a.Unmap().Is4() {
+		return 4
+	}
+	return 6
+}
