@@ -1,0 +1,37 @@
+# ctsync: build, test, demo, bench. `make test` is what CI runs.
+GO        ?= go
+BIN       := bin
+PKGS      := ./...
+# Integration tests run real conntrackd/keepalived/nftables in network
+# namespaces; one package at a time, the machine has two cores.
+ITIMEOUT  ?= 50m
+
+.PHONY: all build test unit integration demo bench lint deb clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/ctsync ./cmd/ctsyncd
+	@if [ -d cmd/ctsync-lab ]; then $(GO) build -o $(BIN)/ ./cmd/ctsync-lab; fi
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) vet -tags integration $(PKGS)
+
+unit:
+	$(GO) test -race -count=1 $(PKGS)
+
+integration: build
+	$(GO) test -tags integration -count=1 -p 1 -timeout $(ITIMEOUT) $(PKGS)
+
+test: lint unit integration
+
+demo:
+	./scripts/demo.sh
+
+bench: build
+	./scripts/bench.sh
+
+clean:
+	rm -rf $(BIN)
