@@ -8,6 +8,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"runtime"
@@ -63,24 +64,42 @@ func (r *RecordRunner) Run(_ context.Context, stdin []byte, argv ...string) ([]b
 // Sockets keep the namespace they were created in, so a listener or a
 // connection made inside f works from any goroutine afterwards: the lab's
 // client and server run in-process, not as helper processes to clean up.
-// f runs on a goroutine of its own that exits still locked to its thread,
-// so the runtime discards that thread instead of reusing it in the wrong
-// namespace.
+//
+// The thread is switched back before it is released. Letting the locked
+// goroutine exit instead is not enough: when that thread is the main
+// one, Go parks it rather than ending it, and the whole process then
+// shows in `ip netns pids` of the lab namespace, which clean-up kills.
 func inNetns(name string, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("current netns: %w", err)
+			return
+		}
+		defer orig.Close()
 		h, err := netns.GetFromName(name)
 		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("netns %s: %w", name, err)
 			return
 		}
 		defer h.Close()
 		if err := netns.Set(h); err != nil {
+			// The thread may be half-switched: leave it locked so the
+			// runtime discards it with the goroutine.
 			errc <- fmt.Errorf("entering netns %s: %w", name, err)
 			return
 		}
-		errc <- f()
+		ferr := f()
+		if err := netns.Set(orig); err != nil {
+			errc <- errors.Join(ferr, fmt.Errorf("leaving netns %s: %w", name, err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
 	}()
 	return <-errc
 }

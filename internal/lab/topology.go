@@ -211,7 +211,9 @@ func killNetnsPids(name string) error {
 		out, _ := exec.Command("ip", "netns", "pids", name).Output()
 		var ps []int
 		for _, f := range strings.Fields(string(out)) {
-			if p, err := parsePid([]byte(f)); err == nil && alive(p) {
+			// Never ourselves: the lab's own sockets live in these
+			// namespaces, and a stray thread could too.
+			if p, err := parsePid([]byte(f)); err == nil && p != os.Getpid() && alive(p) {
 				ps = append(ps, p)
 			}
 		}
