@@ -73,3 +73,23 @@ func hasPorts(p uint8) bool {
 	}
 	return false
 }
+
+// ParseState is the inverse of StateName's protocol-state part: it
+// returns the number of a TCP, SCTP or DCCP state name.
+func ParseState(proto uint8, name string) (uint8, bool) {
+	var names []string
+	switch proto {
+	case ProtoTCP:
+		names = tcpStates[:]
+	case ProtoSCTP:
+		names = sctpStates[:]
+	case ProtoDCCP:
+		names = dccpStates[:]
+	}
+	for i, n := range names {
+		if n == name {
+			return uint8(i), true
+		}
+	}
+	return 0, false
+}
