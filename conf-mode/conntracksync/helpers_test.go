@@ -201,3 +201,16 @@ var baseLines = []string{
 func baseSystem() *fakeSystem {
 	return newFakeSystem("eth0 198.18.0.2/24", "eth1 198.18.10.2/24 2001:db8:10::2/64", "eth2 198.18.20.2/24", "eth3")
 }
+
+type stepSpec struct {
+	name string
+	tag  bool
+}
+
+func setSpec(root *configtree.Node, spec []stepSpec, multi bool, value string) {
+	steps := make([]configtree.Step, len(spec))
+	for i, s := range spec {
+		steps[i] = configtree.Step{Name: s.name, Tag: s.tag}
+	}
+	root.Set(steps, true, multi, true, value)
+}
