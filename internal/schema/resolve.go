@@ -9,9 +9,12 @@ import (
 
 // Resolved is a `set` path checked against the schema.
 type Resolved struct {
-	Steps    []configtree.Step // tree path, keys included, Tag set on tag nodes
-	Path     []string          // the same as plain words
-	Node     *Node             // the leaf, leaf-list, container, or tag node of a tag entry
+	Steps []configtree.Step // tree path, keys included, Tag set on tag nodes
+	// Path is every word resolved, as plain strings: the tree path of
+	// Steps followed by the value when HasValue, so Path[:len(Path)-1] is
+	// the leaf's tree path in that case.
+	Path     []string
+	Node     *Node // the leaf, leaf-list, container, or tag node of a tag entry
 	Value    string
 	HasValue bool
 }
@@ -66,6 +69,7 @@ func (s *Schema) Resolve(words []string) (*Resolved, error) {
 					WithHint("quote a value that contains spaces")
 			}
 			r.Value, r.HasValue = rest[0], true
+			r.Path = append(r.Path, rest[0])
 			return r, nil
 		}
 	}

@@ -70,8 +70,7 @@ type Node struct {
 	Parent    *Node
 	TypeHelp  string // one line for `?` help
 
-	typ   *valueType // leaves, leaf-lists; the key's type on tag nodes
-	units string
+	typ *valueType // leaves, leaf-lists; the key's type on tag nodes
 	// presence is set on containers whose existence means something
 	// (conntrack-sync): their mandatory descendants do not make the
 	// container itself mandatory.
@@ -241,7 +240,6 @@ func (b *builder) node(e *yang.Entry, parent *Node, module string) (*Node, error
 		Parent:      parent,
 		Module:      module,
 		Priority:    parent.Priority,
-		units:       e.Units,
 	}
 	for _, x := range e.Exts {
 		// The keyword is prefix:name; the prefix is the importing module's
@@ -273,7 +271,8 @@ func (b *builder) node(e *yang.Entry, parent *Node, module string) (*Node, error
 		n.typ = t
 		n.keyName = e.Key
 		n.keyDescription = oneLine(key.Description)
-		n.TypeHelp = t.help(key.Units)
+		units, _ := leafStatement(key)
+		n.TypeHelp = t.help(units)
 		n.Mandatory = e.ListAttr != nil && e.ListAttr.MinElements > 0
 		for _, c := range sortedDir(e) {
 			if c.Name == e.Key {
@@ -307,6 +306,10 @@ func (b *builder) node(e *yang.Entry, parent *Node, module string) (*Node, error
 		}
 		n.typ = t
 		n.Kind = Leaf
+		units, ts := leafStatement(e)
+		if t.kind == yang.Yenum {
+			t.enumHelp = enumDescriptions(ts)
+		}
 		if e.IsLeafList() {
 			n.Kind = LeafList
 			n.Mandatory = e.ListAttr.MinElements > 0
@@ -324,11 +327,49 @@ func (b *builder) node(e *yang.Entry, parent *Node, module string) (*Node, error
 			}
 		}
 		if !n.Valueless {
-			n.TypeHelp = t.help(e.Units)
+			n.TypeHelp = t.help(units)
 		}
 	}
 	sortChildren(n)
 	return n, nil
+}
+
+// leafStatement returns the units and type statement of a leaf or
+// leaf-list: goyang keeps neither the units nor the descriptions of an
+// inline enumeration's values in the resolved entry.
+func leafStatement(e *yang.Entry) (units string, ts *yang.Type) {
+	switch l := e.Node.(type) {
+	case *yang.Leaf:
+		ts = l.Type
+		if l.Units != nil {
+			units = l.Units.Name
+		}
+	case *yang.LeafList:
+		ts = l.Type
+		if l.Units != nil {
+			units = l.Units.Name
+		}
+	}
+	return units, ts
+}
+
+// enumDescriptions maps each value of an enumeration declared at ts (or
+// in the typedef it names) to its description.
+func enumDescriptions(ts *yang.Type) map[string]string {
+	if ts == nil {
+		return nil
+	}
+	enums := ts.Enum
+	if len(enums) == 0 && ts.YangType != nil && ts.YangType.Base != nil {
+		enums = ts.YangType.Base.Enum
+	}
+	m := map[string]string{}
+	for _, en := range enums {
+		if en.Description != nil {
+			m[en.Name] = oneLine(en.Description.Name)
+		}
+	}
+	return m
 }
 
 // markMandatory makes a non-presence container mandatory when it holds a

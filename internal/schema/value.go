@@ -85,15 +85,6 @@ func (b *builder) valueType(y *yang.YangType) (*valueType, error) {
 		for _, v := range vals {
 			t.enums = append(t.enums, y.Enum.Name(v))
 		}
-		// goyang keeps enum descriptions only on the type statement.
-		if y.Base != nil {
-			t.enumHelp = map[string]string{}
-			for _, e := range y.Base.Enum {
-				if e.Description != nil {
-					t.enumHelp[e.Name] = oneLine(e.Description.Name)
-				}
-			}
-		}
 	case yang.Yunion:
 		for _, u := range y.Type {
 			ut, err := b.valueType(u)
@@ -310,7 +301,7 @@ func (t *valueType) help(units string) string {
 		}
 	}
 	if units != "" && h != "" {
-		h += " (" + units + ")"
+		h += " " + units
 	}
 	return h
 }
