@@ -96,9 +96,10 @@ func (h *Handler) Apply(ctx context.Context, prev, c any, env *handler.Env) (str
 	want := hex.EncodeToString(sum[:])
 
 	running := env.Engines.Pid(Engine) != 0
-	if !running {
+	if !running && !h.vrrpAlive(env.Root) {
 		// Left by an earlier run: the readiness check waits for keepalived
-		// to write fresh ones.
+		// to write fresh ones. A keepalived that a previous ctsyncd left
+		// running is adopted by Ensure below and keeps its files.
 		_ = os.Remove(VRRPPidFile(env.Root))
 		_ = os.Remove(ReloadFile(env.Root))
 	}
