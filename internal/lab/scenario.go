@@ -165,17 +165,12 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		}
 	}()
 
-	l.step("building namespaces %s{%s}: client - LAN switch - r1,r2 - WAN switch - server, sync link r1<->r2",
+	l.step("building namespaces and nftables %s{%s}: client - LAN switch - r1,r2 - WAN switch - server, sync link r1<->r2",
 		l.top.Prefix, strings.Join(Roles, ","))
 	if err := l.top.Up(ctx); err != nil {
 		return res, err
 	}
-	l.step("loading nftables on r1 and r2: SNAT %s to %s, WAN->LAN established only; tcp_loose=0", LANPrefix, WANVIP)
-	for _, r := range []string{"r1", "r2"} {
-		if err := l.top.LoadFirewall(ctx, r, LabFirewall()); err != nil {
-			return res, err
-		}
-	}
+	l.step("nftables on r1 and r2: SNAT %s to %s, WAN->LAN established only, invalid dropped; tcp_loose=0", LANPrefix, WANVIP)
 	for _, name := range []string{"r1", "r2"} {
 		other := map[string]string{"r1": "r2", "r2": "r1"}[name]
 		prio := map[string]int{"r1": R1Priority, "r2": R2Priority}[name]

@@ -139,6 +139,11 @@ func (t *Topology) Up(ctx context.Context) error {
 				return err
 			}
 		}
+		// The ruleset first: its ct expressions load nf_conntrack, without
+		// which the conntrack sysctls do not exist on a fresh machine.
+		if err := t.LoadFirewall(ctx, r, LabFirewall()); err != nil {
+			return err
+		}
 		// tcp_loose=0: a mid-stream packet of a flow this router does not
 		// know is invalid and dropped, as an honest firewall does. Without
 		// state sync that is what kills the flows at failover.
