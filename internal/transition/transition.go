@@ -30,6 +30,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -268,7 +269,7 @@ func (r *runner) commit(dc daemonConf) error {
 	st := Step{Name: "external-cache-count", Code: conntrackd.Stats}
 	t0 := time.Now()
 	ctx, cancel := context.WithTimeout(r.ctx, stepTimeout)
-	b, err := r.c.Do(ctx, conntrackd.Stats)
+	b, err := r.do(ctx, conntrackd.Stats)
 	cancel()
 	var cc cacheCounts
 	if err == nil {
@@ -293,7 +294,7 @@ func (r *runner) commit(dc daemonConf) error {
 		budget = time.Until(deadline(r.ctx))
 	}
 	ctx, cancel = context.WithTimeout(r.ctx, budget)
-	_, err = r.c.Do(ctx, code)
+	_, err = r.do(ctx, code)
 	cancel()
 	r.finish(&st, t0, err)
 	if err != nil {
@@ -343,13 +344,24 @@ func (r *runner) request(name string, code int32) error {
 	st := Step{Name: name, Code: code}
 	t0 := time.Now()
 	ctx, cancel := context.WithTimeout(r.ctx, stepTimeout)
-	_, err := r.c.Do(ctx, code)
+	_, err := r.do(ctx, code)
 	cancel()
 	r.finish(&st, t0, err)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
+}
+
+// do sends code. The socket deadline and the context expire together, and
+// the client may see the socket's timeout first: report both as the
+// context's deadline so callers can test for one error.
+func (r *runner) do(ctx context.Context, code int32) ([]byte, error) {
+	b, err := r.c.Do(ctx, code)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+	}
+	return b, err
 }
 
 // finish completes st, appends it to the record and logs it.

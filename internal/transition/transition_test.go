@@ -1,0 +1,471 @@
+package transition
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/ctsync/ctsync/internal/conntrackd"
+	"github.com/ctsync/ctsync/internal/paths"
+)
+
+// fakeCT is a conntrackd control socket: it records the codes it is sent
+// and keeps two counters, the external cache and the kernel table, that
+// commit and flush move the way the real daemon does.
+type fakeCT struct {
+	ln   net.Listener
+	path string
+
+	mu         sync.Mutex
+	codes      []int32
+	external   int
+	kernel     int
+	skipCommit bool // answer a commit without doing it, like "commit already in progress"
+	hang       bool // read the request, never answer
+	delay      map[int32]time.Duration
+	got        chan int32
+	closing    chan struct{}
+	wg         sync.WaitGroup
+}
+
+func newFakeCT(t *testing.T, path string) *fakeCT {
+	t.Helper()
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeCT{ln: ln, path: path, delay: map[int32]time.Duration{}, got: make(chan int32, 100), closing: make(chan struct{})}
+	f.wg.Add(1)
+	go f.serve()
+	t.Cleanup(func() {
+		close(f.closing)
+		ln.Close()
+		f.wg.Wait()
+	})
+	return f
+}
+
+func (f *fakeCT) serve() {
+	defer f.wg.Done()
+	for {
+		c, err := f.ln.Accept()
+		if err != nil {
+			return
+		}
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			defer c.Close()
+			f.handle(c)
+		}()
+	}
+}
+
+func (f *fakeCT) handle(c net.Conn) {
+	var buf [4]byte
+	if _, err := io.ReadFull(c, buf[:]); err != nil {
+		return
+	}
+	code := int32(binary.NativeEndian.Uint32(buf[:]))
+	f.mu.Lock()
+	f.codes = append(f.codes, code)
+	hang, d := f.hang, f.delay[code]
+	f.mu.Unlock()
+	select {
+	case f.got <- code:
+	default:
+	}
+	if hang {
+		<-f.closing
+		return
+	}
+	if d > 0 {
+		select {
+		case <-time.After(d):
+		case <-f.closing:
+			return
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch code {
+	case conntrackd.Stats:
+		fmt.Fprintf(c, "cache internal:\ncurrent active connections:\t%12d\n\ncache external:\ncurrent active connections:\t%12d\n", 0, f.external)
+	case conntrackd.Commit, conntrackd.CommitAll:
+		if !f.skipCommit {
+			f.kernel += f.external
+		}
+	case conntrackd.FlushExternal, conntrackd.FlushCachesAll:
+		f.external = 0
+	}
+}
+
+func (f *fakeCT) Codes() []int32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]int32(nil), f.codes...)
+}
+
+func (f *fakeCT) countKernel() (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.kernel, nil
+}
+
+type setup struct {
+	group      string // sync-group in the running config; "" means no conntrack-sync
+	disableExt bool
+	expect     bool
+}
+
+// newRoot writes a running config and a conntrackd.conf under a fresh
+// root. The socket lives in a short temp dir: UNIX socket paths are
+// limited to 108 bytes and test temp dirs are long.
+func newRoot(t *testing.T, s setup) (paths.Root, string) {
+	t.Helper()
+	root := paths.Root{Dir: t.TempDir()}
+	sockDir, err := os.MkdirTemp("", "ctt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "ctl")
+	for _, d := range []string{root.RunDir(), root.EtcDir(), root.StateDir()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.group != "" {
+		boot := fmt.Sprintf(`high-availability {
+    vrrp {
+        group wan {
+            interface eth0
+            vrid 1
+        }
+        sync-group %[1]s {
+            member wan
+        }
+    }
+}
+service {
+    conntrack-sync {
+        failover-mechanism {
+            vrrp {
+                sync-group %[1]s
+            }
+        }
+        interface eth1 {
+            peer 192.0.2.2
+        }
+    }
+}
+`, s.group)
+		if err := os.WriteFile(root.RunningConfig(), []byte(boot), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := ""
+	if s.expect {
+		opts = "\tOptions {\n\t\tExpectationSync on\n\t}\n"
+	}
+	conf := fmt.Sprintf(`Sync {
+	Mode FTFW {
+		DisableExternalCache %s
+	}
+%s}
+General {
+	LockFile %s
+	UNIX {
+		Path %s
+	}
+}
+`, map[bool]string{true: "on", false: "off"}[s.disableExt], opts, root.ConntrackdLock(), sock)
+	if err := os.WriteFile(root.ConntrackdConf(), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return root, sock
+}
+
+func TestRunSequence(t *testing.T) {
+	tests := []struct {
+		name      string
+		setup     setup
+		state     string
+		want      []int32
+		committed int
+	}{
+		{"master", setup{group: "MAIN"}, Master, []int32{21, 18, 33, 34, 1, 22}, 100},
+		{"master expect-sync", setup{group: "MAIN", expect: true}, Master, []int32{21, 46, 45, 44, 22}, 100},
+		{"master no external cache", setup{group: "MAIN", disableExt: true}, Master, []int32{1, 22}, 0},
+		{"master no external cache expect-sync", setup{group: "MAIN", disableExt: true, expect: true}, "MASTER", []int32{44, 22}, 0},
+		{"backup", setup{group: "MAIN"}, Backup, []int32{21, 26, 23}, 0},
+		{"fault", setup{group: "MAIN"}, Fault, []int32{26}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root, sock := newRoot(t, tt.setup)
+			f := newFakeCT(t, sock)
+			f.external = 100
+			err := Run(context.Background(), Options{Root: root, State: tt.state, Group: "MAIN", Log: zaptest.NewLogger(t), CountKernel: f.countKernel})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, f.Codes()); diff != "" {
+				t.Errorf("codes sent (-want +got):\n%s", diff)
+			}
+			rec, err := ReadRecord(root)
+			if err != nil || rec == nil {
+				t.Fatalf("ReadRecord: %v, %v", rec, err)
+			}
+			if !rec.OK || rec.Error != "" || rec.Committed != tt.committed || rec.Group != "MAIN" || rec.Seq != 1 {
+				t.Errorf("record = %+v", rec)
+			}
+			var codes []int32
+			for _, s := range rec.Steps {
+				if !s.OK {
+					t.Errorf("step %s not ok: %s", s.Name, s.Error)
+				}
+				if s.Code != 0 {
+					codes = append(codes, s.Code)
+				}
+			}
+			if tt.state == Backup {
+				// The liveness probe is not a step of its own.
+				codes = append([]int32{21}, codes...)
+			}
+			if diff := cmp.Diff(tt.want, codes); diff != "" {
+				t.Errorf("recorded steps (-want +got):\n%s", diff)
+			}
+			vs, err := ReadVRRPState(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := vs["MAIN"].State; !strings.EqualFold(got, tt.state) {
+				t.Errorf("vrrp state = %q, want %q", got, tt.state)
+			}
+		})
+	}
+}
+
+func TestRunIdempotent(t *testing.T) {
+	root, sock := newRoot(t, setup{group: "MAIN"})
+	f := newFakeCT(t, sock)
+	f.external = 7
+	for i := 0; i < 2; i++ {
+		if err := Run(context.Background(), Options{Root: root, State: Master, Group: "MAIN", CountKernel: f.countKernel}); err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
+	rec, _ := ReadRecord(root)
+	if rec.Seq != 2 || rec.ExternalEntries != 0 || rec.KernelEntries != 7 || !rec.OK {
+		t.Errorf("second record = %+v", rec)
+	}
+}
+
+func TestRunNothingToDo(t *testing.T) {
+	tests := []struct {
+		name       string
+		group      string
+		wantRecord bool
+	}{
+		{"other group", "MAIN", false},
+		{"conntrack-sync not configured", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root, sock := newRoot(t, setup{group: tt.group})
+			f := newFakeCT(t, sock)
+			if err := Run(context.Background(), Options{Root: root, State: Master, Group: "LAN", CountKernel: f.countKernel}); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.Codes(); len(got) != 0 {
+				t.Errorf("sent codes %v, want none", got)
+			}
+			rec, err := ReadRecord(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (rec != nil) != tt.wantRecord {
+				t.Fatalf("record = %+v, want one: %v", rec, tt.wantRecord)
+			}
+			if rec != nil && (rec.Skipped == "" || !rec.OK) {
+				t.Errorf("record = %+v", rec)
+			}
+			vs, _ := ReadVRRPState(root)
+			if vs["LAN"].State != Master {
+				t.Errorf("vrrp state = %+v", vs)
+			}
+		})
+	}
+}
+
+func TestRunCommitSkipped(t *testing.T) {
+	root, sock := newRoot(t, setup{group: "MAIN"})
+	f := newFakeCT(t, sock)
+	f.external = 100
+	f.skipCommit = true
+	err := Run(context.Background(), Options{Root: root, State: Master, Group: "MAIN", CountKernel: f.countKernel})
+	if !errors.Is(err, ErrCommitIncomplete) {
+		t.Fatalf("Run = %v, want ErrCommitIncomplete", err)
+	}
+	// The external cache must survive a failed commit: no flush.
+	if diff := cmp.Diff([]int32{21, 18}, f.Codes()); diff != "" {
+		t.Errorf("codes (-want +got):\n%s", diff)
+	}
+	rec, _ := ReadRecord(root)
+	if rec.OK || !strings.Contains(rec.Error, "external cache held 100 entries, kernel table holds 0") {
+		t.Errorf("record = %+v", rec)
+	}
+}
+
+func TestRunBounded(t *testing.T) {
+	tests := []struct {
+		name  string
+		state string
+		setup func(f *fakeCT)
+	}{
+		{"socket never answers", Fault, func(f *fakeCT) { f.hang = true }},
+		{"commit never ends", Master, func(f *fakeCT) { f.external = 5; f.delay[conntrackd.Commit] = time.Hour }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root, sock := newRoot(t, setup{group: "MAIN"})
+			f := newFakeCT(t, sock)
+			tt.setup(f)
+			done := make(chan error, 1)
+			go func() {
+				done <- Run(context.Background(), Options{Root: root, State: tt.state, Group: "MAIN", Timeout: 300 * time.Millisecond, CountKernel: f.countKernel})
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("Run = %v, want a deadline error", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("Run did not return: the timeout does not bound it")
+			}
+			rec, _ := ReadRecord(root)
+			if rec == nil || rec.OK {
+				t.Errorf("record = %+v, want a failed one", rec)
+			}
+		})
+	}
+}
+
+// Two overlapping transitions: "backup" is called, then "master" while
+// the backup still waits for the lock. Whichever gets the lock first, the
+// router must end as master and backup's reset-timers must not run after
+// master's commit.
+func TestRunOverlapLaterWins(t *testing.T) {
+	root, sock := newRoot(t, setup{group: "MAIN"})
+	f := newFakeCT(t, sock)
+	f.external = 10
+	held, err := lockFile(context.Background(), root.TransitionLock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	start := func(state string, wantSeq uint64) {
+		go func() {
+			errs <- Run(context.Background(), Options{Root: root, State: state, Group: "MAIN", CountKernel: f.countKernel})
+		}()
+		waitSeq(t, root, wantSeq)
+	}
+	start(Backup, 1)
+	start(Master, 2)
+	unlock(held)
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if diff := cmp.Diff([]int32{21, 18, 33, 34, 1, 22}, f.Codes()); diff != "" {
+		t.Errorf("codes (-want +got):\n%s", diff)
+	}
+	rec, _ := ReadRecord(root)
+	if rec.State != Master || rec.Seq != 2 {
+		t.Errorf("record = %+v, want master seq 2", rec)
+	}
+	vs, _ := ReadVRRPState(root)
+	if vs["MAIN"].State != Master {
+		t.Errorf("vrrp state = %+v", vs)
+	}
+}
+
+// A transition that starts while another runs waits for it: the codes of
+// the two never interleave.
+func TestRunSerialized(t *testing.T) {
+	root, sock := newRoot(t, setup{group: "MAIN"})
+	f := newFakeCT(t, sock)
+	f.external = 10
+	f.delay[conntrackd.Commit] = 200 * time.Millisecond
+	errs := make(chan error, 2)
+	go func() {
+		errs <- Run(context.Background(), Options{Root: root, State: Master, Group: "MAIN", CountKernel: f.countKernel})
+	}()
+	for c := range f.got {
+		if c == conntrackd.Commit {
+			break
+		}
+	}
+	go func() {
+		errs <- Run(context.Background(), Options{Root: root, State: Fault, Group: "MAIN", CountKernel: f.countKernel})
+	}()
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if diff := cmp.Diff([]int32{21, 18, 33, 34, 1, 22, 26}, f.Codes()); diff != "" {
+		t.Errorf("codes (-want +got):\n%s", diff)
+	}
+	rec, _ := ReadRecord(root)
+	if rec.State != Fault {
+		t.Errorf("record = %+v", rec)
+	}
+}
+
+func waitSeq(t *testing.T, root paths.Root, want uint64) {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		got, err := latestTicket(context.Background(), root)
+		if err == nil && got >= want {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("ticket %d never issued", want)
+}
+
+func TestRunBadState(t *testing.T) {
+	err := Run(context.Background(), Options{Root: paths.Root{Dir: t.TempDir()}, State: "stop", Group: "MAIN"})
+	if !errors.Is(err, ErrBadState) {
+		t.Fatalf("Run = %v, want ErrBadState", err)
+	}
+}
+
+func TestReadRecordAbsent(t *testing.T) {
+	rec, err := ReadRecord(paths.Root{Dir: t.TempDir()})
+	if rec != nil || err != nil {
+		t.Fatalf("ReadRecord = %v, %v; want nil, nil", rec, err)
+	}
+}
+
+func TestNewLogger(t *testing.T) {
+	l := NewLogger()
+	l.Info("test", zap.String("k", "v"))
+	_ = l.Sync()
+}
