@@ -201,8 +201,16 @@ func (e *Engine) commit(ctx context.Context, candidate *configtree.Node, resume 
 		return nil, &Error{Stage: "install", Errs: []error{err}, Restored: rerr}
 	}
 	var msgs []string
+	var resumeErrs []error
 	for _, p := range plans {
 		msg, err := p.h.Apply(ctx, p.prev, p.cfg, e.env)
+		if err != nil && resume {
+			// There is no earlier state to go back to: this config is
+			// what the engines were last told to run. Keep it running and
+			// report; the supervisor keeps trying to start what failed.
+			resumeErrs = append(resumeErrs, fmt.Errorf("%s: %w", p.h.Name(), err))
+			continue
+		}
 		if err != nil {
 			e.env.Log.Error("apply failed; rolling back", zap.String("handler", p.h.Name()), zap.Error(err))
 			p.applied = true // partly: re-apply the previous state below
@@ -229,7 +237,11 @@ func (e *Engine) commit(ctx context.Context, candidate *configtree.Node, resume 
 	if changed || e.revision == 0 {
 		e.revision++
 	}
-	return &Result{Revision: e.revision, Messages: msgs, Changed: changed}, nil
+	res := &Result{Revision: e.revision, Messages: msgs, Changed: changed}
+	if len(resumeErrs) > 0 {
+		return res, &Error{Stage: "apply", Errs: resumeErrs}
+	}
+	return res, nil
 }
 
 func (e *Engine) appliedCopy() map[string]any {
