@@ -1,0 +1,102 @@
+package commit_test
+
+import (
+	"context"
+	"net"
+	"testing"
+
+	_ "github.com/ctsync/ctsync/conf-mode/conntracksync"
+	_ "github.com/ctsync/ctsync/conf-mode/vrrp"
+	"github.com/ctsync/ctsync/internal/commit"
+	"github.com/ctsync/ctsync/internal/configtree"
+	"github.com/ctsync/ctsync/internal/handler"
+	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/schema"
+)
+
+// benchSystem answers Verify's questions about the live system from a
+// fixed table, so the benchmark measures ctsync and not netlink.
+type benchSystem map[string]*handler.Interface
+
+func (s benchSystem) Interface(name string) (*handler.Interface, error) {
+	if i, ok := s[name]; ok {
+		return i, nil
+	}
+	return nil, handler.ErrNoInterface
+}
+
+func (s benchSystem) IsLocalAddress(ip net.IP) (bool, error) {
+	for _, i := range s {
+		for _, a := range i.Addrs {
+			if a.IP.Equal(ip) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+func iface(name, cidr string) *handler.Interface {
+	ip, n, _ := net.ParseCIDR(cidr)
+	n.IP = ip
+	return &handler.Interface{Name: name, Up: true, Addrs: []*net.IPNet{n}}
+}
+
+var fullConfig = []string{
+	"high-availability vrrp group lan interface eth0",
+	"high-availability vrrp group lan vrid 10",
+	"high-availability vrrp group lan address 198.18.1.1/24",
+	"high-availability vrrp group lan priority 200",
+	"high-availability vrrp group wan interface eth2",
+	"high-availability vrrp group wan vrid 20",
+	"high-availability vrrp group wan address 198.19.0.101/24",
+	"high-availability vrrp group wan priority 200",
+	"high-availability vrrp sync-group MAIN member lan",
+	"high-availability vrrp sync-group MAIN member wan",
+	"service conntrack-sync interface eth1 peer 198.18.10.3",
+	"service conntrack-sync failover-mechanism vrrp sync-group MAIN",
+	"service conntrack-sync accept-protocol tcp",
+	"service conntrack-sync accept-protocol udp",
+	"service conntrack-sync accept-protocol icmp",
+	"service conntrack-sync ignore-address 198.18.1.0/24",
+	"service conntrack-sync ignore-address 2001:db8::/32",
+	"service conntrack-sync expect-sync ftp",
+	"service conntrack-sync startup-resync",
+}
+
+// BenchmarkCommitCheck is a conntrack-sync + vrrp commit's validate,
+// verify and generate, with no file installed and no engine touched:
+// the part of a commit ctsync itself spends time on.
+func BenchmarkCommitCheck(b *testing.B) {
+	s := schema.Default()
+	tree := configtree.New()
+	for _, line := range fullConfig {
+		words, err := configtree.Tokenize(line)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := s.Resolve(words)
+		if err != nil {
+			b.Fatal(err)
+		}
+		leaf := r.Node.Kind == schema.Leaf || r.Node.Kind == schema.LeafList
+		tree.Set(r.Steps, leaf, r.Node.Kind == schema.LeafList, r.HasValue, r.Value)
+	}
+	sys := benchSystem{
+		"eth0": iface("eth0", "198.18.1.2/24"),
+		"eth1": iface("eth1", "198.18.10.2/24"),
+		"eth2": iface("eth2", "198.19.0.2/24"),
+	}
+	eng := commit.New(commit.Options{Schema: s, System: sys, Env: &handler.Env{Root: paths.Root{Dir: b.TempDir()}, Self: "/usr/bin/ctsync"}})
+	ctx := context.Background()
+	if err := eng.Check(ctx, tree); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := eng.Check(ctx, tree); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
