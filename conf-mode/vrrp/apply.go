@@ -284,7 +284,17 @@ func Describe(cfg *Config) string {
 	}
 	for _, name := range cfg.SyncGroupNames() {
 		s := "sync-group " + name
-		if cfg.Hooked(name) {
+		live := false
+		for _, m := range cfg.SyncGroup[name].Member {
+			if g := cfg.Group[m]; g != nil && !g.Disable {
+				live = true
+			}
+		}
+		switch {
+		case !live:
+			// Not rendered: keepalived refuses an empty sync group.
+			s += " (every member disabled)"
+		case cfg.Hooked(name):
 			s += " with failover hooks"
 		}
 		parts = append(parts, s)

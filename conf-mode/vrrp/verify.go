@@ -20,7 +20,9 @@ var PingPath = "/usr/bin/ping"
 
 // executable reports whether path is a regular file someone may execute;
 // a variable so unit tests do not depend on the machine's files.
-var executable = func(path string) bool {
+var executable = defaultExecutable
+
+func defaultExecutable(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
 }

@@ -1,0 +1,116 @@
+package vrrp
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ctsync/ctsync/internal/configtree"
+	"github.com/ctsync/ctsync/internal/handler"
+	"github.com/ctsync/ctsync/internal/schema"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// treeOf builds a tree from `set` lines the way a config session does:
+// words resolved by the schema, then the schema's defaults added, as the
+// commit engine hands it to GetConfig.
+func treeOf(t testing.TB, lines ...string) *configtree.Node {
+	t.Helper()
+	s := schema.Default()
+	tree := configtree.New()
+	for _, l := range lines {
+		r, err := s.Resolve(strings.Fields(l))
+		if err != nil {
+			t.Fatalf("set %s: %v", l, err)
+		}
+		leaf := r.Node.Kind == schema.Leaf || r.Node.Kind == schema.LeafList
+		tree.Set(r.Steps, leaf, r.Node.Kind == schema.LeafList, r.HasValue, r.Value)
+	}
+	return s.WithDefaults(tree)
+}
+
+// configOf decodes `set` lines into a Config.
+func configOf(t testing.TB, lines ...string) *Config {
+	t.Helper()
+	c, err := New().GetConfig(treeOf(t, lines...))
+	if err != nil {
+		t.Fatalf("GetConfig: %v", err)
+	}
+	cfg, _ := c.(*Config)
+	if cfg == nil {
+		t.Fatalf("GetConfig returned %v", c)
+	}
+	return cfg
+}
+
+// fakeSystem knows a fixed set of interfaces.
+type fakeSystem map[string]bool
+
+func (f fakeSystem) Interface(name string) (*handler.Interface, error) {
+	if !f[name] {
+		return nil, fmt.Errorf("%s: %w", name, handler.ErrNoInterface)
+	}
+	return &handler.Interface{Name: name, Up: true}, nil
+}
+
+func (f fakeSystem) IsLocalAddress(ip net.IP) (bool, error) { return false, nil }
+
+// fakeEngines records what Apply asked for.
+type fakeEngines struct {
+	mu      sync.Mutex
+	pid     int
+	calls   []string
+	onHUP   func()
+	failHUP error
+}
+
+func (f *fakeEngines) Ensure(ctx context.Context, spec handler.EngineSpec, restart bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf("ensure %s restart=%v", spec.Name, restart))
+	if f.pid == 0 {
+		f.pid = 4242
+	}
+	return nil
+}
+
+func (f *fakeEngines) Reload(ctx context.Context, name string) error {
+	f.mu.Lock()
+	f.calls = append(f.calls, "reload "+name)
+	hup, err := f.onHUP, f.failHUP
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if hup != nil {
+		hup()
+	}
+	return nil
+}
+
+func (f *fakeEngines) Stop(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "stop "+name)
+	f.pid = 0
+	return nil
+}
+
+func (f *fakeEngines) Pid(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pid
+}
+
+func (f *fakeEngines) takeCalls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.calls
+	f.calls = nil
+	return c
+}
