@@ -1,4 +1,5 @@
 # ctsync: build, test, demo, bench. `make test` is what CI runs.
+export PATH := $(PATH):/usr/local/go/bin
 GO        ?= go
 BIN       := bin
 PKGS      := ./...
@@ -6,9 +7,12 @@ PKGS      := ./...
 # namespaces; one package at a time, the machine has two cores.
 ITIMEOUT  ?= 50m
 
-.PHONY: all build test unit integration demo bench lint deb clean
+.PHONY: all deps build test unit integration demo bench lint deb clean
 
 all: build
+
+deps:
+	./scripts/deps.sh
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/ctsync ./cmd/ctsyncd
@@ -25,9 +29,9 @@ unit:
 integration: build
 	$(GO) test -tags integration -count=1 -p 1 -timeout $(ITIMEOUT) $(PKGS)
 
-test: lint unit integration
+test: deps lint unit integration
 
-demo:
+demo: deps
 	./scripts/demo.sh
 
 bench: build
