@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ctsync/ctsync/internal/transition"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -168,27 +170,16 @@ func TestJSONReaders(t *testing.T) {
 	if n := jsonInt([]byte(stats), "cache", "nope"); n != -1 {
 		t.Errorf("missing = %d, want -1", n)
 	}
-	tests := []struct{ in, want string }{
-		{`{"last_transition":{"state":"MASTER","committed":200,"ok":true,"steps":[1]}}`, "committed=200 ok=true state=MASTER"},
-		{`{"vrrp":{"state":"BACKUP"},"sync":{"last_transition":{"state":"BACKUP","error":""}}}`, "state=BACKUP"},
-		{`{"transition":"none"}`, "none"},
-		{`{}`, ""},
-		{`not json`, ""},
-	}
-	for _, tc := range tests {
-		if got := transitionSummary([]byte(tc.in)); got != tc.want {
-			t.Errorf("transitionSummary(%s) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
 }
 
-func FuzzTransitionSummary(f *testing.F) {
-	for _, s := range []string{`{"last_transition":{"state":"MASTER","committed":200}}`, `{}`, `[]`, `{"a":{"b":{"transition":1}}}`} {
+func FuzzJSONInt(f *testing.F) {
+	for _, s := range []string{`{"cache":{"external":{"current":200}}}`, `{}`, `[]`, `{"cache":{"external":{"current":-1e400}}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_ = transitionSummary(b)
-		_ = jsonInt(b, "cache", "external", "current")
+		if n := jsonInt(b, "cache", "external", "current"); n < -1 {
+			t.Fatalf("jsonInt = %d", n)
+		}
 	})
 }
 
@@ -197,6 +188,7 @@ func TestFormatSummary(t *testing.T) {
 		{Name: PhaseSyncBaseline, Master: "r1", Sample: Sample{Flows: 200, Alive: 200, LongestGap: 210 * time.Millisecond},
 			KernelFlows: map[string]int{"r1": 200, "r2": 0}},
 		{Name: PhaseSyncFailover, Master: "r2", Took: 4100 * time.Millisecond,
+			Transitions: map[string]*transition.Record{"r2": {State: "MASTER", Committed: 200, KernelReady: 12 * time.Millisecond, OK: true}},
 			Sample:      Sample{Flows: 200, Alive: 200, LongestGap: 4020 * time.Millisecond},
 			KernelFlows: map[string]int{"r1": 200, "r2": 200}},
 		{Name: PhaseNoSyncFailover, Master: "r2", Took: 19 * time.Second,
@@ -204,4 +196,26 @@ func TestFormatSummary(t *testing.T) {
 			KernelFlows: map[string]int{"r1": -1, "r2": 0}},
 	}}
 	golden(t, "summary.golden", []byte(FormatSummary(r)))
+}
+
+func TestDescribeRecord(t *testing.T) {
+	tests := []struct {
+		rec  transition.Record
+		want string
+	}{
+		{transition.Record{State: "MASTER", Group: "MAIN", Mode: "external-cache", ExternalEntries: 200, Committed: 200,
+			KernelEntries: 200, KernelReady: 11400 * time.Microsecond, Duration: 40 * time.Millisecond, OK: true},
+			"MASTER MAIN (external-cache), external cache 200, committed 200, kernel 200, kernel ready after 11ms, took 40ms, ok"},
+		{transition.Record{State: "BACKUP", Group: "MAIN", Duration: 5 * time.Millisecond, OK: true},
+			"BACKUP MAIN, took 5ms, ok"},
+		{transition.Record{State: "FAULT", Group: "MAIN", Skipped: "conntrack-sync not configured"},
+			"FAULT MAIN, took 0s, skipped: conntrack-sync not configured"},
+		{transition.Record{State: "MASTER", Group: "MAIN", Error: "commit incomplete"},
+			"MASTER MAIN, external cache 0, committed 0, kernel 0, took 0s, FAILED: commit incomplete"},
+	}
+	for _, tc := range tests {
+		if got := describeRecord(&tc.rec); got != tc.want {
+			t.Errorf("describeRecord = %q\nwant             %q", got, tc.want)
+		}
+	}
 }

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
-	"sort"
 	"strings"
+	"time"
+
+	"github.com/ctsync/ctsync/internal/transition"
 )
 
 // jsonPath returns the value at the given object keys, or nil.
@@ -34,73 +36,12 @@ func jsonInt(b []byte, keys ...string) int {
 	return -1
 }
 
-// transitionSummary pulls the last transition out of `show
-// conntrack-sync status --json`: the first object under a key that names
-// a transition, rendered as its scalar fields "k=v" in key order. The lab
-// does not own that format, so it reads it loosely and shows what it
-// finds rather than failing on a renamed field.
-func transitionSummary(b []byte) string {
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		return ""
-	}
-	t := findKey(v, "transition", 0)
-	m, ok := t.(map[string]any)
-	if !ok {
-		if t == nil {
-			return ""
-		}
-		return fmt.Sprint(t)
-	}
-	var parts []string
-	for k, x := range m {
-		switch x := x.(type) {
-		case map[string]any, []any, nil:
-		case string:
-			if x != "" {
-				parts = append(parts, k+"="+x)
-			}
-		default:
-			parts = append(parts, fmt.Sprintf("%s=%v", k, x))
-		}
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, " ")
-}
-
-// findKey returns the value of the first key (breadth first) whose name
-// contains sub, case-insensitively.
-func findKey(v any, sub string, depth int) any {
-	m, ok := v.(map[string]any)
-	if !ok || depth > 8 {
-		return nil
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if strings.Contains(strings.ToLower(k), sub) {
-			return m[k]
-		}
-	}
-	for _, k := range keys {
-		if r := findKey(m[k], sub, depth+1); r != nil {
-			return r
-		}
-	}
-	return nil
-}
-
-// KernelFlows counts the lab's flows in a namespace's kernel conntrack
+// KernelFlows counts the lab's established flows in a namespace's kernel conntrack
 // table, with conntrack(8) itself: an independent witness of what the
 // failover hook committed.
 func KernelFlows(ctx context.Context, ns string) (int, error) {
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "conntrack", "-L",
-		"-p", "tcp", "--orig-dst", ServerIP.String(), "--dport", fmt.Sprint(ServerPort))
+		"-p", "tcp", "--orig-dst", ServerIP.String(), "--dport", fmt.Sprint(ServerPort), "--state", "ESTABLISHED")
 	out, err := cmd.Output()
 	if err != nil {
 		return 0, fmt.Errorf("conntrack -L in %s: %w", ns, err)
@@ -117,4 +58,30 @@ func countFlowLines(out []byte) int {
 		}
 	}
 	return n
+}
+
+// describeRecord is one line about a hook run: what it did and how long
+// until old flows could pass again.
+func describeRecord(r *transition.Record) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", r.State, r.Group)
+	if r.Mode != "" {
+		fmt.Fprintf(&b, " (%s)", r.Mode)
+	}
+	if r.State == "MASTER" || r.Committed > 0 || r.ExternalEntries > 0 {
+		fmt.Fprintf(&b, ", external cache %d, committed %d, kernel %d", r.ExternalEntries, r.Committed, r.KernelEntries)
+	}
+	if r.KernelReady > 0 {
+		fmt.Fprintf(&b, ", kernel ready after %s", r.KernelReady.Round(time.Millisecond))
+	}
+	fmt.Fprintf(&b, ", took %s", r.Duration.Round(time.Millisecond))
+	switch {
+	case r.Skipped != "":
+		fmt.Fprintf(&b, ", skipped: %s", r.Skipped)
+	case r.OK:
+		b.WriteString(", ok")
+	default:
+		fmt.Fprintf(&b, ", FAILED: %s", r.Error)
+	}
+	return b.String()
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/transition"
 )
 
 // VRRP timing the lab configures: the default advertisement interval and
@@ -79,9 +80,9 @@ type Phase struct {
 	// External is r2's external cache size before the failover, -1 when
 	// unknown.
 	External int
-	// Transition is each router's last transition as its status reports
-	// it.
-	Transition map[string]string
+	// Transitions holds each router's transition record (written by the
+	// vrrp-transition hook) when the hook ran during this phase.
+	Transitions map[string]*transition.Record
 	// Status is each router's `show conntrack-sync status`.
 	Status map[string]string
 }
@@ -241,7 +242,7 @@ func (l *lab) phases(ctx context.Context, res *Result, sync bool) error {
 	if err := sleep(ctx, 2*time.Second); err != nil {
 		return err
 	}
-	base := l.observe(ctx, label+": baseline", sync, "r1")
+	base := l.observe(ctx, label+": baseline", sync, "r1", time.Now())
 	base.Sample = l.flows.Snapshot()
 	if sync {
 		base.External = l.waitExternal(ctx, l.o.Flows, 10*time.Second)
@@ -297,16 +298,16 @@ func (l *lab) event(ctx context.Context, name string, sync bool, master string, 
 	if err := sleep(ctx, 1500*time.Millisecond); err != nil {
 		return Phase{Name: name}, err
 	}
-	p := l.observe(ctx, name, sync, master)
+	p := l.observe(ctx, name, sync, master, t0)
 	p.Sample = l.flows.Snapshot()
 	p.Took = took
 	l.report(&p)
 	return p, nil
 }
 
-func (l *lab) observe(ctx context.Context, name string, sync bool, master string) Phase {
+func (l *lab) observe(ctx context.Context, name string, sync bool, master string, since time.Time) Phase {
 	p := Phase{Name: name, Sync: sync, Master: master, External: -1,
-		KernelFlows: map[string]int{}, Transition: map[string]string{}, Status: map[string]string{}}
+		KernelFlows: map[string]int{}, Transitions: map[string]*transition.Record{}, Status: map[string]string{}}
 	for _, rn := range []string{"r1", "r2"} {
 		r := l.routers[rn]
 		n, err := KernelFlows(ctx, r.NS)
@@ -315,8 +316,9 @@ func (l *lab) observe(ctx context.Context, name string, sync bool, master string
 		}
 		p.KernelFlows[rn] = n
 		p.Status[rn], _ = r.Show(ctx, "conntrack-sync", "status")
-		if js, err := r.Show(ctx, "conntrack-sync", "status", "--json"); err == nil {
-			p.Transition[rn] = transitionSummary([]byte(js))
+		// Only a transition of this phase says anything about it.
+		if rec, err := transition.ReadRecord(r.Root); err == nil && rec != nil && rec.Started.After(since) {
+			p.Transitions[rn] = rec
 		}
 	}
 	return p
@@ -330,8 +332,8 @@ func (l *lab) report(p *Phase) {
 		l.step("  r2 external cache (replicated from r1): %d entries", p.External)
 	}
 	for _, rn := range []string{"r1", "r2"} {
-		if t := p.Transition[rn]; t != "" {
-			l.step("  %s last transition: %s", rn, t)
+		if rec := p.Transitions[rn]; rec != nil {
+			l.step("  %s vrrp-transition hook: %s", rn, describeRecord(rec))
 		}
 		l.step("  %s# ctsync show conntrack-sync status", rn)
 		for _, line := range strings.Split(strings.TrimRight(p.Status[rn], "\n"), "\n") {
