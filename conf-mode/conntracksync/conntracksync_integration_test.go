@@ -62,7 +62,7 @@ func TestConntrackdAcceptsGenerated(t *testing.T) {
 			root := paths.Root{Dir: t.TempDir()}
 			h := testHandler()
 			h.Kernel = kernelinfo.System
-			cfg, err := h.GetConfig(buildTree(t, tc.lines...))
+			cfg, err := h.GetConfig(schemaTree(t, tc.lines...))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -243,11 +243,10 @@ func TestApplyRealConntrackd(t *testing.T) {
 	t.Cleanup(func() { _ = eng.Stop(context.Background(), EngineName) })
 	env := &handler.Env{Root: root, Engines: eng}
 	h := New()
-	h.Multi = defaultMulti
 
 	commit := func(prev any, lines []string) (any, string) {
 		t.Helper()
-		cfg, err := h.GetConfig(buildTree(t, lines...))
+		cfg, err := h.GetConfig(schemaTree(t, lines...))
 		if err != nil {
 			t.Fatal(err)
 		}

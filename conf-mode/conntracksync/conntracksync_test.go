@@ -3,14 +3,17 @@ package conntracksync
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ctsync/ctsync/internal/cfgerr"
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/handler"
+	"github.com/ctsync/ctsync/internal/schema"
 )
 
 func TestGetConfig(t *testing.T) {
@@ -96,6 +99,60 @@ func TestGetConfig(t *testing.T) {
 				t.Errorf("GetConfig() (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestConfigCoversSchema keeps Config in step with the YANG module: a
+// node the schema has and Config lacks would fail every commit that sets
+// it (ErrorUnused), so find it here first.
+func TestConfigCoversSchema(t *testing.T) {
+	n := schema.Default().Lookup(Owned)
+	if n == nil {
+		t.Fatal("schema has no service conntrack-sync")
+	}
+	tags := map[string]bool{}
+	ct := reflect.TypeOf(Config{})
+	for i := range ct.NumField() {
+		tags[ct.Field(i).Tag.Get("mapstructure")] = true
+	}
+	for _, c := range n.Children {
+		if !tags[c.Name] {
+			t.Errorf("schema node %q has no field in Config", c.Name)
+		}
+	}
+}
+
+// TestGetConfigFromSchemaTree decodes a tree as the commit engine hands it
+// over: built by the schema, defaults applied.
+func TestGetConfigFromSchemaTree(t *testing.T) {
+	tree := schemaTree(t,
+		"service conntrack-sync accept-protocol tcp",
+		"service conntrack-sync accept-protocol udp",
+		"service conntrack-sync expect-sync ftp",
+		"service conntrack-sync ignore-address 192.0.2.0/24",
+		"service conntrack-sync listen-address 198.18.10.2",
+		"service conntrack-sync interface eth1 peer 198.18.10.3",
+		"service conntrack-sync interface eth2 peer 198.18.20.3",
+		"service conntrack-sync interface eth2 port 3790",
+		"service conntrack-sync failover-mechanism vrrp sync-group MAIN-GW",
+		"high-availability vrrp sync-group MAIN-GW member wan",
+	)
+	got, err := testHandler().GetConfig(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		AcceptProtocol: []string{"tcp", "udp"}, ExpectSync: []string{"ftp"}, IgnoreAddress: []string{"192.0.2.0/24"},
+		ListenAddress:        []string{"198.18.10.2"},
+		EventListenQueueSize: 8, McastGroup: "225.0.0.50", SyncQueueSize: 1,
+		Interface:         map[string]Interface{"eth1": {Peer: "198.18.10.3", Port: 3780}, "eth2": {Peer: "198.18.20.3", Port: 3790}},
+		FailoverMechanism: syncGroup("MAIN-GW"),
+		SyncGroupExists:   true,
+	}
+	// Defaults the schema may add beyond VyOS's are not this test's
+	// business: compare what VyOS defines.
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Config{}, "PurgeTimeout")); diff != "" {
+		t.Errorf("GetConfig() (-want +got):\n%s", diff)
 	}
 }
 
@@ -322,7 +379,7 @@ func TestVerifyInjection(t *testing.T) {
 					steps = append(steps, configtree.Step{Name: "interface", Tag: true}, configtree.Step{Name: "eth1"})
 				}
 				steps = append(steps, configtree.Step{Name: leaf})
-				tree.Set(steps, true, defaultMulti(append(Owned[:2:2], leaf)), true, v)
+				tree.Set(steps, true, schema.Default().IsMulti(append(Owned[:2:2], leaf)), true, v)
 				h := testHandler()
 				cfg, err := h.GetConfig(tree)
 				if err != nil {

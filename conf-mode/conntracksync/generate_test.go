@@ -114,7 +114,7 @@ func TestGenerateGolden(t *testing.T) {
 func render(t testing.TB, lines []string, sys handler.System, root paths.Root) []byte {
 	t.Helper()
 	h := testHandler()
-	cfg, err := h.GetConfig(buildTree(t, lines...))
+	cfg, err := h.GetConfig(schemaTree(t, lines...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func FuzzVerifyRender(f *testing.F) {
 	root := paths.Root{Dir: "/"}
 	baseline := strings.Count(string(render(f, baseLines, baseSystem(), root)), "\n")
 	f.Fuzz(func(t *testing.T, peer, ignore, group string) {
-		tree := buildTree(t, baseLines...)
+		tree := schemaTree(t, baseLines...)
 		h := testHandler()
 		set := func(v string, leaf string, steps ...string) {
 			var s []stepSpec

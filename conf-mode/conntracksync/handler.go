@@ -14,6 +14,7 @@ import (
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/kernelinfo"
+	"github.com/ctsync/ctsync/internal/schema"
 )
 
 // EngineName is the name the supervisor knows conntrackd by.
@@ -23,7 +24,8 @@ const EngineName = "conntrackd"
 // the registered one reads the live system, and tests build their own
 // with fakes in place of the kernel, the binary and the control socket.
 type Handler struct {
-	// Multi says which leaves are leaf-lists, by full path.
+	// Multi says which leaves are leaf-lists, by full path; nil means ask
+	// the schema.
 	Multi func(path []string) bool
 	// Kernel reads the conntrack table sizes.
 	Kernel func() (kernelinfo.Info, error)
@@ -42,7 +44,6 @@ func init() {
 // New returns the handler wired to the live system.
 func New() *Handler {
 	return &Handler{
-		Multi:        defaultMulti,
 		Kernel:       kernelinfo.System,
 		Probe:        ProbeSocket,
 		ProbeTimeout: 5 * time.Second,
@@ -66,7 +67,11 @@ func (h *Handler) Reads() [][]string {
 // GetConfig implements handler.Handler. A nil *Config is returned as a
 // nil interface, so callers can test cfg == nil.
 func (h *Handler) GetConfig(tree *configtree.Node) (any, error) {
-	cfg, err := FromTree(tree, h.Multi)
+	multi := h.Multi
+	if multi == nil {
+		multi = schema.Default().IsMulti
+	}
+	cfg, err := FromTree(tree, multi)
 	if err != nil || cfg == nil {
 		return nil, err
 	}

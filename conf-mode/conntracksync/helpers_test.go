@@ -11,6 +11,7 @@ import (
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/kernelinfo"
+	"github.com/ctsync/ctsync/internal/schema"
 )
 
 // tagNodes and valueless leaves of the subtrees these tests build; every
@@ -21,8 +22,9 @@ var (
 )
 
 // buildTree builds a tree from VyOS set lines (without "set"), splitting
-// on spaces: good enough for test values, which never contain one unless
-// a test says so with a separate call to setValue.
+// on spaces, without the schema's value checks: Verify's own checks are
+// the defence against a hand-edited config.boot, so its tests must be able
+// to build what `set` would refuse. No schema defaults are applied.
 func buildTree(t testing.TB, lines ...string) *configtree.Node {
 	t.Helper()
 	root := configtree.New()
@@ -70,7 +72,24 @@ func setSteps(root *configtree.Node, steps []configtree.Step, leaf, hasValue boo
 	for _, s := range steps {
 		names = append(names, s.Name)
 	}
-	root.Set(steps, leaf, defaultMulti(names), hasValue, value)
+	root.Set(steps, leaf, schema.Default().IsMulti(names), hasValue, value)
+}
+
+// schemaTree builds a tree the way a session and commit do: every line
+// resolved (and checked) by the schema, then the schema's defaults added.
+func schemaTree(t testing.TB, lines ...string) *configtree.Node {
+	t.Helper()
+	s := schema.Default()
+	tree := configtree.New()
+	for _, l := range lines {
+		r, err := s.Resolve(strings.Fields(l))
+		if err != nil {
+			t.Fatalf("set %s: %v", l, err)
+		}
+		leaf := r.Node.Kind == schema.Leaf || r.Node.Kind == schema.LeafList
+		tree.Set(r.Steps, leaf, r.Node.Kind == schema.LeafList, r.HasValue, r.Value)
+	}
+	return s.WithDefaults(tree)
 }
 
 // fakeSystem is a handler.System over a fixed set of links.
@@ -183,7 +202,6 @@ var testKernel = kernelinfo.Info{HashSize: 65536, ConntrackMax: 262144}
 // testHandler is the handler with the live system replaced.
 func testHandler() *Handler {
 	return &Handler{
-		Multi:        defaultMulti,
 		Kernel:       func() (kernelinfo.Info, error) { return testKernel, nil },
 		Binary:       "/usr/sbin/conntrackd",
 		Probe:        func(context.Context, string) error { return nil },
