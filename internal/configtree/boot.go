@@ -319,10 +319,14 @@ func leaf(parent *Node, name string, hasValue bool, value string, line int) erro
 }
 
 // Format writes the node's contents in config.boot form: for the root,
-// the whole configuration. Children come in the tree's (sorted) order,
-// leaf-list values in their own order, four spaces per level; words are
-// quoted with '"' when they hold anything but [A-Za-z0-9._:/@+-].
+// the whole configuration; a nil node writes nothing. Children come in
+// the tree's (sorted) order, leaf-list values in their own order, four
+// spaces per level; words are quoted with '"' when they hold anything
+// but [A-Za-z0-9._:/@+-]. A tag node with no entries writes nothing.
 func (n *Node) Format(w io.Writer) error {
+	if n == nil {
+		return nil
+	}
 	bw := bufio.NewWriter(w)
 	for _, c := range n.Children {
 		writeNode(bw, c, 0)

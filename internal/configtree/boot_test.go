@@ -270,6 +270,9 @@ func FuzzParse(f *testing.F) {
 		if !Equal(n, back) {
 			t.Fatalf("Parse(Format(Parse(x))) != Parse(x)\nfirst:\n%s\nsecond:\n%s", out, back.String())
 		}
+		if d := Diff(n, back); d != "" {
+			t.Fatalf("Diff of a tree and its reparse is not empty:\n%s", d)
+		}
 		if again := back.String(); again != out {
 			t.Fatalf("Format not stable (-first +second):\n%s", cmp.Diff(out, again))
 		}

@@ -35,7 +35,9 @@ func (n *Node) Paths() [][]string {
 			}
 		}
 	}
-	walk(n, nil)
+	if n != nil {
+		walk(n, nil)
+	}
 	return out
 }
 
