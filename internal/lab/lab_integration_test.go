@@ -146,7 +146,7 @@ func TestLabNetwork(t *testing.T) {
 	if s := f.Snapshot(); s.Alive != n || s.Stalled != 0 {
 		t.Fatalf("through r1: %+v, want %d alive and flowing", s, n)
 	}
-	got, err := KernelFlows(ctx, top.NS("r1"))
+	got, err := KernelFlows(ctx, top.NS("r1"), f.LocalPorts())
 	if err != nil || got != n {
 		t.Fatalf("r1 kernel lab flows = %d, %v; want %d", got, err, n)
 	}

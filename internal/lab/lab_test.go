@@ -150,16 +150,36 @@ func TestParseAddrs(t *testing.T) {
 	}
 }
 
-func TestCountFlowLines(t *testing.T) {
-	out := `tcp      6 431999 ESTABLISHED src=198.18.1.10 dst=198.19.0.200 sport=40000 dport=7000 src=198.19.0.200 dst=198.19.0.101 sport=7000 dport=40000 [ASSURED] mark=0 use=1
-tcp      6 431999 ESTABLISHED src=198.18.1.10 dst=198.19.0.200 sport=40001 dport=7000 src=198.19.0.200 dst=198.19.0.101 sport=7000 dport=40001 [ASSURED] mark=0 use=1
-`
-	if n := countFlowLines([]byte(out)); n != 2 {
-		t.Errorf("countFlowLines = %d, want 2", n)
+func TestOrigSport(t *testing.T) {
+	tests := []struct {
+		line string
+		want uint16
+		ok   bool
+	}{
+		{"tcp      6 431999 ESTABLISHED src=198.18.1.10 dst=198.19.0.200 sport=40000 dport=7000 src=198.19.0.200 dst=198.19.0.101 sport=7000 dport=40000 [ASSURED] mark=0 use=1", 40000, true},
+		{"tcp 6 10 CLOSE src=1.1.1.1 dst=2.2.2.2 sport=65535 dport=7000", 65535, true},
+		{"sport=65536", 0, false},
+		{"sport=x", 0, false},
+		{"conntrack v1.4.7 (conntrack-tools): 2 flow entries have been shown.", 0, false},
+		{"", 0, false},
 	}
-	if n := countFlowLines(nil); n != 0 {
-		t.Errorf("countFlowLines(nil) = %d", n)
+	for _, tc := range tests {
+		got, ok := origSport(tc.line)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("origSport(%q) = %d, %v; want %d, %v", tc.line, got, ok, tc.want, tc.ok)
+		}
 	}
+}
+
+func FuzzOrigSport(f *testing.F) {
+	for _, s := range []string{"tcp 6 1 ESTABLISHED src=1.1.1.1 sport=1 dport=2", "sport=", "sport=99999", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		if p, ok := origSport(line); !ok && p != 0 {
+			t.Fatalf("origSport(%q) = %d without ok", line, p)
+		}
+	})
 }
 
 func TestJSONReaders(t *testing.T) {

@@ -1,11 +1,11 @@
 package lab
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,39 +36,52 @@ func jsonInt(b []byte, keys ...string) int {
 	return -1
 }
 
-// KernelFlows counts the lab's established flows in a namespace's kernel conntrack
-// table, with conntrack(8) itself: an independent witness of what the
-// failover hook committed.
-func KernelFlows(ctx context.Context, ns string) (int, error) {
+// KernelFlows counts how many of the given client ports (the running
+// flows) have an established entry in a namespace's kernel conntrack
+// table, read with conntrack(8) itself: an independent witness of what
+// the failover hook committed. Entries of earlier, closed flows do not
+// count.
+func KernelFlows(ctx context.Context, ns string, ports map[uint16]bool) (int, error) {
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "conntrack", "-L",
 		"-p", "tcp", "--orig-dst", ServerIP.String(), "--dport", fmt.Sprint(ServerPort), "--state", "ESTABLISHED")
 	out, err := cmd.Output()
 	if err != nil {
 		return 0, fmt.Errorf("conntrack -L in %s: %w", ns, err)
 	}
-	return countFlowLines(out), nil
-}
-
-// countFlowLines counts conntrack -L entries: one per line naming tcp.
-func countFlowLines(out []byte) int {
 	n := 0
-	for _, line := range bytes.Split(out, []byte("\n")) {
-		if bytes.HasPrefix(bytes.TrimSpace(line), []byte("tcp")) {
+	for _, line := range strings.Split(string(out), "\n") {
+		if p, ok := origSport(line); ok && ports[p] {
 			n++
 		}
 	}
-	return n
+	return n, nil
+}
+
+// origSport reads the original direction's source port of one
+// conntrack -L line: the first sport= field.
+func origSport(line string) (uint16, bool) {
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, "sport="); ok {
+			p, err := strconv.ParseUint(v, 10, 16)
+			if err != nil {
+				// ParseUint returns the maximum on a range error.
+				return 0, false
+			}
+			return uint16(p), true
+		}
+	}
+	return 0, false
 }
 
 // describeRecord is one line about a hook run: what it did and how long
 // until old flows could pass again.
 func describeRecord(r *transition.Record) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s", r.State, r.Group)
+	fmt.Fprintf(&b, "%s %s", strings.ToUpper(r.State), r.Group)
 	if r.Mode != "" {
 		fmt.Fprintf(&b, " (%s)", r.Mode)
 	}
-	if r.State == "MASTER" || r.Committed > 0 || r.ExternalEntries > 0 {
+	if strings.EqualFold(r.State, "master") || r.Committed > 0 || r.ExternalEntries > 0 {
 		fmt.Fprintf(&b, ", external cache %d, committed %d, kernel %d", r.ExternalEntries, r.Committed, r.KernelEntries)
 	}
 	if r.KernelReady > 0 {

@@ -310,7 +310,7 @@ func (l *lab) observe(ctx context.Context, name string, sync bool, master string
 		KernelFlows: map[string]int{}, Transitions: map[string]*transition.Record{}, Status: map[string]string{}}
 	for _, rn := range []string{"r1", "r2"} {
 		r := l.routers[rn]
-		n, err := KernelFlows(ctx, r.NS)
+		n, err := KernelFlows(ctx, r.NS, l.flows.LocalPorts())
 		if err != nil {
 			n = -1
 		}

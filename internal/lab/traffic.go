@@ -215,6 +215,17 @@ func deathReason(err error) string {
 	}
 }
 
+// LocalPorts are the flows' local (client) ports.
+func (f *Flows) LocalPorts() map[uint16]bool {
+	m := map[uint16]bool{}
+	for _, fl := range f.flows {
+		if a, ok := fl.conn.LocalAddr().(*net.TCPAddr); ok {
+			m[uint16(a.Port)] = true
+		}
+	}
+	return m
+}
+
 // Mark starts a new measurement window: each flow's longest gap restarts
 // from the gap it is in now.
 func (f *Flows) Mark() {
