@@ -4,8 +4,10 @@
 package conntracksync
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/mitchellh/mapstructure"
 
@@ -131,7 +133,14 @@ func FromTree(tree *configtree.Node, multi func(path []string) bool) (*Config, e
 		return nil, fmt.Errorf("building decoder: %w", err)
 	}
 	if err := dec.Decode(raw); err != nil {
-		return nil, &cfgerr.Error{Path: "service conntrack-sync", Msg: fmt.Sprintf("cannot decode: %v", err)}
+		msg := err.Error()
+		// mapstructure lists its findings over several lines; the shell
+		// shows one line per problem.
+		var me *mapstructure.Error
+		if errors.As(err, &me) {
+			msg = strings.Join(me.Errors, "; ")
+		}
+		return nil, &cfgerr.Error{Path: "service conntrack-sync", Msg: "cannot decode: " + msg}
 	}
 	for name, i := range cfg.Interface {
 		if i.Port == 0 {

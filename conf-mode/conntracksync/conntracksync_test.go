@@ -66,7 +66,7 @@ func TestGetConfig(t *testing.T) {
 		{
 			name:    "unknown node",
 			lines:   append([]string{"service conntrack-sync frobnicate yes"}, baseLines...),
-			wantErr: "service conntrack-sync: cannot decode",
+			wantErr: "service conntrack-sync: cannot decode: '' has invalid keys: frobnicate",
 		},
 		{
 			name:    "port not a number",
