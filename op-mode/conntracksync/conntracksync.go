@@ -189,4 +189,3 @@ func noArgs(name string, args []string) error {
 	}
 	return nil
 }
-
