@@ -230,9 +230,15 @@ var benign = []*regexp.Regexp{
 // exits non-zero for warnings too, so its output decides: any line that is
 // not a known-benign warning refuses the file.
 func ConfigTest(ctx context.Context, conf string) error {
+	return configTestWith(ctx, KeepalivedPath, "-t", "-f", conf)
+}
+
+// configTestWith runs a keepalived -t command line, which tests may prefix
+// to run it in a network namespace.
+func configTestWith(ctx context.Context, name string, args ...string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, KeepalivedPath, "-t", "-f", conf).CombinedOutput()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
 	if err == nil {
 		return nil
 	}
