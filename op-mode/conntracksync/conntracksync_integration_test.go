@@ -1,0 +1,200 @@
+//go:build integration
+
+package conntracksync
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ctsync/ctsync/internal/conntrackd"
+	"github.com/ctsync/ctsync/internal/ctflow"
+	"github.com/ctsync/ctsync/internal/nstest"
+	"github.com/ctsync/ctsync/internal/opcmd"
+	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/op-mode/conntrack"
+)
+
+const conf = `Sync {
+	Mode FTFW {
+	}
+	UDP {
+		IPv4_address %s
+		IPv4_Destination_Address %s
+		Port 3780
+		Interface eth1
+		Checksum on
+	}
+}
+General {
+	HashSize 8192
+	HashLimit 65536
+	Syslog off
+	LogFile %s/conntrackd.log
+	LockFile %s
+	UNIX {
+		Path %s
+	}
+	NetlinkEventsReliable on
+	Filter From Userspace {
+		Protocol Accept {
+			TCP
+			UDP
+		}
+	}
+}
+`
+
+const runningBoot = `service {
+    conntrack-sync {
+        failover-mechanism {
+            vrrp {
+                sync-group MAIN
+            }
+        }
+        interface eth1 {
+            peer %s
+        }
+    }
+}
+`
+
+// node starts conntrackd in ns under a fresh root and stops it (by pid,
+// waiting for it) when the test ends.
+func node(t *testing.T, ns *nstest.NS, me, peer string) paths.Root {
+	t.Helper()
+	root := paths.Root{Dir: t.TempDir()}
+	for _, d := range []string{root.RunDir(), root.EtcDir(), root.StateDir()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(root.ConntrackdConf(), []byte(fmt.Sprintf(conf, me, peer, root.RunDir(), root.ConntrackdLock(), root.ConntrackdSocket())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(root.RunningConfig(), []byte(fmt.Sprintf(runningBoot, peer)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := ns.Cmd("conntrackd", "-C", root.ConntrackdConf())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	for i := 0; i < 50; i++ {
+		if _, err := os.Stat(root.ConntrackdSocket()); err == nil {
+			return root
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("conntrackd in %s did not open its socket", ns.Name)
+	return root
+}
+
+func run(t *testing.T, root paths.Root, words ...string) string {
+	t.Helper()
+	cmd, rest, err := opcmd.Lookup(words)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if err := cmd.Run(context.Background(), &opcmd.Env{Root: root, Out: &out, Err: &errb}, rest); err != nil {
+		t.Fatalf("%s: %v", strings.Join(words, " "), err)
+	}
+	return out.String()
+}
+
+func TestIntegrationSync(t *testing.T) {
+	nstest.Require(t, "conntrackd", "conntrack")
+	a, b := nstest.New(t, "h4a"), nstest.New(t, "h4b")
+	nstest.Link(t, a, "eth1", b, "eth1")
+	a.Addr("eth1", "10.77.0.1/24")
+	b.Addr("eth1", "10.77.0.2/24")
+	ra := node(t, a, "10.77.0.1", "10.77.0.2")
+	rb := node(t, b, "10.77.0.2", "10.77.0.1")
+	const n = 30
+	for i := 1; i <= n; i++ {
+		a.Run("conntrack", "-I", "-p", "tcp", "-s", fmt.Sprintf("192.0.2.%d", i), "-d", "198.51.100.1",
+			"--sport", fmt.Sprint(40000+i), "--dport", "80", "--state", "ESTABLISHED", "-t", "600", "-u", "ASSURED,SEEN_REPLY")
+	}
+
+	// The kernel table, streamed, has what conntrack -L has.
+	var listed int
+	if err := a.Do(func() error {
+		s, err := ctflow.Dial()
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		var out bytes.Buffer
+		if err := conntrack.Table(context.Background(), s, ctflow.Query{Family: ctflow.FamilyIPv4}, &out, false); err != nil {
+			return err
+		}
+		listed = strings.Count(out.String(), "\n") - 1
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctL := strings.Count(a.Run("conntrack", "-L"), "\n") - 1 // its summary line goes to stderr, merged here
+	if listed != n || ctL != n {
+		t.Errorf("show conntrack table listed %d, conntrack -L %d, want %d", listed, ctL, n)
+	}
+
+	// Let the sync settle, then compare with conntrackd's own client.
+	deadline := time.Now().Add(10 * time.Second)
+	ca := &conntrackd.Client{Path: ra.ConntrackdSocket()}
+	cb := &conntrackd.Client{Path: rb.ConntrackdSocket()}
+	for time.Now().Before(deadline) {
+		if c, _ := cacheCount(context.Background(), cb, "external"); c == n {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	st, err := ReadStatistics(context.Background(), ca, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := a.Run("conntrackd", "-C", ra.ConntrackdConf(), "-s")
+	if !strings.Contains(text, fmt.Sprintf("current active connections:\t%12d", st.Cache["internal"].Current)) || st.Cache["internal"].Current != n {
+		t.Errorf("internal current = %d, conntrackd -s says:\n%s", st.Cache["internal"].Current, text)
+	}
+	for _, tc := range []struct {
+		root  paths.Root
+		ns    *nstest.NS
+		which string
+		flag  string
+	}{{ra, a, "internal", "-i"}, {rb, b, "external", "-e"}} {
+		got := strings.Count(run(t, tc.root, "show", "conntrack-sync", "cache", tc.which), "\n") - 1
+		want := strings.Count(tc.ns.Run("conntrackd", "-C", filepath.Join(tc.root.EtcDir(), "conntrackd.conf"), tc.flag, "-x"), "\n")
+		if got != want || got != n {
+			t.Errorf("cache %s: show lists %d, conntrackd %s -x %d, want %d", tc.which, got, tc.flag, want, n)
+		}
+	}
+
+	// Reset does what it says: the caches come back with every entry.
+	out := run(t, rb, "reset", "conntrack-sync", "external-cache")
+	if !strings.Contains(out, fmt.Sprintf("flushed (%d entries)", n)) {
+		t.Errorf("reset external: %q", out)
+	}
+	if c, _ := cacheCount(context.Background(), cb, "external"); c != n {
+		t.Errorf("external cache after reset = %d, want %d (%s)", c, n, out)
+	}
+	out = run(t, ra, "reset", "conntrack-sync", "internal-cache")
+	if c, _ := cacheCount(context.Background(), ca, "internal"); c != n {
+		t.Errorf("internal cache after reset = %d, want %d (%s)", c, n, out)
+	}
+
+	status := run(t, ra, "show", "conntrack-sync", "status")
+	if !strings.Contains(status, "replication           : healthy") || !strings.Contains(status, "eth1 (unicast, peer 10.77.0.2, port 3780)") {
+		t.Errorf("status:\n%s", status)
+	}
+}
