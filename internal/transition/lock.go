@@ -2,12 +2,12 @@ package transition
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -15,7 +15,7 @@ import (
 	"github.com/ctsync/ctsync/internal/paths"
 )
 
-// seqFile holds the last ticket issued. It is also the bookkeeping lock:
+// seqFile holds the last ticket issued per group. It is also the bookkeeping lock:
 // held only for a few file operations (issuing a ticket, updating the VRRP
 // state map), never across a conntrackd request, so a hook for another
 // group never waits behind a long commit. The file is rewritten in place,
@@ -64,42 +64,58 @@ func unlock(f *os.File) {
 	}
 }
 
-func readSeq(f *os.File) (uint64, error) {
-	buf := make([]byte, 32)
-	n, err := f.ReadAt(buf, 0)
-	if err != nil && n == 0 && !errors.Is(err, io.EOF) {
-		return 0, err
-	}
-	s := strings.TrimSpace(string(buf[:n]))
-	if s == "" {
-		return 0, nil
-	}
-	v, err := strconv.ParseUint(s, 10, 64)
+// tickets is the seq file's content: the last ticket issued per group.
+// Ordering is per group: a transition of another VRRP group says nothing
+// about whether this group's pending transition is stale.
+type tickets map[string]uint64
+
+func readTickets(f *os.File) (tickets, error) {
+	b, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<20))
 	if err != nil {
-		// A torn or foreign file: restart the count above anything a
-		// clock-based guess could have issued.
-		return uint64(time.Now().UnixNano()), nil
+		return nil, err
 	}
-	return v, nil
+	m := tickets{}
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return m, nil
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		// A torn or foreign file: restart every count above anything
+		// issued before, so that no waiting call outranks a new one.
+		return tickets{"": uint64(time.Now().UnixNano())}, nil
+	}
+	return m, nil
 }
 
-// nextTicket issues the next sequence number. Tickets are issued in the
-// order the hooks start, which is the order keepalived spawned them in.
-func nextTicket(ctx context.Context, root paths.Root) (uint64, error) {
+func (t tickets) last(group string) uint64 {
+	if v, ok := t[group]; ok {
+		return v
+	}
+	return t[""]
+}
+
+// nextTicket issues the group's next sequence number. Tickets are issued
+// in the order the hooks start, which is the order keepalived spawned
+// them in.
+func nextTicket(ctx context.Context, root paths.Root, group string) (uint64, error) {
 	f, err := lockFile(ctx, seqFile(root))
 	if err != nil {
 		return 0, err
 	}
 	defer unlock(f)
-	cur, err := readSeq(f)
+	m, err := readTickets(f)
 	if err != nil {
 		return 0, fmt.Errorf("reading %s: %w", seqFile(root), err)
 	}
-	next := cur + 1
+	next := m.last(group) + 1
+	m[group] = next
+	b, err := json.Marshal(m)
+	if err != nil {
+		return 0, err
+	}
 	if err := f.Truncate(0); err != nil {
 		return 0, fmt.Errorf("writing %s: %w", seqFile(root), err)
 	}
-	if _, err := f.WriteAt([]byte(strconv.FormatUint(next, 10)+"\n"), 0); err != nil {
+	if _, err := f.WriteAt(append(b, '\n'), 0); err != nil {
 		return 0, fmt.Errorf("writing %s: %w", seqFile(root), err)
 	}
 	if err := f.Sync(); err != nil {
@@ -108,12 +124,16 @@ func nextTicket(ctx context.Context, root paths.Root) (uint64, error) {
 	return next, nil
 }
 
-// latestTicket returns the last ticket issued.
-func latestTicket(ctx context.Context, root paths.Root) (uint64, error) {
+// latestTicket returns the group's last ticket issued.
+func latestTicket(ctx context.Context, root paths.Root, group string) (uint64, error) {
 	f, err := lockFile(ctx, seqFile(root))
 	if err != nil {
 		return 0, err
 	}
 	defer unlock(f)
-	return readSeq(f)
+	m, err := readTickets(f)
+	if err != nil {
+		return 0, err
+	}
+	return m.last(group), nil
 }

@@ -107,7 +107,7 @@ func Run(ctx context.Context, o Options) error {
 		log.Error("reading running config", zap.Error(err))
 		return err
 	}
-	seq, err := nextTicket(ctx, o.Root)
+	seq, err := nextTicket(ctx, o.Root, o.Group)
 	if err != nil {
 		log.Error("taking a ticket", zap.Error(err))
 		return fmt.Errorf("vrrp-transition %s %s: %w", state, o.Group, err)
@@ -126,7 +126,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("vrrp-transition %s %s: %w", state, o.Group, err)
 	}
 	defer unlock(lk)
-	if latest, err := latestTicket(ctx, o.Root); err == nil && latest > seq {
+	if latest, err := latestTicket(ctx, o.Root, o.Group); err == nil && latest > seq {
 		// A later transition was called while this one waited: it is
 		// the one that describes the router now, so this one must not
 		// undo it (a late "backup" after "master" would reset timers of

@@ -112,9 +112,9 @@ func TestIntegrationOverlappingTransitions(t *testing.T) {
 	}
 	errs := make(chan error, 2)
 	go func() { errs <- r2.transition(t, Backup) }()
-	waitSeq(t, r2.root, 1)
+	waitSeq(t, r2.root, syncGroupName, 1)
 	go func() { errs <- r2.transition(t, Master) }()
-	waitSeq(t, r2.root, 2)
+	waitSeq(t, r2.root, syncGroupName, 2)
 	unlock(held)
 	for i := 0; i < 2; i++ {
 		if err := <-errs; err != nil {

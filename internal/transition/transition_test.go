@@ -382,7 +382,7 @@ func TestRunOverlapLaterWins(t *testing.T) {
 		go func() {
 			errs <- Run(context.Background(), Options{Root: root, State: state, Group: "MAIN", CountKernel: f.countKernel})
 		}()
-		waitSeq(t, root, wantSeq)
+		waitSeq(t, root, "MAIN", wantSeq)
 	}
 	start(Backup, 1)
 	start(Master, 2)
@@ -438,16 +438,46 @@ func TestRunSerialized(t *testing.T) {
 	}
 }
 
-func waitSeq(t *testing.T, root paths.Root, want uint64) {
+func waitSeq(t *testing.T, root paths.Root, group string, want uint64) {
 	t.Helper()
 	for i := 0; i < 500; i++ {
-		got, err := latestTicket(context.Background(), root)
+		got, err := latestTicket(context.Background(), root, group)
 		if err == nil && got >= want {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("ticket %d never issued", want)
+}
+
+// Another VRRP group's transition, called while the sync-group's waits,
+// does not supersede it: ordering is per group.
+func TestRunOtherGroupDoesNotSupersede(t *testing.T) {
+	root, sock := newRoot(t, setup{group: "MAIN"})
+	f := newFakeCT(t, sock)
+	held, err := lockFile(context.Background(), root.TransitionLock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 1)
+	go func() {
+		errs <- Run(context.Background(), Options{Root: root, State: Fault, Group: "MAIN", CountKernel: f.countKernel})
+	}()
+	waitSeq(t, root, "MAIN", 1)
+	if err := Run(context.Background(), Options{Root: root, State: Backup, Group: "LAN", CountKernel: f.countKernel}); err != nil {
+		t.Fatal(err)
+	}
+	unlock(held)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int32{26}, f.Codes()); diff != "" {
+		t.Errorf("codes (-want +got):\n%s", diff)
+	}
+	vs, _ := ReadVRRPState(root)
+	if vs["MAIN"].State != Fault || vs["LAN"].State != Backup {
+		t.Errorf("vrrp state = %+v", vs)
+	}
 }
 
 func TestRunBadState(t *testing.T) {
