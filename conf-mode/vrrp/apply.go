@@ -110,17 +110,21 @@ func (h *Handler) Apply(ctx context.Context, prev, c any, env *handler.Env) (str
 	if running {
 		verb = "running, unchanged"
 		if loaded, _ := os.ReadFile(LoadedFile(env.Root)); strings.TrimSpace(string(loaded)) != want {
+			// Once signalled, keepalived may have read the new file even
+			// if the handshake fails: forget what it runs, so that the
+			// rollback's Apply reloads the old file rather than trust it.
+			_ = os.Remove(LoadedFile(env.Root))
 			if err := h.reload(ctx, env); err != nil {
 				return "", err
 			}
 			verb = "reloaded"
 		}
 	}
-	if err := h.waitReady(ctx, env); err != nil {
-		return "", err
-	}
 	if err := os.WriteFile(LoadedFile(env.Root), []byte(want+"\n"), 0o644); err != nil {
 		return "", fmt.Errorf("recording the loaded keepalived.conf: %w", err)
+	}
+	if err := h.waitReady(ctx, env); err != nil {
+		return "", err
 	}
 	return fmt.Sprintf("keepalived %s (%s)", verb, Describe(cfg)), nil
 }

@@ -154,7 +154,18 @@ func TestApplyFailures(t *testing.T) {
 		if _, serr := os.Stat(ReloadFile(env.Root)); !errors.Is(serr, os.ErrNotExist) {
 			t.Errorf("reload file left behind: %v", serr)
 		}
-		_ = eng
+		// keepalived got the signal and may run the new file: rolling
+		// back must reload the old one, not call it unchanged.
+		eng.takeCalls()
+		eng.onHUP = func() { os.Remove(ReloadFile(env.Root)) }
+		install(t, h, cfg, env)
+		got, err := h.Apply(ctx, cfg2, cfg, env)
+		if err != nil || !strings.HasPrefix(got, "keepalived reloaded") {
+			t.Errorf("rollback Apply = %q, %v", got, err)
+		}
+		if d := cmp.Diff([]string{"ensure keepalived restart=false", "reload keepalived"}, eng.takeCalls()); d != "" {
+			t.Errorf("rollback engine calls (-want +got):\n%s", d)
+		}
 	})
 	t.Run("reload signal fails", func(t *testing.T) {
 		alive := true

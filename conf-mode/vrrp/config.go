@@ -47,7 +47,8 @@ type Config struct {
 	HookGroup     string `mapstructure:"-"`
 }
 
-// Group is one `group NAME`: a keepalived vrrp_instance.
+// Group is one `group NAME`: a keepalived vrrp_instance. Description is
+// kept in the config only: keepalived.conf has no place for it.
 type Group struct {
 	Address              map[string]*Address `mapstructure:"address"`
 	AdvertiseInterval    int                 `mapstructure:"advertise-interval"`

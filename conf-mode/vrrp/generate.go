@@ -329,6 +329,11 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 // `ctsync vrrp-transition`, with the root this router runs under. The
 // whole command is one quoted keepalived string, split by keepalived on
 // spaces, so no part of it may hold a space or a quote.
+//
+// keepalived runs notify scripts asynchronously, so two can overlap; its
+// notify_fifo would keep them in order, but only with a reader process
+// alive all the time, and failover must not depend on one. The hook
+// serializes itself with a lock (paths.Root.TransitionLock) instead.
 func hooks(n notifyView, group string, env *handler.Env) (notifyView, error) {
 	if !reSafeShell.MatchString(env.Self) {
 		return n, fmt.Errorf("ctsync binary path %q: it must be absolute and hold only letters, digits and ._+/@:=,-", env.Self)
