@@ -499,3 +499,29 @@ func TestNewLogger(t *testing.T) {
 	l.Info("test", zap.String("k", "v"))
 	_ = l.Sync()
 }
+
+// With nothing answering and no live conntrackd, backup clears the stale
+// lock and starts the daemon; a daemon that dies at once is reported with
+// its log, within the time bound.
+func TestRunBackupStartFails(t *testing.T) {
+	root, _ := newRoot(t, setup{group: "MAIN"})
+	if err := os.WriteFile(root.ConntrackdLock(), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A pid file naming a live process that is not conntrackd (this test)
+	// must not count as a running daemon.
+	if err := os.WriteFile(root.ConntrackdPid(), []byte(fmt.Sprint(os.Getpid())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := Run(context.Background(), Options{Root: root, State: Backup, Group: "MAIN", Conntrackd: "/bin/false", Timeout: 10 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "exited") {
+		t.Fatalf("Run = %v, want a daemon-exited error", err)
+	}
+	if _, err := os.Stat(root.ConntrackdLock()); !os.IsNotExist(err) {
+		t.Errorf("stale lock still there: %v", err)
+	}
+	rec, _ := ReadRecord(root)
+	if rec == nil || rec.OK || len(rec.Steps) != 1 || !strings.Contains(rec.Steps[0].Detail, "removed stale lock") {
+		t.Errorf("record = %+v", rec)
+	}
+}
