@@ -36,6 +36,10 @@ func main() {
 	defer stop()
 	res, err := lab.Run(ctx, lab.Options{Flows: *flows, BinDir: *bin, KeepWorkDir: *keep, DeadAfter: *dead})
 	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "ctsync-lab: interrupted; every lab namespace and process was removed")
+			os.Exit(130)
+		}
 		fmt.Fprintf(os.Stderr, "ctsync-lab: %v\n", err)
 		os.Exit(1)
 	}

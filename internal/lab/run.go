@@ -3,6 +3,27 @@
 // with long-lived TCP flows through them. It fails the master, brings it
 // back, and measures what the flows saw, once with conntrack-sync and once
 // without. `ctsync-lab demo` and the integration test run the same Run.
+//
+//	client ── lansw(br0) ──┬── r1 ──┬── wansw(br0) ── server
+//	198.18.1.10            │  sync0 │                198.19.0.200
+//	     VIP 198.18.1.1    └── r2 ──┘    VIP 198.19.0.101 (SNAT)
+//
+// Choices worth knowing when reading the figures:
+//
+//   - The lab configures VRRP and conntrack-sync only through `ctsync
+//     configure`; nftables, addresses and sysctls are the lab's own.
+//   - Failing r1 sets its lan0 and wan0 down and leaves sync0 up: the
+//     traffic-facing links die, replication does not. r1's external cache
+//     therefore follows r2 while r1 is out, and failback commits fresh
+//     state. (A full power loss also cuts sync0; then failback relies on
+//     the backup hook's resync request.)
+//   - Client and server cap TCP's retransmission timeout at 1 s
+//     (net.ipv4.tcp_rto_max_ms, Linux 6.15+), so a flow's longest gap
+//     measures the failover rather than where exponential backoff lands.
+//     The routers are untouched by this.
+//   - A flow is dead after 15 s without a round trip; TCP alone would
+//     retry for minutes. Without state sync r2 drops the flows' packets as
+//     invalid (tcp_loose=0, no entry), so they time out.
 package lab
 
 import (
