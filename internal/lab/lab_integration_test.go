@@ -59,7 +59,8 @@ func TestFailover(t *testing.T) {
 			t.Errorf("%s: %d/%d alive, %d dead (%s); want all alive", name, s.Alive, flows, s.Dead, s.DeathSummary())
 		}
 		if s.LongestGap > bound {
-			t.Errorf("%s: longest gap %v, want at most %v (detection %v + 1s)", name, s.LongestGap, bound, DetectionTime(R2Priority))
+			t.Errorf("%s: longest gap %v, want at most %v (detection %v + 1s; TCP backoff capped: %v)",
+				name, s.LongestGap, bound, DetectionTime(R2Priority), res.RTOCapped)
 		}
 		t.Logf("%s: %d/%d alive, longest gap %v", name, s.Alive, flows, s.LongestGap)
 	}

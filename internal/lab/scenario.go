@@ -93,6 +93,9 @@ type Result struct {
 	Phases  []Phase
 	Elapsed time.Duration
 	WorkDir string
+	// RTOCapped says the end hosts retransmitted at least once a second;
+	// without it a gap includes TCP's exponential backoff.
+	RTOCapped bool
 }
 
 // Phase returns the phase named name, or nil.
@@ -170,6 +173,10 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		l.top.Prefix, strings.Join(Roles, ","))
 	if err := l.top.Up(ctx); err != nil {
 		return res, err
+	}
+	res.RTOCapped = l.top.RTOCapped
+	if !l.top.RTOCapped {
+		l.step("note: this kernel has no net.ipv4.tcp_rto_max_ms (Linux 6.15+); gaps include TCP's exponential backoff")
 	}
 	l.step("nftables on r1 and r2: SNAT %s to %s, WAN->LAN established only, invalid dropped; tcp_loose=0", LANPrefix, WANVIP)
 	for _, name := range []string{"r1", "r2"} {
