@@ -91,8 +91,9 @@ func (r *Router) LogTail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// ctsync runs the CLI in the router's namespace, with stdin if given.
-func (r *Router) ctsync(ctx context.Context, stdin []byte, args ...string) ([]byte, error) {
+// ctsync runs the CLI in the router's namespace, with stdin if given,
+// and returns its stdout and stderr.
+func (r *Router) ctsync(ctx context.Context, stdin []byte, args ...string) (stdout, stderr []byte, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	argv := append([]string{"netns", "exec", r.NS, r.Ctsync, "--root", r.Root.Dir}, args...)
@@ -102,27 +103,26 @@ func (r *Router) ctsync(ctx context.Context, stdin []byte, args ...string) ([]by
 	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if err != nil {
-		return out.Bytes(), fmt.Errorf("%s: ctsync %s: %w: %s", r.Name, strings.Join(args, " "),
+	if err := cmd.Run(); err != nil {
+		return out.Bytes(), errb.Bytes(), fmt.Errorf("%s: ctsync %s: %w: %s", r.Name, strings.Join(args, " "),
 			err, strings.TrimSpace(errb.String()+"\n"+out.String()))
 	}
-	return out.Bytes(), nil
+	return out.Bytes(), errb.Bytes(), nil
 }
 
 // Configure feeds lines to `ctsync configure`, which stops at the first
 // failing line.
 func (r *Router) Configure(ctx context.Context, lines []string) error {
-	_, err := r.ctsync(ctx, []byte(strings.Join(lines, "\n")+"\n"), "configure")
+	_, _, err := r.ctsync(ctx, []byte(strings.Join(lines, "\n")+"\n"), "configure")
 	return err
 }
 
-// Show runs `ctsync show ARGS` and returns its output; on failure the
-// output still holds what the command printed, error included.
+// Show runs `ctsync show ARGS` and returns what it printed, its error
+// message included when it fails ("conntrack-sync is not configured").
 func (r *Router) Show(ctx context.Context, args ...string) (string, error) {
-	out, err := r.ctsync(ctx, nil, append([]string{"show"}, args...)...)
+	out, errb, err := r.ctsync(ctx, nil, append([]string{"show"}, args...)...)
 	if err != nil {
-		return strings.TrimSpace(string(out) + "\n" + err.Error()), err
+		return strings.TrimSpace(string(out) + "\n" + string(errb)), err
 	}
 	return string(out), nil
 }
