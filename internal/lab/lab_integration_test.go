@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -169,5 +171,43 @@ func TestLabNetwork(t *testing.T) {
 	out, _ = top.Run.Run(ctx, nil, "ip", "netns", "exec", top.NS("r2"), "nft", "list", "chain", "ip", "ctlab", "forward")
 	if !strings.Contains(string(out), "ct state invalid counter packets") || strings.Contains(string(out), "ct state invalid counter packets 0 ") {
 		t.Errorf("r2 dropped no invalid packets:\n%s", out)
+	}
+}
+
+// TestRemoveStale: a lab killed with SIGKILL leaves namespaces with
+// processes in them; the next lab removes both.
+func TestRemoveStale(t *testing.T) {
+	nstest.Require(t)
+	// A pid that certainly exited: a child we already reaped.
+	c := exec.Command("true")
+	if err := c.Run(); err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("ctlab-%d-stale", c.Process.Pid)
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
+	sleeper := exec.Command("ip", "netns", "exec", name, "sleep", "300")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sleeper.Wait() }()
+	removed, err := RemoveStale()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(removed, name) {
+		t.Errorf("removed %v, want %s among them", removed, name)
+	}
+	if _, err := os.Stat("/run/netns/" + name); err == nil {
+		t.Errorf("%s still exists", name)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Error("the process in the stale namespace still runs")
+		_ = sleeper.Process.Kill()
 	}
 }

@@ -169,6 +169,11 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		}
 	}()
 
+	if gone, err := RemoveStale(); err != nil {
+		return res, fmt.Errorf("removing namespaces of earlier, killed labs: %w", err)
+	} else if len(gone) > 0 {
+		l.step("removed %d namespaces left by earlier, killed labs", len(gone))
+	}
 	l.step("building namespaces and nftables %s{%s}: client - LAN switch - r1,r2 - WAN switch - server, sync link r1<->r2",
 		l.top.Prefix, strings.Join(Roles, ","))
 	if err := l.top.Up(ctx); err != nil {

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -245,4 +247,43 @@ func killNetnsPids(name string) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("netns %s: processes still running after SIGKILL: %v", name, pids())
+}
+
+// staleName matches lab namespace names and captures the pid of the
+// process that made them.
+var staleName = regexp.MustCompile(`^ctlab-([0-9]+)-`)
+
+// RemoveStale removes the namespaces of labs whose process is gone (a
+// lab killed with SIGKILL cannot clean up after itself), killing what
+// still runs in them. It returns the names it removed.
+func RemoveStale() ([]string, error) {
+	ents, err := os.ReadDir("/run/netns")
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, e := range ents {
+		m := staleName.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		pid, err := strconv.Atoi(m[1])
+		if err != nil || pid == os.Getpid() || alive(pid) {
+			continue
+		}
+		if err := killNetnsPids(e.Name()); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if out, err := exec.Command("ip", "netns", "del", e.Name()).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("ip netns del %s: %w: %s", e.Name(), err, strings.TrimSpace(string(out))))
+			continue
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, errors.Join(errs...)
 }
