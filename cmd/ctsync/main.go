@@ -25,6 +25,7 @@ const usage = `usage: ctsync [--root DIR] [--json] COMMAND ...
 
   configure                         the config shell (set, delete, show, compare, commit, ...)
   show configuration [json|commands] the running configuration
+  show system commit [diff N]       the commit archive (0 = running, 1 = previous, ...)
   vrrp-transition master|backup|fault GROUP
                                     the failover hook keepalived runs
 %s
@@ -89,6 +90,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if len(words) >= 2 && words[0] == "show" && words[1] == "configuration" {
 		return showConfiguration(g, words[2:], stdout, stderr)
+	}
+	if len(words) >= 3 && words[0] == "show" && words[1] == "system" && words[2] == "commit" {
+		return showCommit(g, words[3:], stdout, stderr)
 	}
 	cmd, rest, err := opcmd.Lookup(words)
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ctsync/ctsync/internal/atomicfile"
+	"github.com/ctsync/ctsync/internal/cfgerr"
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/schema"
@@ -132,18 +133,56 @@ type plan struct {
 
 // Check runs a commit short of installing anything: schema validation,
 // Verify and Generate for every handler the candidate changes. It reports
-// every problem it finds.
+// every problem it finds, not only the first stage's: a schema error in
+// one subtree does not hide a Verify error in another. Only a handler
+// whose own subtree failed validation is skipped, since its GetConfig
+// would only repeat the schema's complaint.
 func (e *Engine) Check(ctx context.Context, candidate *configtree.Node) error {
 	e.mu.Lock()
 	running := e.running.Clone()
 	applied := e.appliedCopy()
 	e.mu.Unlock()
-	plans, err := e.prepare(ctx, running, candidate, applied, false)
-	if err != nil {
-		return err
+	var errs []error
+	var badPaths [][]string
+	if err := e.schema.Validate(candidate); err != nil {
+		for _, ve := range flatten(err) {
+			errs = append(errs, ve)
+			badPaths = append(badPaths, strings.Fields(cfgerr.PathOf(ve)))
+		}
 	}
-	_, err = e.generate(plans)
-	return err
+	skip := func(h handler.Handler) bool {
+		for _, b := range badPaths {
+			if len(b) == 0 || overlaps(h.Owns(), b) {
+				return true
+			}
+		}
+		return false
+	}
+	plans, verr := e.plan(ctx, running, candidate, applied, false, skip)
+	errs = append(errs, verr...)
+	if _, err := e.generate(plans); err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			errs = append(errs, ce.Errs...)
+		} else {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return &Error{Stage: "check", Errs: errs}
+	}
+	return nil
+}
+
+// overlaps reports whether one path lies on or under the other.
+func overlaps(a, b []string) bool {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Commit moves the running configuration to candidate.
@@ -259,11 +298,25 @@ func (e *Engine) prepare(ctx context.Context, running, candidate *configtree.Nod
 	if err := e.schema.Validate(candidate); err != nil {
 		return nil, &Error{Stage: "validate", Errs: flatten(err)}
 	}
+	plans, errs := e.plan(ctx, running, candidate, applied, all, nil)
+	if len(errs) > 0 {
+		return nil, &Error{Stage: "verify", Errs: errs}
+	}
+	return plans, nil
+}
+
+// plan runs GetConfig and Verify for each handler to run (skip, when set,
+// leaves some out), returning the plans of those that verified and every
+// error found.
+func (e *Engine) plan(ctx context.Context, running, candidate *configtree.Node, applied map[string]any, all bool, skip func(handler.Handler) bool) ([]*plan, []error) {
 	full := e.schema.WithDefaults(candidate)
 	var plans []*plan
 	var errs []error
 	for _, h := range e.handlers {
 		if !all && !changedUnder(running, candidate, h.Reads()) {
+			continue
+		}
+		if skip != nil && skip(h) {
 			continue
 		}
 		cfg, err := h.GetConfig(full)
@@ -285,10 +338,7 @@ func (e *Engine) prepare(ctx context.Context, running, candidate *configtree.Nod
 		}
 		plans = append(plans, &plan{h: h, prev: applied[h.Name()], cfg: cfg})
 	}
-	if len(errs) > 0 {
-		return nil, &Error{Stage: "verify", Errs: errs}
-	}
-	return plans, nil
+	return plans, errs
 }
 
 func (e *Engine) generate(plans []*plan) ([]handler.File, error) {

@@ -11,13 +11,18 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/ctsync/ctsync/internal/archive"
 	"github.com/ctsync/ctsync/internal/atomicfile"
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configtree"
+	"github.com/ctsync/ctsync/internal/migrate"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/schema"
 	"github.com/ctsync/ctsync/internal/session"
@@ -32,16 +37,33 @@ type Server struct {
 	Schema *schema.Schema
 	Engine *commit.Engine
 	Log    *zap.Logger
+	// Archive keeps every commit; nil means the one under Root.
+	Archive *archive.Archive
+	// Now is the clock, for tests; nil means time.Now.
+	Now func() time.Time
 
 	mu       sync.Mutex
 	sessions map[*session.Session]struct{}
+
+	// cmu serializes commits with the archive and the pending
+	// commit-confirm, which must move together.
+	cmu     sync.Mutex
+	pending *Pending
+	timer   *time.Timer
+	closed  bool
 }
 
 // Boot brings the system to the configuration at start: first it resumes
 // what the previous ctsyncd left running (adopting its engines without
-// restarting them), then it commits the saved configuration if that
-// differs.
+// restarting them); then, when a commit-confirm is pending, it keeps
+// counting down (or rolls back at once when the deadline passed while it
+// was down); otherwise it commits the saved configuration if that
+// differs. A saved configuration that is corrupt, truncated or invalid
+// is renamed config.boot.bad-TIME and the last good archived revision
+// runs instead, which the log and `show system commit` say loudly.
 func (s *Server) Boot(ctx context.Context) error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
 	if prev, err := readTree(s.Root.RunningConfig()); err == nil && prev != nil {
 		if _, err := s.Engine.Resume(ctx, prev); err != nil {
 			s.Log.Error("resuming the previous running configuration failed", zap.Error(err))
@@ -51,10 +73,26 @@ func (s *Server) Boot(ctx context.Context) error {
 	} else if err != nil {
 		s.Log.Warn("previous running configuration unreadable; starting empty", zap.Error(err))
 	}
-	saved, err := readTree(s.Root.ConfigBoot())
+	p, err := ReadPending(s.Root)
 	if err != nil {
-		return fmt.Errorf("loading %s: %w", s.Root.ConfigBoot(), err)
+		s.Log.Error("the pending commit-confirm record is unreadable; ignoring it", zap.Error(err))
 	}
+	if p != nil {
+		s.pending = p
+		if !p.Deadline.After(s.now()) {
+			s.Log.Warn("a commit-confirm expired while ctsyncd was down: rolling back now", zap.Int("archive", p.Seq), zap.Time("deadline", p.Deadline))
+			s.rollbackPending()
+		} else {
+			s.arm(time.Until(p.Deadline))
+			s.Log.Warn("a commit-confirm is pending: confirm it, or ctsyncd rolls back", zap.Int("archive", p.Seq), zap.Time("deadline", p.Deadline))
+		}
+		return s.writeRunning()
+	}
+	saved, err := s.readSaved()
+	if err != nil {
+		return s.fallback(ctx, err)
+	}
+	_ = atomicfile.Remove(NoticePath(s.Root)) // a clean start: old news
 	if saved == nil {
 		return s.writeRunning()
 	}
@@ -64,12 +102,97 @@ func (s *Server) Boot(ctx context.Context) error {
 	}
 	res, err := s.Engine.Commit(ctx, saved)
 	if err != nil {
+		s.notice(fmt.Sprintf("%s was not applied at start (%v); running the configuration ctsyncd had before", s.Root.ConfigBoot(), oneLine(err)))
 		return fmt.Errorf("committing %s: %w", s.Root.ConfigBoot(), err)
 	}
 	for _, m := range res.Messages {
 		s.Log.Info(m)
 	}
+	if _, err := s.archive().Add(archive.Entry{Time: s.now(), User: "ctsyncd", Kind: archive.KindBoot,
+		Comment: "start: committed " + s.Root.ConfigBoot(), Diff: configtree.Diff(running, saved), Config: saved.String()}); err != nil {
+		s.Log.Error("archiving the start commit", zap.Error(err))
+	}
 	return s.writeRunning()
+}
+
+// readSaved reads config.boot, migrating it when an older release or
+// another system wrote it; (nil, nil) when there is none.
+func (s *Server) readSaved() (*configtree.Node, error) {
+	data, err := os.ReadFile(s.Root.ConfigBoot())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	t, rep, err := migrate.Load(data, s.Schema)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range rep.Lines() {
+		s.Log.Warn("config.boot: " + l)
+	}
+	if err := s.Schema.Validate(t); err != nil {
+		return nil, fmt.Errorf("invalid: %s", oneLine(err))
+	}
+	return t, nil
+}
+
+// fallback handles a saved configuration that cannot be used at all: it
+// keeps the file for inspection and runs the newest archived revision
+// that still validates.
+func (s *Server) fallback(ctx context.Context, why error) error {
+	bad := s.Root.ConfigBoot() + ".bad-" + s.now().Format("20060102-150405")
+	if err := os.Rename(s.Root.ConfigBoot(), bad); err != nil {
+		s.Log.Error("could not set the bad config.boot aside", zap.Error(err))
+		bad = s.Root.ConfigBoot()
+	}
+	list, err := s.archive().List()
+	if err != nil {
+		s.Log.Error("reading the commit archive", zap.Error(err))
+	}
+	for _, m := range list {
+		e, err := s.archive().GetSeq(m.Seq)
+		if err != nil {
+			continue
+		}
+		t, err := e.Tree()
+		if err != nil || s.Schema.Validate(t) != nil {
+			continue
+		}
+		running, _ := s.Engine.Running()
+		if !configtree.Equal(running, t) {
+			if _, err := s.Engine.Commit(ctx, t); err != nil {
+				s.Log.Error("committing the archived revision failed", zap.Int("archive", e.Seq), zap.Error(err))
+				continue
+			}
+			if _, err := s.archive().Add(archive.Entry{Time: s.now(), User: "ctsyncd", Kind: archive.KindBoot,
+				Comment: fmt.Sprintf("start: config.boot unusable; fell back to revision seq %d", e.Seq),
+				Diff: configtree.Diff(running, t), Config: t.String()}); err != nil {
+				s.Log.Error("archiving the fallback commit", zap.Error(err))
+			}
+		}
+		s.notice(fmt.Sprintf("%s was unusable (%s); it is kept as %s; running the last good archived revision (seq %d, committed %s by %s)",
+			s.Root.ConfigBoot(), oneLine(why), bad, e.Seq, e.Time.Local().Format("2006-01-02 15:04:05"), e.User))
+		return s.writeRunning()
+	}
+	s.notice(fmt.Sprintf("%s was unusable (%s); it is kept as %s; no good archived revision: running the configuration ctsyncd had before",
+		s.Root.ConfigBoot(), oneLine(why), bad))
+	return s.writeRunning()
+}
+
+// notice says something the operator must not miss: in the log as an
+// error, and in `show system commit` until the next clean start.
+func (s *Server) notice(msg string) {
+	s.Log.Error(msg)
+	line := s.now().Format("2006-01-02 15:04:05") + " " + msg + "\n"
+	if err := os.MkdirAll(s.Root.StateDir(), 0o750); err == nil {
+		_ = atomicfile.WriteFile(NoticePath(s.Root), []byte(line), 0o640)
+	}
+}
+
+func oneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
 }
 
 // readTree parses a config.boot file; a missing file is (nil, nil).
@@ -105,18 +228,9 @@ func (s *Server) Check(ctx context.Context, c *configtree.Node) error {
 }
 
 // Commit implements session.Store: a successful commit is recorded in
-// running.boot before it is reported.
+// running.boot and the archive before it is reported.
 func (s *Server) Commit(ctx context.Context, c *configtree.Node) (*commit.Result, error) {
-	res, err := s.Engine.Commit(ctx, c)
-	if err != nil {
-		s.Log.Warn("commit failed", zap.Error(err))
-		return nil, err
-	}
-	if err := s.writeRunning(); err != nil {
-		s.Log.Error("recording the running configuration", zap.Error(err))
-	}
-	s.Log.Info("commit", zap.Int("revision", res.Revision), zap.Strings("messages", res.Messages))
-	return res, nil
+	return s.CommitWith(ctx, c, session.CommitOptions{User: "ctsyncd"})
 }
 
 // Listen opens the control socket, mode 0660 with the admin group when it
@@ -168,6 +282,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	sess := session.New(s.Root, s.Schema, s)
+	sess.SetUser(peerUser(c))
 	s.mu.Lock()
 	if s.sessions == nil {
 		s.sessions = map[*session.Session]struct{}{}
@@ -178,6 +293,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		s.mu.Lock()
 		delete(s.sessions, sess)
 		s.mu.Unlock()
+		s.recordSessions()
 	}()
 	sc := bufio.NewScanner(c)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
@@ -197,6 +313,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		resp.Exit = sess.Exited()
 		resp.Modified = sess.Modified()
 		resp.Others = s.othersModified(sess)
+		s.recordSessions()
 		if err := enc.Encode(&resp); err != nil || resp.Exit {
 			return
 		}
@@ -214,4 +331,43 @@ func (s *Server) othersModified(self *session.Session) int {
 		}
 	}
 	return n
+}
+
+// recordSessions writes how many sessions hold uncommitted changes, for
+// `show system commit`.
+func (s *Server) recordSessions() {
+	s.mu.Lock()
+	n := 0
+	for o := range s.sessions {
+		if o.Modified() {
+			n++
+		}
+	}
+	s.mu.Unlock()
+	_ = atomicfile.WriteFile(SessionsPath(s.Root), []byte(strconv.Itoa(n)+"\n"), 0o644)
+}
+
+// peerUser names the user at the other end of a session's socket
+// (SO_PEERCRED), for the commit archive.
+func peerUser(c net.Conn) string {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return "unknown"
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return "unknown"
+	}
+	var cred *syscall.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	}); err != nil || cerr != nil {
+		return "unknown"
+	}
+	uid := strconv.Itoa(int(cred.Uid))
+	if u, err := user.LookupId(uid); err == nil {
+		return u.Username
+	}
+	return "uid " + uid
 }

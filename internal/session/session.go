@@ -1,8 +1,9 @@
 // Package session is the config shell's command layer: one Session per
 // operator, holding a candidate configuration and running the commands
 // typed at the config prompt (set, delete, show, compare, discard, commit,
-// save, load). It knows nothing of terminals or sockets, so the same
-// commands run from a script, a test table or the interactive shell.
+// commit check, commit-confirm, confirm, rollback, save, load, merge). It
+// knows nothing of terminals or sockets, so the same commands run from a
+// script, a test table or the interactive shell.
 package session
 
 import (
@@ -12,12 +13,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
+	"unicode"
 
+	"github.com/ctsync/ctsync/internal/archive"
 	"github.com/ctsync/ctsync/internal/atomicfile"
 	"github.com/ctsync/ctsync/internal/cfgerr"
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configtree"
+	"github.com/ctsync/ctsync/internal/migrate"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/schema"
 )
@@ -30,22 +37,76 @@ type Store interface {
 	Check(ctx context.Context, candidate *configtree.Node) error
 }
 
+// Service is a Store that also archives commits and runs commit-confirm
+// (ctsyncd). A session over a plain Store commits without either.
+type Service interface {
+	Store
+	CommitWith(ctx context.Context, candidate *configtree.Node, o CommitOptions) (*commit.Result, error)
+	// Confirm keeps a pending commit-confirm; an error when none is pending.
+	Confirm(ctx context.Context, user string) (string, error)
+}
+
+// CommitOptions say who commits, why, and how.
+type CommitOptions struct {
+	User    string
+	Comment string
+	// Confirm, when positive, makes this a commit-confirm: unless Confirm
+	// is called within it, the service commits the previous revision back.
+	Confirm time.Duration
+	// Base is the running revision the candidate was built on; the
+	// service refuses with ErrStale when the running configuration has
+	// moved since, and the session merges again.
+	Base int
+	// Merged says the candidate merges another session's commit.
+	Merged bool
+}
+
+// ErrStale is a commit whose base is no longer the running revision.
+var ErrStale = errors.New("the running configuration changed during the commit")
+
+// ConfirmUnit is what one commit-confirm "minute" lasts. CTSYNC_CONFIRM_UNIT
+// (a Go duration such as "1s", read by ctsyncd at start) shortens it for
+// tests and demos; a real router leaves it unset.
+var ConfirmUnit = confirmUnitFromEnv()
+
+func confirmUnitFromEnv() time.Duration {
+	if v := os.Getenv("CTSYNC_CONFIRM_UNIT"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			return d
+		}
+	}
+	return time.Minute
+}
+
+// DefaultConfirmMinutes is commit-confirm's timeout when none is given.
+const DefaultConfirmMinutes = 10
+
+// MaxCommentLen bounds a commit comment: one line of a listing.
+const MaxCommentLen = 200
+
 // Session is one operator's edit session.
 type Session struct {
 	root      paths.Root
 	schema    *schema.Schema
 	store     Store
+	user      string
 	candidate *configtree.Node
 	base      int              // running revision the candidate was taken from
 	baseTree  *configtree.Node // and that revision's configuration
 	exited    bool
+	// dirty mirrors "the candidate holds edits", for other sessions'
+	// prompts, which ask while this session may be running a command.
+	dirty atomic.Bool
 }
 
 // New opens a session whose candidate is the running configuration.
 func New(root paths.Root, s *schema.Schema, store Store) *Session {
 	running, rev := store.Running()
-	return &Session{root: root, schema: s, store: store, candidate: running, base: rev, baseTree: running.Clone()}
+	return &Session{root: root, schema: s, store: store, candidate: running, base: rev, baseTree: running.Clone(), user: "root"}
 }
+
+// SetUser names the operator, as recorded in the commit archive.
+func (s *Session) SetUser(u string) { s.user = u }
 
 // Exited reports whether the operator typed exit.
 func (s *Session) Exited() bool { return s.exited }
@@ -53,15 +114,15 @@ func (s *Session) Exited() bool { return s.exited }
 // Candidate returns a copy of the candidate configuration.
 func (s *Session) Candidate() *configtree.Node { return s.candidate.Clone() }
 
-// Modified reports whether the candidate differs from the running config.
-func (s *Session) Modified() bool {
-	running, _ := s.store.Running()
-	return !configtree.Equal(running, s.candidate)
-}
+// Modified reports whether the candidate holds edits not yet committed
+// (against the running configuration it was taken from). Safe to call
+// from any goroutine.
+func (s *Session) Modified() bool { return s.dirty.Load() }
 
 // Exec runs one command line and returns what it prints. An error is the
 // command's failure, worded for the operator.
 func (s *Session) Exec(ctx context.Context, line string) (string, error) {
+	defer func() { s.dirty.Store(!configtree.Equal(s.candidate, s.baseTree)) }()
 	words, err := configtree.Tokenize(line)
 	if err != nil {
 		return "", err
@@ -78,29 +139,35 @@ func (s *Session) Exec(ctx context.Context, line string) (string, error) {
 	case "show":
 		return s.show(args)
 	case "compare":
-		running, _ := s.store.Running()
-		if d := configtree.Diff(running, s.candidate); d != "" {
-			return d, nil
-		}
-		return "No changes between working and active configurations.\n", nil
+		return s.compare(args)
 	case "discard":
 		running, rev := s.store.Running()
 		s.candidate, s.base, s.baseTree = running, rev, running.Clone()
 		return "Changes have been discarded.\n", nil
-	case "commit":
-		if len(args) > 0 && args[0] == "check" {
+	case "commit", "commit-confirm":
+		a, err := parseCommit(cmd, args)
+		if err != nil {
+			return "", fmt.Errorf("%w\nNothing was committed.", err)
+		}
+		if a.check {
 			return s.check(ctx)
 		}
-		return s.commit(ctx)
+		return s.commit(ctx, a)
+	case "confirm":
+		return s.confirm(ctx, args)
+	case "rollback":
+		return s.rollback(args)
 	case "save":
 		return s.save(args)
 	case "load":
-		return s.load(args)
+		return s.load(args, false)
+	case "merge":
+		return s.load(args, true)
 	case "exit", "quit":
 		s.exited = true
 		return "", nil
 	}
-	return "", fmt.Errorf("%s: unknown command (expected set, delete, show, compare, discard, commit, commit check, save, load, exit)", cmd)
+	return "", fmt.Errorf("%s: unknown command (expected set, delete, show, compare, discard, commit, commit check, commit comment, commit-confirm, confirm, rollback, save, load, merge, exit)", cmd)
 }
 
 func (s *Session) set(words []string) error {
@@ -177,32 +244,231 @@ func (s *Session) show(words []string) (string, error) {
 	return b.String(), nil
 }
 
+// compare shows a diff: with no argument from the running configuration
+// to the candidate; "compare N" from revision N to the candidate;
+// "compare N M" from revision N to revision M (so "compare 1 0" is what
+// the last commit changed). Revisions count back from 0, the running one.
+func (s *Session) compare(args []string) (string, error) {
+	if len(args) > 2 {
+		return "", errors.New("compare: usage: compare [N [M]] (revision numbers, 0 = running)")
+	}
+	from, _ := s.store.Running()
+	to := s.candidate
+	what := "working and active configurations"
+	if len(args) >= 1 {
+		t, err := s.revision("compare", args[0])
+		if err != nil {
+			return "", err
+		}
+		from, what = t, "revision "+args[0]+" and the working configuration"
+	}
+	if len(args) == 2 {
+		t, err := s.revision("compare", args[1])
+		if err != nil {
+			return "", err
+		}
+		to, what = t, "revisions "+args[0]+" and "+args[1]
+	}
+	if d := configtree.Diff(from, to); d != "" {
+		return d, nil
+	}
+	return "No changes between " + what + ".\n", nil
+}
+
+// revision reads archived revision word (0 = running, 1 = previous, ...).
+func (s *Session) revision(cmd, word string) (*configtree.Node, error) {
+	e, err := s.entry(cmd, word)
+	if err != nil {
+		return nil, err
+	}
+	return e.Tree()
+}
+
+func (s *Session) entry(cmd, word string) (*archive.Entry, error) {
+	n, err := strconv.Atoi(word)
+	if err != nil || n < 0 {
+		return nil, fmt.Errorf("%s: %q is not a revision number (0 = running, 1 = previous, ...; show system commit lists them)", cmd, word)
+	}
+	e, err := archive.Open(s.root.ArchiveDir()).Get(n)
+	if err != nil {
+		return nil, fmt.Errorf("%s %d: %w", cmd, n, err)
+	}
+	return e, nil
+}
+
+// rollback loads an archived revision into the candidate. Nothing runs
+// until the operator commits it, through the same all-or-nothing path.
+func (s *Session) rollback(args []string) (string, error) {
+	if len(args) != 1 {
+		return "", errors.New("rollback: usage: rollback N (0 = running, 1 = previous, ...; show system commit lists them)")
+	}
+	e, err := s.entry("rollback", args[0])
+	if err != nil {
+		return "", fmt.Errorf("%w; nothing changed", err)
+	}
+	t, err := e.Tree()
+	if err != nil {
+		return "", fmt.Errorf("rollback %s: %w; nothing changed", args[0], err)
+	}
+	s.candidate = t
+	about := fmt.Sprintf("committed %s by %s", e.Time.Local().Format("2006-01-02 15:04:05"), e.User)
+	if e.Comment != "" {
+		about += ": " + e.Comment
+	}
+	return fmt.Sprintf("Loaded revision %s (%s) into the candidate; review with compare, then commit.\n", args[0], about), nil
+}
+
+// commitArgs is a parsed commit line.
+type commitArgs struct {
+	check   bool
+	comment string
+	confirm time.Duration
+}
+
+// parseCommit reads the commit forms Junos and VyOS accept:
+//
+//	commit [comment TEXT]                 commit check
+//	commit confirmed [MINUTES] [comment TEXT]
+//	commit-confirm [MINUTES] [comment TEXT]
+//
+// TEXT is one quoted word or the rest of the line.
+func parseCommit(cmd string, args []string) (commitArgs, error) {
+	var a commitArgs
+	confirm := cmd == "commit-confirm"
+	minutes := -1
+	for i := 0; i < len(args); i++ {
+		w := args[i]
+		switch {
+		case w == "check" && cmd == "commit" && i == 0 && len(args) == 1:
+			a.check = true
+		case w == "comment":
+			text := strings.Join(args[i+1:], " ")
+			if err := checkComment(text); err != nil {
+				return a, err
+			}
+			a.comment = text
+			i = len(args)
+		case w == "confirmed" && cmd == "commit" && !confirm:
+			confirm = true
+		case confirm && minutes < 0 && isDigits(w):
+			n, err := strconv.Atoi(w)
+			if err != nil || n < 1 || n > 1440 {
+				return a, fmt.Errorf("%s: %s: minutes must be 1-1440", cmd, w)
+			}
+			minutes = n
+		default:
+			return a, fmt.Errorf("%s: unexpected %q (expected %s)", cmd, w, commitUsage(cmd))
+		}
+	}
+	if confirm {
+		if minutes < 0 {
+			minutes = DefaultConfirmMinutes
+		}
+		a.confirm = time.Duration(minutes) * ConfirmUnit
+	}
+	return a, nil
+}
+
+func commitUsage(cmd string) string {
+	if cmd == "commit-confirm" {
+		return "commit-confirm [MINUTES] [comment TEXT]"
+	}
+	return "commit [comment TEXT], commit check or commit confirmed [MINUTES] [comment TEXT]"
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }) < 0
+}
+
+// checkComment refuses a comment that would not sit on one line of the
+// archive listing.
+func checkComment(c string) error {
+	switch {
+	case strings.TrimSpace(c) == "":
+		return errors.New("commit comment: the comment is empty (commit comment \"what and why\")")
+	case len(c) > MaxCommentLen:
+		return fmt.Errorf("commit comment: the comment is %d bytes; at most %d", len(c), MaxCommentLen)
+	case strings.IndexFunc(c, func(r rune) bool { return unicode.IsControl(r) || r == unicode.ReplacementChar }) >= 0:
+		return errors.New("commit comment: the comment holds a line break or control character; one line of text only")
+	}
+	return nil
+}
+
 // CommitFailed is the last line of every failed commit: the operator
 // must know that nothing changed.
 const CommitFailed = "Commit failed: nothing was changed."
 
-func (s *Session) commit(ctx context.Context) (string, error) {
-	running, rev := s.store.Running()
-	if rev != s.base && !configtree.Equal(running, s.baseTree) {
-		// Committing now would silently undo what another session
-		// committed since this one began.
-		return "", fmt.Errorf("another session committed since this one began:\n%s\nRun discard and redo your changes, or commit them from a new session.\n\n%s",
-			configtree.Diff(s.baseTree, running), CommitFailed)
+func (s *Session) commit(ctx context.Context, a commitArgs) (string, error) {
+	svc, _ := s.store.(Service)
+	if a.confirm > 0 && svc == nil {
+		return "", errors.New("commit-confirm: this service keeps no commit archive; nothing was committed")
 	}
-	if configtree.Equal(running, s.candidate) {
-		return "No configuration changes to commit.\n", nil
+	// A commit races other sessions' commits: the service refuses one
+	// whose base moved meanwhile, and the merge is redone on the new one.
+	for attempt := 0; ; attempt++ {
+		running, rev := s.store.Running()
+		cand := s.candidate
+		var merged string
+		if rev != s.base && !configtree.Equal(running, s.baseTree) {
+			theirs := changes(s.baseTree, running)
+			ours := changes(s.baseTree, s.candidate)
+			if c := conflicts(ours, theirs); len(c) > 0 {
+				var lines []string
+				for _, p := range c {
+					lines = append(lines, "  "+strings.Join(p, " "))
+				}
+				return "", fmt.Errorf("another session committed since this one began, changing what you changed:\n%s\nTheir commit:\n%s\nRun discard and redo your changes, or commit them from a new session.\n\n%s",
+					strings.Join(lines, "\n"), configtree.Diff(s.baseTree, running), CommitFailed)
+			}
+			cand = replay(running, s.candidate, ours)
+			merged = "Another session committed since this one began; its changes and yours touch different paths, so they were merged:\n" +
+				indent(configtree.Diff(s.baseTree, running))
+		}
+		if configtree.Equal(running, cand) {
+			return "No configuration changes to commit.\n", nil
+		}
+		var res *commit.Result
+		var err error
+		if svc != nil {
+			res, err = svc.CommitWith(ctx, cand, CommitOptions{User: s.user, Comment: a.comment, Confirm: a.confirm, Base: rev, Merged: merged != ""})
+		} else {
+			res, err = s.store.Commit(ctx, cand)
+		}
+		if errors.Is(err, ErrStale) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return "", commitError(err)
+		}
+		s.candidate, s.base, s.baseTree = cand.Clone(), res.Revision, cand.Clone()
+		var b strings.Builder
+		if merged != "" {
+			b.WriteString(merged)
+		}
+		for _, m := range res.Messages {
+			b.WriteString(m)
+			b.WriteString("\n")
+		}
+		return b.String(), nil
 	}
-	res, err := s.store.Commit(ctx, s.candidate)
-	if err != nil {
-		return "", commitError(err)
+}
+
+func indent(s string) string {
+	if s == "" {
+		return ""
 	}
-	s.base, s.baseTree = res.Revision, s.candidate.Clone()
-	var b strings.Builder
-	for _, m := range res.Messages {
-		b.WriteString(m)
-		b.WriteString("\n")
+	return "  " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n  ") + "\n"
+}
+
+func (s *Session) confirm(ctx context.Context, args []string) (string, error) {
+	if len(args) > 0 {
+		return "", errors.New("confirm: takes no arguments; nothing changed")
 	}
-	return b.String(), nil
+	svc, ok := s.store.(Service)
+	if !ok {
+		return "", errors.New("confirm: no commit-confirm is pending; nothing changed")
+	}
+	return svc.Confirm(ctx, s.user)
 }
 
 func (s *Session) check(ctx context.Context) (string, error) {
@@ -233,7 +499,8 @@ func indentErrors(err error) string {
 }
 
 // save writes the running configuration (what is committed, as in VyOS)
-// to the saved config or to FILE (relative names under the config dir).
+// to the saved config or to FILE (relative names under the config dir),
+// with the version footer that lets a later release migrate it.
 func (s *Session) save(args []string) (string, error) {
 	target := s.root.ConfigBoot()
 	if len(args) > 0 {
@@ -241,8 +508,11 @@ func (s *Session) save(args []string) (string, error) {
 	}
 	running, _ := s.store.Running()
 	var b bytes.Buffer
-	if err := running.Format(&b); err != nil {
+	if err := (&configtree.File{Root: running, Footer: migrate.Footer()}).Format(&b); err != nil {
 		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o750); err != nil {
+		return "", fmt.Errorf("save: %w", err)
 	}
 	if err := atomicfile.WriteFile(target, b.Bytes(), 0o640); err != nil {
 		return "", fmt.Errorf("save: %w", err)
@@ -250,26 +520,90 @@ func (s *Session) save(args []string) (string, error) {
 	return fmt.Sprintf("Saved configuration to %s\n", target), nil
 }
 
-// load replaces the candidate with FILE, checked against the schema.
-func (s *Session) load(args []string) (string, error) {
+// MaxLoadSize bounds what load reads: config.boot files are kilobytes.
+const MaxLoadSize = 16 << 20
+
+// load replaces the candidate with FILE (merge: merges FILE into it),
+// after migrating it from whatever wrote it and keeping only what ctsync
+// manages. A file that is not a config, or holds bad values, changes
+// nothing; missing mandatory nodes are reported, for the operator to add
+// before commit.
+func (s *Session) load(args []string, merge bool) (string, error) {
+	cmd := "load"
+	if merge {
+		cmd = "merge"
+	}
 	if len(args) != 1 {
-		return "", errors.New("load: usage: load FILE")
+		return "", fmt.Errorf("%s: usage: %s FILE", cmd, cmd)
 	}
 	file := s.resolveFile(args[0])
-	f, err := os.Open(file)
+	fail := func(format string, a ...any) (string, error) {
+		return "", fmt.Errorf("%s %s: %s; nothing was loaded", cmd, file, fmt.Sprintf(format, a...))
+	}
+	fi, err := os.Stat(file)
+	switch {
+	case err != nil:
+		return fail("%v", errors.Unwrap(err))
+	case fi.IsDir():
+		return fail("is a directory")
+	case fi.Size() > MaxLoadSize:
+		return fail("%d bytes is too large for a config.boot", fi.Size())
+	}
+	data, err := os.ReadFile(file)
 	if err != nil {
-		return "", fmt.Errorf("load: %w", err)
+		return fail("%v", errors.Unwrap(err))
 	}
-	defer f.Close()
-	tree, err := configtree.Parse(f)
+	tree, rep, err := migrate.Load(data, s.schema)
 	if err != nil {
-		return "", fmt.Errorf("load %s: %w", file, err)
+		return fail("%v", err)
 	}
-	if err := s.schema.Validate(tree); err != nil {
-		return "", fmt.Errorf("load %s: %s\n\nNothing was loaded.", file, indentErrors(err))
+	if len(tree.Children) == 0 {
+		return fail("holds nothing ctsync manages%s", skippedSummary(rep))
 	}
-	s.candidate = tree
-	return fmt.Sprintf("Loaded %s into the candidate; review with compare, then commit.\n", file), nil
+	next := tree
+	if merge {
+		next = s.candidate.Clone()
+		for _, p := range tree.Paths() {
+			r, err := s.schema.Resolve(p)
+			if err != nil {
+				return fail("%v", err)
+			}
+			leaf := r.Node.Kind == schema.Leaf || r.Node.Kind == schema.LeafList
+			next.Set(r.Steps, leaf, r.Node.Kind == schema.LeafList, r.HasValue, r.Value)
+		}
+	}
+	var b strings.Builder
+	var bad []string
+	for _, e := range cfgerr.List(s.schema.Validate(next)) {
+		var ce *cfgerr.Error
+		if errors.As(e, &ce) && ce.Msg == "required node missing" {
+			fmt.Fprintf(&b, "  to fix before commit: %s\n", e)
+			continue
+		}
+		bad = append(bad, "  "+e.Error())
+	}
+	if len(bad) > 0 {
+		return "", fmt.Errorf("%s %s:\n%s\nNothing was loaded.", cmd, file, strings.Join(bad, "\n"))
+	}
+	s.candidate = next
+	var out strings.Builder
+	for _, l := range rep.Lines() {
+		out.WriteString("  " + l + "\n")
+	}
+	out.WriteString(b.String())
+	verb := "Loaded %s into the candidate"
+	if merge {
+		verb = "Merged %s into the candidate"
+	}
+	fmt.Fprintf(&out, verb+"; review with compare, then commit.\n", file)
+	return out.String(), nil
+}
+
+func skippedSummary(r *migrate.Report) string {
+	if r == nil || len(r.Skipped) == 0 {
+		return ""
+	}
+	return " (it holds only " + strings.Join(r.Skipped, ", ") + ")"
 }
 
 func (s *Session) resolveFile(name string) string {

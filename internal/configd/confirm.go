@@ -1,0 +1,255 @@
+package configd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ctsync/ctsync/internal/archive"
+	"github.com/ctsync/ctsync/internal/atomicfile"
+	"github.com/ctsync/ctsync/internal/commit"
+	"github.com/ctsync/ctsync/internal/configtree"
+	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/session"
+)
+
+// Pending is a commit-confirm waiting for confirm. It is persisted under
+// the state dir, so a ctsyncd restart keeps counting down.
+type Pending struct {
+	Seq      int       `json:"seq"` // archived revision awaiting confirm
+	User     string    `json:"user"`
+	Deadline time.Time `json:"deadline"`
+	// Previous is the configuration to commit back when the deadline
+	// passes, in config.boot form.
+	Previous string `json:"previous"`
+}
+
+// PendingPath is where the pending commit-confirm is kept.
+func PendingPath(r paths.Root) string { return filepath.Join(r.StateDir(), "commit-confirm.json") }
+
+// NoticePath holds what ctsyncd must tell the operator about its last
+// start (a corrupt saved config it replaced), one line each.
+func NoticePath(r paths.Root) string { return filepath.Join(r.StateDir(), "boot-notice") }
+
+// SessionsPath holds how many config sessions have uncommitted changes,
+// for `show system commit`, which does not ask ctsyncd.
+func SessionsPath(r paths.Root) string { return filepath.Join(r.RunDir(), "edit-sessions") }
+
+// ReadPending returns the pending commit-confirm, nil when none.
+func ReadPending(r paths.Root) (*Pending, error) {
+	data, err := os.ReadFile(PendingPath(r))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var p Pending
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("%s: %w", PendingPath(r), err)
+	}
+	return &p, nil
+}
+
+func (s *Server) archive() *archive.Archive {
+	if s.Archive == nil {
+		s.Archive = archive.Open(s.Root.ArchiveDir())
+	}
+	return s.Archive
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// CommitWith implements session.Service: the commit, its archive entry,
+// and commit-confirm's bookkeeping, one at a time.
+func (s *Server) CommitWith(ctx context.Context, c *configtree.Node, o session.CommitOptions) (*commit.Result, error) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	prev, rev := s.Engine.Running()
+	if o.Base != 0 && rev != o.Base {
+		return nil, session.ErrStale
+	}
+	var cancels *Pending
+	if p := s.pending; p != nil {
+		prevTree, err := configtree.Parse(strings.NewReader(p.Previous))
+		if err != nil || !configtree.Equal(prevTree, c) {
+			return nil, fmt.Errorf("commit refused: the commit-confirm of revision 0 (by %s) awaits confirm until %s.\n"+
+				"Type confirm to keep it, or let ctsyncd roll it back then; a commit of exactly the configuration before it (rollback 1) is also accepted.\n\n%s",
+				p.User, p.Deadline.Local().Format("15:04:05"), session.CommitFailed)
+		}
+		cancels = p
+	}
+	res, err := s.Engine.Commit(ctx, c)
+	if err != nil {
+		s.Log.Warn("commit failed", zap.String("user", o.User), zap.Error(err))
+		return nil, err
+	}
+	if err := s.writeRunning(); err != nil {
+		s.Log.Error("recording the running configuration", zap.Error(err))
+	}
+	kind := archive.KindCommit
+	switch {
+	case o.Confirm > 0:
+		kind = archive.KindCommitConfirm
+	case o.Merged:
+		kind = archive.KindMerge
+	}
+	res = &commit.Result{Revision: res.Revision, Changed: res.Changed, Messages: append([]string(nil), res.Messages...)}
+	e, aerr := s.archive().Add(archive.Entry{Time: s.now(), User: o.User, Comment: o.Comment, Kind: kind,
+		Diff: configtree.Diff(prev, c), Config: c.String()})
+	if aerr != nil {
+		s.Log.Error("archiving the commit", zap.Error(aerr))
+		res.Messages = append(res.Messages, "warning: the commit is not archived: "+aerr.Error())
+	}
+	s.Log.Info("commit", zap.Int("revision", res.Revision), zap.Int("archive", e.Seq), zap.String("user", o.User),
+		zap.String("comment", o.Comment), zap.Strings("messages", res.Messages))
+	if cancels != nil {
+		s.clearPending()
+		s.note(cancels.Seq, fmt.Sprintf("rolled back by %s before confirm (revision seq %d)", o.User, e.Seq))
+		res.Messages = append(res.Messages, "The pending commit-confirm is cancelled: this commit restored the configuration from before it.")
+	}
+	if o.Confirm > 0 {
+		p := &Pending{Seq: e.Seq, User: o.User, Deadline: s.now().Add(o.Confirm), Previous: prev.String()}
+		if err := s.setPending(p); err != nil {
+			// Without the record a restart would forget the rollback:
+			// say so rather than promise it.
+			res.Messages = append(res.Messages, "warning: the confirm deadline could not be recorded; it is lost if ctsyncd restarts: "+err.Error())
+		}
+		res.Messages = append(res.Messages, fmt.Sprintf("commit-confirm: type confirm within %s (by %s), or ctsyncd commits the previous revision back.",
+			o.Confirm, p.Deadline.Local().Format("15:04:05")))
+	}
+	return res, nil
+}
+
+// Confirm implements session.Service.
+func (s *Server) Confirm(ctx context.Context, user string) (string, error) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	p := s.pending
+	if p == nil {
+		return "", errors.New("confirm: no commit-confirm is pending; nothing changed")
+	}
+	s.clearPending()
+	s.note(p.Seq, fmt.Sprintf("confirmed by %s at %s", user, s.now().Local().Format("15:04:05")))
+	s.Log.Info("commit-confirm confirmed", zap.Int("archive", p.Seq), zap.String("user", user))
+	return "Commit confirmed: the configuration stays.\n", nil
+}
+
+func (s *Server) note(seq int, text string) {
+	if seq <= 0 {
+		return
+	}
+	if err := s.archive().Annotate(seq, text); err != nil {
+		s.Log.Warn("annotating the archive", zap.Int("archive", seq), zap.Error(err))
+	}
+}
+
+// setPending records p and arms its timer. Callers hold cmu.
+func (s *Server) setPending(p *Pending) error {
+	s.pending = p
+	s.arm(time.Until(p.Deadline))
+	data, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.Root.StateDir(), 0o750); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(PendingPath(s.Root), data, 0o640)
+}
+
+func (s *Server) clearPending() {
+	s.pending = nil
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	if err := atomicfile.Remove(PendingPath(s.Root)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.Log.Error("removing the commit-confirm record", zap.Error(err))
+	}
+}
+
+func (s *Server) arm(d time.Duration) {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	if d < 0 {
+		d = 0
+	}
+	s.timer = time.AfterFunc(d, s.expire)
+}
+
+// retryRollback is how long ctsyncd waits to try an automatic rollback
+// again after it failed.
+const retryRollback = 30 * time.Second
+
+// expire runs when a commit-confirm's deadline passes.
+func (s *Server) expire() {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if s.closed || s.pending == nil {
+		return
+	}
+	if d := time.Until(s.pending.Deadline); d > 0 {
+		s.arm(d) // re-armed meanwhile
+		return
+	}
+	s.rollbackPending()
+}
+
+// rollbackPending commits the configuration from before the pending
+// commit-confirm back. Callers hold cmu.
+func (s *Server) rollbackPending() {
+	p := s.pending
+	prev, err := configtree.Parse(strings.NewReader(p.Previous))
+	if err != nil {
+		s.Log.Error("commit-confirm: the previous configuration is unreadable; keeping the unconfirmed one", zap.Error(err))
+		s.clearPending()
+		return
+	}
+	running, _ := s.Engine.Running()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := s.Engine.Commit(ctx, prev); err != nil {
+		s.Log.Error("commit-confirm not confirmed, but the automatic rollback failed; retrying",
+			zap.Int("archive", p.Seq), zap.Duration("retry", retryRollback), zap.Error(err))
+		s.arm(retryRollback)
+		return
+	}
+	if err := s.writeRunning(); err != nil {
+		s.Log.Error("recording the running configuration", zap.Error(err))
+	}
+	comment := fmt.Sprintf("automatic rollback: commit-confirm by %s not confirmed by %s", p.User, p.Deadline.Local().Format("2006-01-02 15:04:05"))
+	e, aerr := s.archive().Add(archive.Entry{Time: s.now(), User: "ctsyncd", Comment: comment, Kind: archive.KindAutoRollback,
+		Diff: configtree.Diff(running, prev), Config: prev.String()})
+	if aerr != nil {
+		s.Log.Error("archiving the automatic rollback", zap.Error(aerr))
+	}
+	s.clearPending()
+	s.note(p.Seq, fmt.Sprintf("not confirmed: rolled back by ctsyncd at %s (revision seq %d)", s.now().Local().Format("15:04:05"), e.Seq))
+	s.Log.Warn("commit-confirm was not confirmed in time: the previous configuration is committed back",
+		zap.Int("unconfirmed", p.Seq), zap.String("by", p.User), zap.Time("deadline", p.Deadline))
+}
+
+// Close stops the commit-confirm timer, for tests that start another
+// Server on the same root as a restart would.
+func (s *Server) Close() {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+}
