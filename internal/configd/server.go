@@ -168,7 +168,7 @@ func (s *Server) fallback(ctx context.Context, why error) error {
 			}
 			if _, err := s.archive().Add(archive.Entry{Time: s.now(), User: "ctsyncd", Kind: archive.KindBoot,
 				Comment: fmt.Sprintf("start: config.boot unusable; fell back to revision seq %d", e.Seq),
-				Diff: configtree.Diff(running, t), Config: t.String()}); err != nil {
+				Diff:    configtree.Diff(running, t), Config: t.String()}); err != nil {
 				s.Log.Error("archiving the fallback commit", zap.Error(err))
 			}
 		}

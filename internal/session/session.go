@@ -147,7 +147,7 @@ func (s *Session) Exec(ctx context.Context, line string) (string, error) {
 	case "commit", "commit-confirm":
 		a, err := parseCommit(cmd, args)
 		if err != nil {
-			return "", fmt.Errorf("%w\nNothing was committed.", err)
+			return "", fmt.Errorf("%w; nothing was committed", err)
 		}
 		if a.check {
 			return s.check(ctx)

@@ -1,0 +1,671 @@
+package configd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/zap"
+
+	"github.com/ctsync/ctsync/internal/archive"
+	"github.com/ctsync/ctsync/internal/cfgerr"
+	"github.com/ctsync/ctsync/internal/commit"
+	"github.com/ctsync/ctsync/internal/configtree"
+	"github.com/ctsync/ctsync/internal/handler"
+	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/schema"
+	"github.com/ctsync/ctsync/internal/session"
+)
+
+// fakeHandler renders the text of what it reads into one file, like the
+// one in internal/session's tests, and can fail Verify.
+type fakeHandler struct {
+	name   string
+	owns   []string
+	reads  [][]string
+	file   string
+	verify func(cfg string) error
+}
+
+func (h *fakeHandler) Name() string      { return h.name }
+func (h *fakeHandler) Owns() []string    { return h.owns }
+func (h *fakeHandler) Reads() [][]string { return h.reads }
+func (h *fakeHandler) GetConfig(t *configtree.Node) (any, error) {
+	if t.Get(h.owns...) == nil {
+		return nil, nil
+	}
+	var b strings.Builder
+	for _, r := range h.reads {
+		if m := t.Get(r...); m != nil {
+			b.WriteString(strings.Join(r, " ") + " {\n" + (&configtree.Node{Children: m.Children}).String() + "}\n")
+		}
+	}
+	return b.String(), nil
+}
+func (h *fakeHandler) Verify(_ context.Context, cfg any, _ handler.System) error {
+	if h.verify != nil {
+		return h.verify(cfg.(string))
+	}
+	return nil
+}
+func (h *fakeHandler) Generate(cfg any, _ *handler.Env) ([]handler.File, error) {
+	if cfg == nil {
+		return []handler.File{{Path: h.file}}, nil
+	}
+	return []handler.File{{Path: h.file, Data: []byte(cfg.(string))}}, nil
+}
+func (h *fakeHandler) Apply(_ context.Context, _, cfg any, _ *handler.Env) (string, error) {
+	if cfg == nil {
+		return "stopped", nil
+	}
+	return "started", nil
+}
+
+type rig struct {
+	t    *testing.T
+	root paths.Root
+	ct   *fakeHandler
+	vrrp *fakeHandler
+	srv  *Server
+}
+
+func newRig(t *testing.T) *rig {
+	r := &rig{t: t, root: paths.Root{Dir: t.TempDir()}}
+	r.ct = &fakeHandler{name: "conntrack-sync", owns: []string{"service", "conntrack-sync"},
+		reads: [][]string{{"service", "conntrack-sync"}, {"high-availability", "vrrp"}}, file: r.root.ConntrackdConf()}
+	r.vrrp = &fakeHandler{name: "vrrp", owns: []string{"high-availability", "vrrp"},
+		reads: [][]string{{"high-availability", "vrrp"}, {"service", "conntrack-sync"}}, file: r.root.KeepalivedConf()}
+	for _, d := range []string{r.root.RunDir(), r.root.ConfigDir(), r.root.EtcDir()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.start()
+	return r
+}
+
+// start builds a Server and boots it, as a (re)start of ctsyncd would:
+// a fresh engine, the same root.
+func (r *rig) start() {
+	r.t.Helper()
+	if r.srv != nil {
+		r.srv.Close()
+	}
+	eng := commit.New(commit.Options{
+		Schema:   schema.Default(),
+		Handlers: []handler.Handler{r.vrrp, r.ct},
+		Env:      &handler.Env{Root: r.root},
+		LockPath: r.root.CommitLock(),
+	})
+	r.srv = &Server{Root: r.root, Schema: schema.Default(), Engine: eng, Log: zap.NewNop()}
+	r.t.Cleanup(r.srv.Close)
+	if err := r.srv.Boot(context.Background()); err != nil {
+		r.t.Fatalf("boot: %v", err)
+	}
+}
+
+func (r *rig) session(user string) *session.Session {
+	s := session.New(r.root, r.srv.Schema, r.srv)
+	s.SetUser(user)
+	return s
+}
+
+func run(t *testing.T, s *session.Session, lines ...string) string {
+	t.Helper()
+	var out strings.Builder
+	for _, l := range lines {
+		o, err := s.Exec(context.Background(), l)
+		if err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+		out.WriteString(o)
+	}
+	return out.String()
+}
+
+var baseConfig = []string{
+	"set high-availability vrrp group wan interface eth0",
+	"set high-availability vrrp group wan vrid 1",
+	"set high-availability vrrp group wan address 198.18.0.101/24",
+	"set high-availability vrrp sync-group MAIN member wan",
+	"set service conntrack-sync interface eth1 peer 198.18.10.3",
+	"set service conntrack-sync failover-mechanism vrrp sync-group MAIN",
+}
+
+// files is the state a commit must restore exactly: the generated files
+// and the running config as ctsyncd records it.
+func (r *rig) files() map[string]string {
+	out := map[string]string{}
+	for _, p := range []string{r.root.ConntrackdConf(), r.root.KeepalivedConf(), r.root.RunningConfig()} {
+		b, err := os.ReadFile(p)
+		if errors.Is(err, os.ErrNotExist) {
+			out[filepath.Base(p)] = "<absent>"
+			continue
+		}
+		out[filepath.Base(p)] = string(b)
+	}
+	return out
+}
+
+func (r *rig) show(args ...string) string {
+	var b bytes.Buffer
+	if err := ShowCommits(r.root, &b, args, false); err != nil {
+		r.t.Fatalf("show system commit %v: %v", args, err)
+	}
+	return b.String()
+}
+
+func (r *rig) entries() []archive.Entry {
+	list, err := archive.Open(r.root.ArchiveDir()).List()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return list
+}
+
+func TestCommitCheckReportsEveryError(t *testing.T) {
+	r := newRig(t)
+	s := r.session("alice")
+	run(t, s, baseConfig...)
+	run(t, s, "commit")
+	before := r.files()
+	r.ct.verify = func(cfg string) error {
+		if strings.Contains(cfg, "eth9") {
+			return errors.Join(cfgerr.New([]string{"service", "conntrack-sync", "interface", "eth9"}, "interface does not exist"),
+				cfgerr.New([]string{"service", "conntrack-sync", "listen-address"}, "198.18.99.1 is not a local address"))
+		}
+		return nil
+	}
+	// One schema error under vrrp and two verify errors under
+	// conntrack-sync: check reports all three.
+	run(t, s, "delete high-availability vrrp group wan vrid", "set service conntrack-sync interface eth9", "set service conntrack-sync listen-address 198.18.99.1")
+	_, err := s.Exec(context.Background(), "commit check")
+	if err == nil {
+		t.Fatal("commit check passed")
+	}
+	for _, want := range []string{"high-availability vrrp group wan vrid: required node missing", "interface eth9: interface does not exist", "listen-address: 198.18.99.1 is not a local address", "Commit check failed."} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("commit check output lacks %q:\n%v", want, err)
+		}
+	}
+	if diff := cmp.Diff(before, r.files()); diff != "" {
+		t.Errorf("commit check changed files (-before +after):\n%s", diff)
+	}
+	run(t, s, "set high-availability vrrp group wan vrid 1", "delete service conntrack-sync interface eth9", "delete service conntrack-sync listen-address")
+	if out := run(t, s, "commit check"); !strings.Contains(out, "passed") {
+		t.Errorf("commit check of a good candidate: %q", out)
+	}
+	if n := len(r.entries()); n != 1 {
+		t.Errorf("commit check archived something: %d entries", n)
+	}
+}
+
+func TestArchiveAfterCommits(t *testing.T) {
+	r := newRig(t)
+	s := r.session("alice")
+	run(t, s, baseConfig...)
+	run(t, s, `commit comment "first: the pair"`)
+	run(t, s, "set high-availability vrrp group wan priority 200", "commit comment raise priority for the move")
+	run(t, s, "set service conntrack-sync accept-protocol tcp", "commit")
+	list := r.entries()
+	if len(list) != 3 {
+		t.Fatalf("%d archive entries, want 3", len(list))
+	}
+	got := []string{}
+	for _, e := range list {
+		got = append(got, e.User+"|"+e.Kind+"|"+e.Comment)
+	}
+	want := []string{"alice|commit|", "alice|commit|raise priority for the move", "alice|commit|first: the pair"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("archive (-want +got):\n%s", diff)
+	}
+	running, _ := r.srv.Engine.Running()
+	top, _ := archive.Open(r.root.ArchiveDir()).Get(0)
+	if tree, _ := top.Tree(); !configtree.Equal(tree, running) {
+		t.Errorf("revision 0 is not the running config")
+	}
+	out := r.show()
+	for _, w := range []string{"raise priority for the move", "first: the pair", "alice"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("show system commit lacks %q:\n%s", w, out)
+		}
+	}
+	d := r.show("diff", "1")
+	if !strings.Contains(d, "-priority 100") && !strings.Contains(d, "+priority 200") {
+		t.Errorf("show system commit diff 1:\n%s", d)
+	}
+	// compare 1 0 is what the last commit did; compare 2 is everything
+	// since the first, against the candidate.
+	if c := run(t, s, "compare 1 0"); !strings.Contains(c, "+accept-protocol tcp") {
+		t.Errorf("compare 1 0:\n%s", c)
+	}
+	if c := run(t, s, "compare 2"); !strings.Contains(c, "+priority 200") || !strings.Contains(c, "+accept-protocol tcp") {
+		t.Errorf("compare 2:\n%s", c)
+	}
+}
+
+func TestRollbackThenCommit(t *testing.T) {
+	r := newRig(t)
+	s := r.session("alice")
+	run(t, s, baseConfig...)
+	run(t, s, "commit")
+	first := r.files()
+	run(t, s, "set high-availability vrrp group wan priority 200", "set service conntrack-sync accept-protocol udp", "commit")
+	out := run(t, s, "rollback 1")
+	if !strings.Contains(out, "Loaded revision 1") {
+		t.Errorf("rollback output: %q", out)
+	}
+	if c := run(t, s, "compare"); !strings.Contains(c, "-priority 200") {
+		t.Errorf("compare after rollback:\n%s", c)
+	}
+	if r.files()["running.boot"] == first["running.boot"] {
+		t.Fatalf("rollback changed the running config before commit")
+	}
+	run(t, s, "commit comment back to the first")
+	if diff := cmp.Diff(first, r.files()); diff != "" {
+		t.Errorf("files after rollback+commit (-want +got):\n%s", diff)
+	}
+	if n := len(r.entries()); n != 3 {
+		t.Errorf("%d archive entries, want 3 (a rollback is a commit)", n)
+	}
+}
+
+func TestBadInputIsOneLineAndChangesNothing(t *testing.T) {
+	r := newRig(t)
+	s := r.session("alice")
+	run(t, s, baseConfig...)
+	run(t, s, "commit")
+	run(t, s, "set high-availability vrrp group wan priority 150") // an edit to keep
+	if err := os.WriteFile(filepath.Join(r.root.ConfigDir(), "bin.boot"), []byte("\x7fELF\x02\x01\x01\x00\x00\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(r.root.ConfigDir(), "passwd"), []byte("root:x:0:0:root:/root:/bin/bash\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(r.root.ConfigDir(), "other.boot"), []byte("system {\n    host-name x\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ line, want string }{
+		{"rollback 999", "no such revision (the archive holds 0-0)"},
+		{"rollback -1", "not a revision number"},
+		{"rollback x", "not a revision number"},
+		{"compare 7", "no such revision"},
+		{`commit comment ""`, "the comment is empty"},
+		{"commit comment", "the comment is empty"},
+		{"commit comment \"a\tb\"", "control character"},
+		{"commit comment " + strings.Repeat("x", 300), "at most 200"},
+		{"commit-confirm 0", "minutes must be 1-1440"},
+		{"commit-confirm 5 bogus", `unexpected "bogus"`},
+		{"confirm", "no commit-confirm is pending"},
+		{"load bin.boot", "not a text file"},
+		{"load passwd", "not a configuration block"},
+		{"load other.boot", "holds nothing ctsync manages (it holds only system)"},
+		{"load missing.boot", "no such file"},
+		{"merge bin.boot", "not a text file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.line, func(t *testing.T) {
+			cand := s.Candidate()
+			files := r.files()
+			n := len(r.entries())
+			_, err := s.Exec(context.Background(), tt.line)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one with %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error is more than one line:\n%v", err)
+			}
+			if !configtree.Equal(cand, s.Candidate()) {
+				t.Errorf("candidate changed")
+			}
+			if diff := cmp.Diff(files, r.files()); diff != "" {
+				t.Errorf("files changed:\n%s", diff)
+			}
+			if len(r.entries()) != n {
+				t.Errorf("archive changed")
+			}
+		})
+	}
+}
+
+// useConfirmUnit makes a commit-confirm "minute" last d for one test.
+func useConfirmUnit(t *testing.T, d time.Duration) {
+	old := session.ConfirmUnit
+	session.ConfirmUnit = d
+	t.Cleanup(func() { session.ConfirmUnit = old })
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (r *rig) pending() bool {
+	p, err := ReadPending(r.root)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return p != nil
+}
+
+func TestCommitConfirmExpiresAndRestoresExactFiles(t *testing.T) {
+	useConfirmUnit(t, 100*time.Millisecond)
+	r := newRig(t)
+	s := r.session("alice")
+	run(t, s, baseConfig...)
+	run(t, s, "commit")
+	before := r.files()
+	out := run(t, s, "set high-availability vrrp group wan priority 250", "set service conntrack-sync accept-protocol tcp", `commit-confirm 5 comment "risky change"`)
+	if !strings.Contains(out, "type confirm within") {
+		t.Errorf("commit-confirm output: %q", out)
+	}
+	if diff := cmp.Diff(before, r.files()); diff == "" {
+		t.Fatal("commit-confirm changed nothing")
+	}
+	if !r.pending() {
+		t.Fatal("no pending record")
+	}
+	if sh := r.show(); !strings.Contains(sh, "Commit-confirm pending") {
+		t.Errorf("show system commit does not say a confirm is pending:\n%s", sh)
+	}
+	waitFor(t, "the automatic rollback", func() bool { return !r.pending() })
+	if diff := cmp.Diff(before, r.files()); diff != "" {
+		t.Errorf("files after the automatic rollback (-want +got):\n%s", diff)
+	}
+	list := r.entries()
+	if len(list) != 3 || list[0].Kind != archive.KindAutoRollback || list[0].User != "ctsyncd" || !strings.Contains(list[1].Note, "not confirmed") {
+		t.Errorf("archive after rollback: %+v", list)
+	}
+	sh := r.show()
+	for _, w := range []string{"auto-rollback", "automatic rollback: commit-confirm by alice", "not confirmed: rolled back by ctsyncd", "risky change"} {
+		if !strings.Contains(sh, w) {
+			t.Errorf("show system commit lacks %q:\n%s", w, sh)
+		}
+	}
+	// The session's candidate still holds the change, for another try.
+	if c := run(t, s, "compare"); !strings.Contains(c, "+priority 250") {
+		t.Errorf("compare after rollback:\n%s", c)
+	}
+}
+
+func TestConfirmInTimeAndSecondCommitRefused(t *testing.T) {
+	useConfirmUnit(t, 200*time.Millisecond)
+	r := newRig(t)
+	a := r.session("alice")
+	run(t, a, baseConfig...)
+	run(t, a, "commit")
+	b := r.session("bob")
+	run(t, a, "set high-availability vrrp group wan priority 250", "commit confirmed 3")
+	after := r.files()
+	// Another commit waits for the confirm.
+	run(t, b, "set service conntrack-sync accept-protocol udp")
+	_, err := b.Exec(context.Background(), "commit")
+	if err == nil || !strings.Contains(err.Error(), "awaits confirm") || !strings.Contains(err.Error(), session.CommitFailed) {
+		t.Fatalf("second commit while pending: %v", err)
+	}
+	if diff := cmp.Diff(after, r.files()); diff != "" {
+		t.Errorf("refused commit changed files:\n%s", diff)
+	}
+	if out := run(t, b, "confirm"); !strings.Contains(out, "confirmed") {
+		t.Errorf("confirm: %q", out)
+	}
+	time.Sleep(800 * time.Millisecond) // past the deadline: nothing may happen
+	if diff := cmp.Diff(after, r.files()); diff != "" {
+		t.Errorf("confirmed commit rolled back (-want +got):\n%s", diff)
+	}
+	if l := r.entries(); !strings.Contains(l[0].Note, "confirmed by bob") {
+		t.Errorf("archive note: %q", l[0].Note)
+	}
+	if _, err := b.Exec(context.Background(), "confirm"); err == nil {
+		t.Errorf("second confirm succeeded")
+	}
+	// And now b's commit goes through, merged with a's.
+	if out := run(t, b, "commit"); !strings.Contains(out, "merged") {
+		t.Errorf("commit after confirm: %q", out)
+	}
+}
+
+func TestRollbackOneCancelsPendingConfirm(t *testing.T) {
+	useConfirmUnit(t, time.Minute)
+	r := newRig(t)
+	s := r.session("alice")
+	run(t, s, baseConfig...)
+	run(t, s, "commit")
+	before := r.files()
+	run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm")
+	out := run(t, s, "rollback 1", "commit")
+	if !strings.Contains(out, "commit-confirm is cancelled") || r.pending() {
+		t.Errorf("rollback 1 + commit did not cancel: %q", out)
+	}
+	if diff := cmp.Diff(before, r.files()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestPendingConfirmSurvivesRestart(t *testing.T) {
+	useConfirmUnit(t, 100*time.Millisecond)
+	t.Run("deadline still ahead", func(t *testing.T) {
+		r := newRig(t)
+		s := r.session("alice")
+		run(t, s, baseConfig...)
+		run(t, s, "commit")
+		before := r.files()
+		run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm 10")
+		changed := r.files()
+		r.start() // ctsyncd restarts: the countdown goes on
+		if !r.pending() {
+			t.Fatal("pending confirm lost across restart")
+		}
+		if diff := cmp.Diff(changed, r.files()); diff != "" {
+			t.Errorf("restart undid the pending commit early:\n%s", diff)
+		}
+		waitFor(t, "the rollback after restart", func() bool { return !r.pending() })
+		if diff := cmp.Diff(before, r.files()); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+	t.Run("expired while down", func(t *testing.T) {
+		r := newRig(t)
+		s := r.session("alice")
+		run(t, s, baseConfig...)
+		run(t, s, "commit")
+		before := r.files()
+		run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm 1")
+		r.srv.Close() // ctsyncd stops before the deadline ...
+		time.Sleep(300 * time.Millisecond)
+		r.srv = nil
+		r.start() // ... and rolls back as soon as it starts
+		if r.pending() {
+			t.Fatal("still pending after a start past the deadline")
+		}
+		if diff := cmp.Diff(before, r.files()); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+	t.Run("confirm after restart", func(t *testing.T) {
+		r := newRig(t)
+		s := r.session("alice")
+		run(t, s, baseConfig...)
+		run(t, s, "commit", "set high-availability vrrp group wan priority 250", "commit-confirm 5")
+		changed := r.files()
+		r.start()
+		run(t, r.session("bob"), "confirm")
+		time.Sleep(700 * time.Millisecond)
+		if diff := cmp.Diff(changed, r.files()); diff != "" {
+			t.Errorf("confirmed commit rolled back:\n%s", diff)
+		}
+	})
+}
+
+func TestTwoSessionsCollideAndMerge(t *testing.T) {
+	r := newRig(t)
+	s := r.session("alice")
+	run(t, s, baseConfig...)
+	run(t, s, "commit")
+	a, b := r.session("alice"), r.session("bob")
+	run(t, a, "set high-availability vrrp group wan priority 200")
+	run(t, b, "set service conntrack-sync accept-protocol tcp", "set service conntrack-sync sync-queue-size 4")
+	run(t, a, "commit")
+	out := run(t, b, "commit")
+	if !strings.Contains(out, "merged") || !strings.Contains(out, "+priority 200") {
+		t.Errorf("merge output: %q", out)
+	}
+	running, _ := r.srv.Engine.Running()
+	for _, p := range [][]string{{"high-availability", "vrrp", "group", "wan", "priority"}, {"service", "conntrack-sync", "accept-protocol"}, {"service", "conntrack-sync", "sync-queue-size"}} {
+		if running.Get(p...) == nil {
+			t.Errorf("merged running config lacks %v", p)
+		}
+	}
+	if l := r.entries(); l[0].Kind != archive.KindMerge || l[0].User != "bob" {
+		t.Errorf("merge archived as %+v", l[0])
+	}
+	// The same leaf changed on both sides: refused with the other diff.
+	run(t, a, "set high-availability vrrp group wan priority 10")
+	run(t, b, "set high-availability vrrp group wan priority 20")
+	run(t, a, "commit")
+	_, err := b.Exec(context.Background(), "commit")
+	if err == nil || !strings.Contains(err.Error(), "another session committed") ||
+		!strings.Contains(err.Error(), "high-availability vrrp group wan priority") || !strings.Contains(err.Error(), "+priority 10") {
+		t.Fatalf("conflicting commit: %v", err)
+	}
+	running, _ = r.srv.Engine.Running()
+	if v := running.Get("high-availability", "vrrp", "group", "wan", "priority").Values[0]; v != "10" {
+		t.Errorf("priority %s after refused commit, want 10", v)
+	}
+}
+
+func TestLoadVyattaConfig(t *testing.T) {
+	r := newRig(t)
+	s := r.session("alice")
+	data, err := os.ReadFile("../migrate/testdata/vyatta6-r1.boot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(r.root.ConfigDir(), "vyatta.boot"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := run(t, s, "load vyatta.boot")
+	for _, w := range []string{"migrated: interfaces ethernet eth0 vrrp vrrp-group 1 -> high-availability vrrp group eth0-1", "skipped (not managed by ctsync): firewall", "skipped (not managed by ctsync): service ssh", "Loaded"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("load output lacks %q:\n%s", w, out)
+		}
+	}
+	run(t, s, "commit", "save")
+	saved, _ := os.ReadFile(r.root.ConfigBoot())
+	if !bytes.Contains(saved, []byte(`// vyos-config-version: "conntrack-sync@2:vrrp@3"`)) {
+		t.Errorf("saved file has no version footer:\n%s", saved)
+	}
+	// merge adds to the candidate instead of replacing it.
+	s2 := r.session("bob")
+	if err := os.WriteFile(filepath.Join(r.root.ConfigDir(), "extra.boot"), []byte("service {\n    conntrack-sync {\n        accept-protocol sctp\n    }\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, s2, "merge extra.boot")
+	c := run(t, s2, "compare")
+	if !strings.Contains(c, "+accept-protocol sctp") || strings.Contains(c, "\n-") {
+		t.Errorf("compare after merge:\n%s", c)
+	}
+}
+
+func TestCorruptSavedConfigFallsBackToArchive(t *testing.T) {
+	r := newRig(t)
+	s := r.session("alice")
+	run(t, s, baseConfig...)
+	run(t, s, "commit comment good", "save")
+	good := r.files()
+	saved, _ := os.ReadFile(r.root.ConfigBoot())
+	tests := map[string][]byte{
+		"truncated": saved[:len(saved)/2],
+		"binary":    []byte("\x00\x01\x02garbage"),
+		"invalid":   []byte("service {\n    conntrack-sync {\n        mcast-group 198.18.0.5\n    }\n}\n"),
+	}
+	for name, bad := range tests {
+		t.Run(name, func(t *testing.T) {
+			if err := os.WriteFile(r.root.ConfigBoot(), bad, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			_ = os.Remove(r.root.RunningConfig()) // as after a reboot
+			r.srv.Close()
+			r.srv = nil
+			r.start()
+			if diff := cmp.Diff(good, r.files()); diff != "" {
+				t.Errorf("not running the last good revision (-want +got):\n%s", diff)
+			}
+			kept, _ := filepath.Glob(r.root.ConfigBoot() + ".bad-*")
+			if len(kept) == 0 {
+				t.Fatal("the bad file was not kept")
+			}
+			if b, _ := os.ReadFile(kept[len(kept)-1]); !bytes.Equal(b, bad) {
+				t.Errorf("kept file differs from the bad one")
+			}
+			for _, k := range kept {
+				os.Remove(k)
+			}
+			if sh := r.show(); !strings.Contains(sh, "WARNING: ") || !strings.Contains(sh, "last good archived revision") {
+				t.Errorf("show system commit does not say so:\n%s", sh)
+			}
+		})
+	}
+}
+
+// TestOthersModified checks what the shell prompt shows: the count of
+// other sessions with uncommitted changes, through the real socket.
+func TestOthersModified(t *testing.T) {
+	r := newRig(t)
+	ln, err := r.srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.srv.Serve(ctx, ln)
+	c1, err := Dial(r.root.CtsyncdSocket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	c2, err := Dial(r.root.CtsyncdSocket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	step := func(c *Client, line string, others int, modified bool) {
+		t.Helper()
+		resp, err := c.Exec(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Err != "" {
+			t.Fatalf("%s: %s", line, resp.Err)
+		}
+		if resp.Others != others || resp.Modified != modified {
+			t.Errorf("%s: others %d modified %v, want %d %v", line, resp.Others, resp.Modified, others, modified)
+		}
+	}
+	step(c1, "set service conntrack-sync interface eth1 peer 198.18.10.3", 0, true)
+	step(c2, "show", 1, false)
+	for _, l := range []string{"set service conntrack-sync failover-mechanism vrrp sync-group MAIN", "set high-availability vrrp group wan interface eth0", "set high-availability vrrp group wan vrid 1", "set high-availability vrrp group wan address 198.18.0.101/24", "set high-availability vrrp sync-group MAIN member wan"} {
+		step(c1, l, 0, true)
+	}
+	if sh := r.show(); !strings.Contains(sh, "1 configuration session(s) hold uncommitted changes") {
+		t.Errorf("show system commit:\n%s", sh)
+	}
+	step(c1, "commit", 0, false)
+	// c2 made no edits: another session's commit does not make it dirty.
+	step(c2, "show", 0, false)
+	if l := r.entries(); len(l) != 1 || l[0].User == "" || l[0].User == "unknown" {
+		t.Errorf("archived user: %+v", l)
+	}
+}
