@@ -2,6 +2,7 @@ package conntracksync
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/transition"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -125,8 +127,12 @@ func render(t testing.TB, lines []string, sys handler.System, root paths.Root) [
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 1 || files[0].Path != root.ConntrackdConf() || files[0].Data == nil {
-		t.Fatalf("Generate() = %+v, want conntrackd.conf", files)
+	if len(files) != 2 || files[0].Path != root.ConntrackdConf() || files[0].Data == nil {
+		t.Fatalf("Generate() = %+v, want conntrackd.conf and the failover facts", files)
+	}
+	var facts transition.Facts
+	if files[1].Path != root.FailoverFacts() || json.Unmarshal(files[1].Data, &facts) != nil || facts.SyncGroup == "" {
+		t.Fatalf("failover facts = %s at %s, want the sync-group at %s", files[1].Data, files[1].Path, root.FailoverFacts())
 	}
 	return files[0].Data
 }
@@ -137,7 +143,8 @@ func TestGenerateDeleted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []handler.File{{Path: "/tmp/r1/etc/ctsync/conntrackd.conf"}}
+	// Both go, so the hook sees conntrack-sync as not configured.
+	want := []handler.File{{Path: "/tmp/r1/etc/ctsync/conntrackd.conf"}, {Path: "/tmp/r1/etc/ctsync/failover.json"}}
 	if diff := cmp.Diff(want, files); diff != "" {
 		t.Errorf("Generate(nil) (-want +got):\n%s", diff)
 	}

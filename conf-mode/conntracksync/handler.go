@@ -15,6 +15,7 @@ import (
 	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/kernelinfo"
 	"github.com/ctsync/ctsync/internal/schema"
+	"github.com/ctsync/ctsync/internal/transition"
 )
 
 // EngineName is the name the supervisor knows conntrackd by.
@@ -94,15 +95,20 @@ func (h *Handler) Generate(cfg any, env *handler.Env) ([]handler.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	path := env.Root.ConntrackdConf()
+	path, facts := env.Root.ConntrackdConf(), env.Root.FailoverFacts()
 	if c == nil {
-		return []handler.File{{Path: path}}, nil
+		return []handler.File{{Path: path}, {Path: facts}}, nil
 	}
 	data, err := Render(c, env.Root)
 	if err != nil {
 		return nil, err
 	}
-	return []handler.File{{Path: path, Data: data, Mode: 0o644}}, nil
+	// The VRRP hook learns the sync-group from this file, installed with
+	// conntrackd.conf before keepalived can run the hook.
+	return []handler.File{
+		{Path: path, Data: data, Mode: 0o644},
+		{Path: facts, Data: transition.EncodeFacts(transition.Facts{SyncGroup: c.FailoverMechanism.VRRP.SyncGroup}), Mode: 0o644},
+	}, nil
 }
 
 // Apply implements handler.Handler.

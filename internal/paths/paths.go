@@ -82,6 +82,12 @@ func (r Root) ConntrackdLock() string { return filepath.Join(r.RunDir(), "conntr
 // ConntrackdPid is written by whoever starts conntrackd.
 func (r Root) ConntrackdPid() string { return filepath.Join(r.RunDir(), "conntrackd.pid") }
 
+// FailoverFacts is generated with conntrackd.conf in the same commit: what
+// the VRRP hook needs to know of the configuration (the sync-group), so that
+// it never depends on ctsyncd or on a running config written after the
+// commit that starts keepalived.
+func (r Root) FailoverFacts() string { return filepath.Join(r.EtcDir(), "failover.json") }
+
 // KeepalivedConf is the generated keepalived.conf.
 func (r Root) KeepalivedConf() string { return filepath.Join(r.EtcDir(), "keepalived.conf") }
 

@@ -2,6 +2,7 @@ package transition
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -9,183 +10,43 @@ import (
 	"strings"
 )
 
-// syncGroup is what the hook needs from the running config: whether
-// conntrack-sync is configured and which VRRP sync-group drives it.
+// Facts is what the conntrack-sync handler tells the hook, in a file it
+// generates and installs in the same commit as conntrackd.conf (and
+// removes with it). The hook reads it instead of the running config: the
+// running config is recorded only after a commit has finished, but
+// keepalived, started by that commit, may call the hook before then.
+type Facts struct {
+	SyncGroup string `json:"sync_group"`
+}
+
+// EncodeFacts renders the facts file.
+func EncodeFacts(f Facts) []byte {
+	b, _ := json.MarshalIndent(f, "", "  ")
+	return append(b, '\n')
+}
+
+// syncGroup is what the hook needs: whether conntrack-sync is configured
+// and which VRRP sync-group drives it.
 type syncGroup struct {
 	Configured bool
 	Group      string
 }
 
-// readSyncGroup reads the running config (config.boot format). A missing
-// file means ctsyncd never committed anything: conntrack-sync is not
-// configured. The hook reads the file itself rather than asking ctsyncd,
-// because failover must never wait on the config service.
+// readSyncGroup reads the facts file. A missing file means conntrack-sync
+// is not configured.
 func readSyncGroup(path string) (syncGroup, error) {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		if os.IsNotExist(err) {
 			return syncGroup{}, nil
 		}
-		return syncGroup{}, fmt.Errorf("reading running config: %w", err)
+		return syncGroup{}, fmt.Errorf("reading failover facts: %w", err)
 	}
-	defer f.Close()
-	sg, err := parseSyncGroup(f)
-	if err != nil {
-		return syncGroup{}, fmt.Errorf("reading running config %s: %w", path, err)
+	var f Facts
+	if err := json.Unmarshal(b, &f); err != nil {
+		return syncGroup{}, fmt.Errorf("reading failover facts %s: %w", path, err)
 	}
-	return sg, nil
-}
-
-// parseSyncGroup scans config.boot text for
-// service { conntrack-sync { failover-mechanism { vrrp { sync-group X } } } }.
-// It is deliberately a scanner, not the config tree parser: it must keep
-// working on a config whose other parts it does not understand.
-func parseSyncGroup(r io.Reader) (syncGroup, error) {
-	var sg syncGroup
-	var stack []string
-	err := scanBoot(r, func(ev bootEvent) error {
-		switch ev.kind {
-		case evOpen:
-			stack = append(stack, ev.words...)
-			if pathIs(stack, "service", "conntrack-sync") {
-				sg.Configured = true
-			}
-		case evClose:
-			if len(stack) == 0 {
-				return fmt.Errorf("line %d: unbalanced }", ev.line)
-			}
-			// A block opened by "tag key {" pushed two words.
-			stack = stack[:len(stack)-ev.pop]
-		case evLeaf:
-			if pathIs(stack, "service", "conntrack-sync", "failover-mechanism", "vrrp") &&
-				ev.words[0] == "sync-group" && len(ev.words) > 1 {
-				sg.Group = ev.words[1]
-			}
-			if pathIs(stack, "service") && ev.words[0] == "conntrack-sync" {
-				sg.Configured = true
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return syncGroup{}, err
-	}
-	if len(stack) != 0 {
-		return syncGroup{}, fmt.Errorf("unterminated block %q", strings.Join(stack, " "))
-	}
-	return sg, nil
-}
-
-func pathIs(stack []string, want ...string) bool {
-	if len(stack) != len(want) {
-		return false
-	}
-	for i := range want {
-		if stack[i] != want[i] {
-			return false
-		}
-	}
-	return true
-}
-
-type evKind int
-
-const (
-	evOpen evKind = iota
-	evClose
-	evLeaf
-)
-
-type bootEvent struct {
-	kind  evKind
-	words []string
-	pop   int // evClose: how many words the matching open pushed
-	line  int
-}
-
-// scanBoot tokenizes config.boot: words (bare or quoted with ' or "),
-// braces, and /* */ comments, and reports blocks and leaves in order.
-func scanBoot(r io.Reader, emit func(bootEvent) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	var opened []int // words pushed per open block
-	inComment := false
-	line := 0
-	for sc.Scan() {
-		line++
-		s := sc.Text()
-		var words []string
-		flushLeaf := func() error {
-			if len(words) == 0 {
-				return nil
-			}
-			ev := bootEvent{kind: evLeaf, words: words, line: line}
-			words = nil
-			return emit(ev)
-		}
-		for i := 0; i < len(s); {
-			if inComment {
-				end := strings.Index(s[i:], "*/")
-				if end < 0 {
-					i = len(s)
-					continue
-				}
-				i += end + 2
-				inComment = false
-				continue
-			}
-			c := s[i]
-			switch {
-			case c == ' ' || c == '\t' || c == '\r':
-				i++
-			case strings.HasPrefix(s[i:], "/*"):
-				inComment = true
-				i += 2
-			case c == '{':
-				ev := bootEvent{kind: evOpen, words: words, line: line}
-				if len(words) == 0 {
-					return fmt.Errorf("line %d: { without a name", line)
-				}
-				opened = append(opened, len(words))
-				words = nil
-				if err := emit(ev); err != nil {
-					return err
-				}
-				i++
-			case c == '}':
-				if err := flushLeaf(); err != nil {
-					return err
-				}
-				if len(opened) == 0 {
-					return fmt.Errorf("line %d: unbalanced }", line)
-				}
-				n := opened[len(opened)-1]
-				opened = opened[:len(opened)-1]
-				if err := emit(bootEvent{kind: evClose, pop: n, line: line}); err != nil {
-					return err
-				}
-				i++
-			case c == '"' || c == '\'':
-				end := strings.IndexByte(s[i+1:], c)
-				if end < 0 {
-					return fmt.Errorf("line %d: unterminated quote", line)
-				}
-				words = append(words, s[i+1:i+1+end])
-				i += end + 2
-			default:
-				j := i
-				for j < len(s) && !strings.ContainsRune(" \t\r{}\"'", rune(s[j])) && !strings.HasPrefix(s[j:], "/*") {
-					j++
-				}
-				words = append(words, s[i:j])
-				i = j
-			}
-		}
-		if err := flushLeaf(); err != nil {
-			return err
-		}
-	}
-	return sc.Err()
+	return syncGroup{Configured: true, Group: f.SyncGroup}, nil
 }
 
 // daemonConf is what the hook needs from the generated conntrackd.conf:
@@ -342,4 +203,16 @@ func parseStats(b []byte) (cacheCounts, error) {
 		return cacheCounts{}, fmt.Errorf("statistics: no cache counts in %d-byte reply", len(b))
 	}
 	return cc, nil
+}
+
+func pathIs(stack []string, want ...string) bool {
+	if len(stack) != len(want) {
+		return false
+	}
+	for i := range want {
+		if stack[i] != want[i] {
+			return false
+		}
+	}
+	return true
 }

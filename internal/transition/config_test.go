@@ -1,66 +1,32 @@
 package transition
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestParseSyncGroup(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      string
-		want    syncGroup
-		wantErr string
-	}{
-		{"empty", "", syncGroup{}, ""},
-		{"configured", `service {
-    conntrack-sync {
-        failover-mechanism {
-            vrrp {
-                sync-group MAIN-GW
-            }
-        }
-        interface eth1 {
-            peer 192.0.2.2
-        }
-    }
-}`, syncGroup{Configured: true, Group: "MAIN-GW"}, ""},
-		{"quoted and commented", `/* saved by ctsync */
-service {
-    /* the pair's link */ conntrack-sync {
-        failover-mechanism { vrrp { sync-group "MAIN GW" } }
-    }
-}`, syncGroup{Configured: true, Group: "MAIN GW"}, ""},
-		{"sync-group elsewhere is not ours", `high-availability {
-    vrrp {
-        sync-group OTHER {
-            member wan
-        }
-    }
-}`, syncGroup{}, ""},
-		{"no failover mechanism", "service {\n conntrack-sync {\n  interface eth1 {\n  }\n }\n}\n", syncGroup{Configured: true}, ""},
-		{"unbalanced", "service {\n}\n}\n", syncGroup{}, "unbalanced"},
-		{"unterminated", "service {\n conntrack-sync {\n", syncGroup{}, "unterminated"},
-		{"open quote", "service {\n x 'abc\n}\n", syncGroup{}, "quote"},
+func TestReadSyncGroupFromFacts(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "failover.json")
+	if sg, err := readSyncGroup(path); err != nil || sg.Configured {
+		t.Fatalf("missing facts file: %+v, %v; want not configured", sg, err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseSyncGroup(strings.NewReader(tt.in))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
-			}
-		})
+	if err := os.WriteFile(path, EncodeFacts(Facts{SyncGroup: "MAIN-GW"}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sg, err := readSyncGroup(path)
+	if err != nil || !sg.Configured || sg.Group != "MAIN-GW" {
+		t.Fatalf("readSyncGroup = %+v, %v; want MAIN-GW", sg, err)
+	}
+	if err := os.WriteFile(path, []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readSyncGroup(path); err == nil {
+		t.Fatal("a corrupt facts file was accepted: the hook must not guess")
 	}
 }
 
@@ -139,18 +105,6 @@ func TestParseStats(t *testing.T) {
 			}
 		})
 	}
-}
-
-func FuzzParseSyncGroup(f *testing.F) {
-	f.Add("service {\n conntrack-sync {\n  failover-mechanism {\n   vrrp {\n    sync-group A\n   }\n  }\n }\n}\n")
-	f.Add("/* c */ a 'b c' {\n}\n")
-	f.Add("}")
-	f.Fuzz(func(t *testing.T, s string) {
-		sg, err := parseSyncGroup(strings.NewReader(s))
-		if err == nil && sg.Group != "" && !sg.Configured {
-			t.Errorf("group %q without conntrack-sync", sg.Group)
-		}
-	})
 }
 
 func FuzzParseDaemonConf(f *testing.F) {

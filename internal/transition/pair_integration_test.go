@@ -69,20 +69,9 @@ func newRouter(t testing.TB, ns *nstest.NS, local, peer string) *router {
 			t.Fatal(err)
 		}
 	}
-	boot := fmt.Sprintf(`service {
-    conntrack-sync {
-        failover-mechanism {
-            vrrp {
-                sync-group %s
-            }
-        }
-        interface sync0 {
-            peer %s
-        }
-    }
-}
-`, syncGroupName, peer)
-	if err := os.WriteFile(root.RunningConfig(), []byte(boot), 0o644); err != nil {
+	// The conntrack-sync handler generates this in the commit that
+	// writes conntrackd.conf; the hook reads nothing else of the config.
+	if err := os.WriteFile(root.FailoverFacts(), EncodeFacts(Facts{SyncGroup: syncGroupName}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// Large event and sync buffers: the tests create 10,000 to 100,000

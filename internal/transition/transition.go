@@ -100,7 +100,7 @@ func Run(ctx context.Context, o Options) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
-	sg, err := readSyncGroup(o.Root.RunningConfig())
+	sg, err := readSyncGroup(o.Root.FailoverFacts())
 	if err != nil {
 		// Without the config we cannot know whether to act; acting on
 		// the wrong group could flush caches, so record and fail.

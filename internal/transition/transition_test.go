@@ -149,31 +149,9 @@ func newRoot(t *testing.T, s setup) (paths.Root, string) {
 		}
 	}
 	if s.group != "" {
-		boot := fmt.Sprintf(`high-availability {
-    vrrp {
-        group wan {
-            interface eth0
-            vrid 1
-        }
-        sync-group %[1]s {
-            member wan
-        }
-    }
-}
-service {
-    conntrack-sync {
-        failover-mechanism {
-            vrrp {
-                sync-group %[1]s
-            }
-        }
-        interface eth1 {
-            peer 192.0.2.2
-        }
-    }
-}
-`, s.group)
-		if err := os.WriteFile(root.RunningConfig(), []byte(boot), 0o644); err != nil {
+		// The conntrack-sync handler generates this in the commit that
+		// writes conntrackd.conf; the hook reads nothing else of the config.
+		if err := os.WriteFile(root.FailoverFacts(), EncodeFacts(Facts{SyncGroup: s.group}), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
