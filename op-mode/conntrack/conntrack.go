@@ -42,21 +42,6 @@ type socket interface {
 
 var dial = func() (socket, error) { return ctflow.Dial() }
 
-// StripJSON removes --json wherever it appears, since cmd/ctsync may
-// leave it in the words after the command.
-func StripJSON(args []string) ([]string, bool) {
-	out := args[:0:0]
-	found := false
-	for _, a := range args {
-		if a == "--json" {
-			found = true
-			continue
-		}
-		out = append(out, a)
-	}
-	return out, found
-}
-
 // ParseQuery turns the words after "show conntrack table" into a query.
 func ParseQuery(args []string) (ctflow.Query, error) {
 	var q ctflow.Query
@@ -144,7 +129,7 @@ func parsePrefix(s string, family uint8) (netip.Prefix, error) {
 }
 
 func runTable(ctx context.Context, env *opcmd.Env, args []string) error {
-	args, j := StripJSON(args)
+	args, j := opcmd.StripJSON(args)
 	q, err := ParseQuery(args)
 	if err != nil {
 		return err
@@ -185,7 +170,7 @@ type Statistics struct {
 }
 
 func runStatistics(ctx context.Context, env *opcmd.Env, args []string) error {
-	args, j := StripJSON(args)
+	args, j := opcmd.StripJSON(args)
 	if len(args) > 0 {
 		return fmt.Errorf("%w: show conntrack statistics takes no arguments", ErrUsage)
 	}

@@ -54,13 +54,6 @@ func TestParseQuery(t *testing.T) {
 	}
 }
 
-func TestStripJSON(t *testing.T) {
-	got, j := StripJSON([]string{"ipv4", "--json", "protocol", "tcp"})
-	if !j || !cmp.Equal(got, []string{"ipv4", "protocol", "tcp"}) {
-		t.Fatalf("StripJSON = %q, %v", got, j)
-	}
-}
-
 func TestWriteStatisticsGolden(t *testing.T) {
 	st := Statistics{Entries: 41, MaxEntries: 262144, CPUs: []ctflow.CPUStats{
 		{CPU: 0, Found: 3, Invalid: 1, Insert: 0, SearchRestart: 12},

@@ -36,7 +36,7 @@ func CacheCode(args []string) (int32, error) {
 }
 
 func runCache(ctx context.Context, env *opcmd.Env, args []string) error {
-	args, j := stripJSON(args)
+	args, j := opcmd.StripJSON(args)
 	code, err := CacheCode(args)
 	if err != nil {
 		return err

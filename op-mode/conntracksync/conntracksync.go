@@ -42,20 +42,6 @@ func init() {
 	}
 }
 
-// stripJSON removes --json wherever it stands among the arguments.
-func stripJSON(args []string) ([]string, bool) {
-	out := args[:0:0]
-	found := false
-	for _, a := range args {
-		if a == "--json" {
-			found = true
-			continue
-		}
-		out = append(out, a)
-	}
-	return out, found
-}
-
 // Iface is one sync interface of the configuration.
 type Iface struct {
 	Name string `json:"name"`

@@ -30,7 +30,7 @@ func cacheCount(ctx context.Context, c *conntrackd.Client, name string) (uint64,
 // As VyOS does: flush the internal cache, then resync it from the kernel
 // table; the outcome is checked through the cache's size afterwards.
 func runResetInternal(ctx context.Context, env *opcmd.Env, args []string) error {
-	args, _ = stripJSON(args)
+	args, _ = opcmd.StripJSON(args)
 	if err := noArgs("reset conntrack-sync internal-cache", args); err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func runResetInternal(ctx context.Context, env *opcmd.Env, args []string) error 
 // As VyOS does: flush the external cache, then ask the peer to send its
 // internal cache again.
 func runResetExternal(ctx context.Context, env *opcmd.Env, args []string) error {
-	args, _ = stripJSON(args)
+	args, _ = opcmd.StripJSON(args)
 	if err := noArgs("reset conntrack-sync external-cache", args); err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ var restartTimeout = 20 * time.Second
 // commit lock held (so no commit rewrites conntrackd meanwhile), stop
 // conntrackd and wait for ctsyncd's supervisor to start a new one.
 func runRestart(ctx context.Context, env *opcmd.Env, args []string) error {
-	args, _ = stripJSON(args)
+	args, _ = opcmd.StripJSON(args)
 	if err := noArgs("restart conntrack-sync", args); err != nil {
 		return err
 	}

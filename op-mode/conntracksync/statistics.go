@@ -20,7 +20,7 @@ type Statistics struct {
 }
 
 func runStatistics(ctx context.Context, env *opcmd.Env, args []string) error {
-	args, j := stripJSON(args)
+	args, j := opcmd.StripJSON(args)
 	if err := noArgs("show conntrack-sync statistics", args); err != nil {
 		return err
 	}

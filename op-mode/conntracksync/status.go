@@ -53,7 +53,7 @@ type Replication struct {
 var peerWatch = 2500 * time.Millisecond
 
 func runStatus(ctx context.Context, env *opcmd.Env, args []string) error {
-	args, j := stripJSON(args)
+	args, j := opcmd.StripJSON(args)
 	if err := noArgs("show conntrack-sync status", args); err != nil {
 		return err
 	}
