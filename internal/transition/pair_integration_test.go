@@ -47,10 +47,10 @@ func newPair(t testing.TB) (r1, r2 *router) {
 	a := nstest.New(t, "r1")
 	b := nstest.New(t, "r2")
 	nstest.Link(t, a, "sync0", b, "sync0")
-	a.Addr("sync0", "10.77.0.1/24")
-	b.Addr("sync0", "10.77.0.2/24")
-	r1 = newRouter(t, a, "10.77.0.1", "10.77.0.2")
-	r2 = newRouter(t, b, "10.77.0.2", "10.77.0.1")
+	a.Addr("sync0", "198.18.77.1/24")
+	b.Addr("sync0", "198.18.77.2/24")
+	r1 = newRouter(t, a, "198.18.77.1", "198.18.77.2")
+	r2 = newRouter(t, b, "198.18.77.2", "198.18.77.1")
 	r1.start()
 	r2.start()
 	return r1, r2
@@ -246,7 +246,7 @@ func testFlowKey(i int) flowKey {
 // events and syncs them to its peer.
 func (r *router) createFlows(n int) {
 	r.t.Helper()
-	dst := netip.MustParseAddr("10.201.0.1")
+	dst := netip.MustParseAddr("198.19.201.1")
 	r.do(func() error {
 		c, err := conntrack.Dial(nil)
 		if err != nil {

@@ -117,10 +117,10 @@ func TestIntegrationSync(t *testing.T) {
 	nstest.Require(t, "conntrackd", "conntrack")
 	a, b := nstest.New(t, "h4a"), nstest.New(t, "h4b")
 	nstest.Link(t, a, "eth1", b, "eth1")
-	a.Addr("eth1", "10.77.0.1/24")
-	b.Addr("eth1", "10.77.0.2/24")
-	ra := node(t, a, "10.77.0.1", "10.77.0.2")
-	rb := node(t, b, "10.77.0.2", "10.77.0.1")
+	a.Addr("eth1", "198.18.77.1/24")
+	b.Addr("eth1", "198.18.77.2/24")
+	ra := node(t, a, "198.18.77.1", "198.18.77.2")
+	rb := node(t, b, "198.18.77.2", "198.18.77.1")
 	const n = 30
 	for i := 1; i <= n; i++ {
 		a.Run("conntrack", "-I", "-p", "tcp", "-s", fmt.Sprintf("192.0.2.%d", i), "-d", "198.51.100.1",
@@ -194,7 +194,7 @@ func TestIntegrationSync(t *testing.T) {
 	}
 
 	status := run(t, ra, "show", "conntrack-sync", "status")
-	if !strings.Contains(status, "replication           : healthy") || !strings.Contains(status, "eth1 (unicast, peer 10.77.0.2, port 3780)") {
+	if !strings.Contains(status, "replication           : healthy") || !strings.Contains(status, "eth1 (unicast, peer 198.18.77.2, port 3780)") {
 		t.Errorf("status:\n%s", status)
 	}
 }
