@@ -29,9 +29,10 @@ type router struct {
 	ctsyncd *exec.Cmd
 	done    chan struct{}
 	log     *bytes.Buffer
+	env     []string // extra environment for ctsyncd
 }
 
-func newRouter(t *testing.T) *router {
+func newRouter(t *testing.T, env ...string) *router {
 	t.Helper()
 	nstest.Require(t, "conntrackd", "keepalived")
 	ctsync, ctsyncd := nstest.Binaries(t)
@@ -43,7 +44,7 @@ func newRouter(t *testing.T) *router {
 	r1.Addr("eth0", "198.18.0.2/24")
 	r1.Addr("eth1", "198.18.10.2/24")
 	peer.Addr("eth1", "198.18.10.3/24")
-	r := &router{t: t, ns: r1, root: paths.Root{Dir: t.TempDir()}, ctsync: ctsync}
+	r := &router{t: t, ns: r1, root: paths.Root{Dir: t.TempDir()}, ctsync: ctsync, env: env}
 	r.start(ctsyncd)
 	t.Cleanup(r.shutdown)
 	return r
@@ -54,6 +55,9 @@ func (r *router) start(ctsyncd string) {
 	r.log = &bytes.Buffer{}
 	r.ctsyncd = r.ns.Cmd(ctsyncd, "--root", r.root.Dir, "--ctsync", r.ctsync)
 	r.ctsyncd.Stdout, r.ctsyncd.Stderr = r.log, r.log
+	if len(r.env) > 0 {
+		r.ctsyncd.Env = append(os.Environ(), r.env...)
+	}
 	if err := r.ctsyncd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
@@ -309,4 +313,88 @@ func TestIntegrationCrashRestartAndAdoption(t *testing.T) {
 	if _, err := c.Do(ctx, conntrackd.Stats); err == nil {
 		t.Errorf("control socket still answers after delete")
 	}
+}
+
+// TestIntegrationVyattaLoad (a short name: conntrackd's socket path under
+// t.TempDir must fit a UNIX socket address) loads a
+// Vyatta 6.x config.boot (router A of a pair) into a router in a
+// namespace, commits it (conntrackd runs it and answers), then makes a
+// commit-confirm that nobody confirms: ctsyncd commits the previous
+// revision back by itself and the engines' files are exactly as before.
+func TestIntegrationVyattaLoad(t *testing.T) {
+	r := newRouter(t, "CTSYNC_CONFIRM_UNIT=1s")
+	file, err := filepath.Abs("../migrate/testdata/vyatta6-r1.boot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := r.mustConfigure("load "+file, "commit comment 'imported from Vyatta 6.6'", "save")
+	for _, want := range []string{"high-availability vrrp group eth0-1", "skipped (not managed by ctsync): firewall", "conntrack-sync:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("load+commit output lacks %q:\n%s", want, out)
+		}
+	}
+	if r.conntrackdPid() == 0 {
+		t.Fatal("no conntrackd after committing the Vyatta config")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for r.answers() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("conntrackd does not answer: %v", r.answers())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	conf, _ := os.ReadFile(r.root.ConntrackdConf())
+	for _, want := range []string{"Multicast", "225.0.0.50", "Interface eth1"} {
+		if !bytes.Contains(conf, []byte(want)) {
+			t.Errorf("conntrackd.conf lacks %q:\n%s", want, conf)
+		}
+	}
+	ka0, _ := os.ReadFile(r.root.KeepalivedConf())
+	conf0, run0 := conf, mustRead(t, r.root.RunningConfig())
+
+	out = r.mustConfigure("set high-availability vrrp group eth0-1 priority 50", "commit-confirm 3")
+	if !strings.Contains(out, "type confirm within") {
+		t.Errorf("commit-confirm output: %q", out)
+	}
+	if ka, _ := os.ReadFile(r.root.KeepalivedConf()); bytes.Equal(ka, ka0) {
+		t.Fatal("commit-confirm did not change keepalived.conf")
+	}
+	if _, errOut, err := r.configure("set service conntrack-sync sync-queue-size 2", "commit"); err == nil || !strings.Contains(errOut, "awaits confirm") {
+		t.Errorf("a second commit while one awaits confirm: %v\n%s", err, errOut)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(r.root.StateDir(), "commit-confirm.json")); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no automatic rollback")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if ka, _ := os.ReadFile(r.root.KeepalivedConf()); !bytes.Equal(ka, ka0) {
+		t.Errorf("keepalived.conf not restored:\n%s", ka)
+	}
+	if c, _ := os.ReadFile(r.root.ConntrackdConf()); !bytes.Equal(c, conf0) {
+		t.Errorf("conntrackd.conf not restored")
+	}
+	if got := mustRead(t, r.root.RunningConfig()); got != run0 {
+		t.Errorf("running config not restored")
+	}
+	show, err := r.ns.Try(r.ctsync, "--root", r.root.Dir, "show", "system", "commit")
+	if err != nil || !strings.Contains(show, "auto-rollback") || !strings.Contains(show, "imported from Vyatta 6.6") {
+		t.Errorf("show system commit: %v\n%s", err, show)
+	}
+	if err := r.answers(); err != nil {
+		t.Errorf("conntrackd does not answer after the rollback: %v", err)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
