@@ -85,7 +85,13 @@ func interactive(c *configd.Client, tty *os.File, stdout io.Writer) int {
 		}
 		return p + "\r\n# "
 	}
-	t.SetPrompt(prompt(nil))
+	// An empty line runs nothing but tells whether another session
+	// already holds changes, so the first prompt is right too.
+	first, err := c.Exec("")
+	if err != nil {
+		first = nil
+	}
+	t.SetPrompt(prompt(first))
 	for {
 		line, err := t.ReadLine()
 		if err != nil {

@@ -1,0 +1,132 @@
+package session
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ctsync/ctsync/internal/configtree"
+)
+
+func tree(t *testing.T, s string) *configtree.Node {
+	t.Helper()
+	n, err := configtree.Parse(strings.NewReader(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+const mergeBase = `high-availability {
+    vrrp {
+        group wan {
+            priority 100
+            vrid 1
+        }
+    }
+}
+service {
+    conntrack-sync {
+        accept-protocol tcp
+    }
+}
+`
+
+func TestThreeWayMerge(t *testing.T) {
+	tests := []struct {
+		name, theirs, ours string
+		conflict          []string
+		want              string
+	}{
+		{
+			name:   "disjoint leaves",
+			theirs: strings.Replace(mergeBase, "priority 100", "priority 200", 1),
+			ours:   strings.Replace(mergeBase, "accept-protocol tcp", "accept-protocol tcp\n        sync-queue-size 4", 1),
+			want:   strings.Replace(strings.Replace(mergeBase, "priority 100", "priority 200", 1), "accept-protocol tcp", "accept-protocol tcp\n        sync-queue-size 4", 1),
+		},
+		{
+			name:   "ours deletes a subtree they did not touch",
+			theirs: strings.Replace(mergeBase, "priority 100", "priority 200", 1),
+			ours:   "high-availability {\n    vrrp {\n        group wan {\n            priority 100\n            vrid 1\n        }\n    }\n}\n",
+			want:   "high-availability {\n    vrrp {\n        group wan {\n            priority 200\n            vrid 1\n        }\n    }\n}\n",
+		},
+		{
+			name:   "ours adds a tag entry",
+			theirs: strings.Replace(mergeBase, "accept-protocol tcp", "accept-protocol udp", 1),
+			ours:   strings.Replace(mergeBase, "        group wan {", "        group lan {\n            vrid 2\n        }\n        group wan {", 1),
+			want:   strings.Replace(strings.Replace(mergeBase, "accept-protocol tcp", "accept-protocol udp", 1), "        group wan {", "        group lan {\n            vrid 2\n        }\n        group wan {", 1),
+		},
+		{
+			name:     "same leaf",
+			theirs:   strings.Replace(mergeBase, "priority 100", "priority 200", 1),
+			ours:     strings.Replace(mergeBase, "priority 100", "priority 50", 1),
+			conflict: []string{"high-availability vrrp group wan priority"},
+		},
+		{
+			name:     "they delete what we edit under",
+			theirs:   "service {\n    conntrack-sync {\n        accept-protocol tcp\n    }\n}\n",
+			ours:     strings.Replace(mergeBase, "priority 100", "priority 50", 1),
+			conflict: []string{"high-availability vrrp group wan priority"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base, theirs, ours := tree(t, mergeBase), tree(t, tt.theirs), tree(t, tt.ours)
+			oc := changes(base, ours)
+			c := conflicts(oc, changes(base, theirs))
+			var got []string
+			for _, p := range c {
+				got = append(got, strings.Join(p, " "))
+			}
+			if diff := cmp.Diff(tt.conflict, got); diff != "" {
+				t.Fatalf("conflicts (-want +got):\n%s", diff)
+			}
+			if len(c) > 0 {
+				return
+			}
+			if diff := cmp.Diff(tt.want, replay(theirs, ours, oc).String()); diff != "" {
+				t.Errorf("merged (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseCommit(t *testing.T) {
+	old := ConfirmUnit
+	ConfirmUnit = time.Minute
+	defer func() { ConfirmUnit = old }()
+	tests := []struct {
+		cmd     string
+		args    []string
+		want    commitArgs
+		wantErr string
+	}{
+		{cmd: "commit"},
+		{cmd: "commit", args: []string{"check"}, want: commitArgs{check: true}},
+		{cmd: "commit", args: []string{"comment", "new peer"}, want: commitArgs{comment: "new peer"}},
+		{cmd: "commit", args: []string{"comment", "new", "peer"}, want: commitArgs{comment: "new peer"}},
+		{cmd: "commit", args: []string{"confirmed"}, want: commitArgs{confirm: 10 * time.Minute}},
+		{cmd: "commit", args: []string{"confirmed", "3", "comment", "x"}, want: commitArgs{confirm: 3 * time.Minute, comment: "x"}},
+		{cmd: "commit-confirm", want: commitArgs{confirm: 10 * time.Minute}},
+		{cmd: "commit-confirm", args: []string{"1440"}, want: commitArgs{confirm: 1440 * time.Minute}},
+		{cmd: "commit-confirm", args: []string{"1441"}, wantErr: "1-1440"},
+		{cmd: "commit", args: []string{"5"}, wantErr: "unexpected"},
+		{cmd: "commit", args: []string{"check", "now"}, wantErr: "unexpected"},
+		{cmd: "commit", args: []string{"comment", "a\nb"}, wantErr: "control character"},
+		{cmd: "commit", args: []string{"comment", " "}, wantErr: "empty"},
+	}
+	for _, tt := range tests {
+		got, err := parseCommit(tt.cmd, tt.args)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s %q: error %v, want %q", tt.cmd, tt.args, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%s %q = %+v, %v; want %+v", tt.cmd, tt.args, got, err, tt.want)
+		}
+	}
+}
