@@ -37,8 +37,8 @@ service {
 func TestThreeWayMerge(t *testing.T) {
 	tests := []struct {
 		name, theirs, ours string
-		conflict          []string
-		want              string
+		conflict           []string
+		want               string
 	}{
 		{
 			name:   "disjoint leaves",
