@@ -5,7 +5,6 @@ package transition
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,8 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/ti-mo/conntrack"
 
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/nstest"
@@ -230,70 +227,23 @@ func (r *router) kernelCount() int {
 	return n
 }
 
-// flowKey names a test flow by what the test varies.
-type flowKey struct {
-	src   netip.Addr
-	sport uint16
-}
-
-func testFlowKey(i int) flowKey {
-	src := netip.AddrFrom4([4]byte{10, 200, byte(i / 50000), 1})
-	return flowKey{src: src, sport: uint16(1024 + i%50000)}
-}
-
-// createFlows puts n established TCP flows into the kernel table over
-// ctnetlink, as if traffic had passed; conntrackd picks them up from the
-// events and syncs them to its peer.
+// createFlows puts n established TCP flows into r's kernel table.
 func (r *router) createFlows(n int) {
 	r.t.Helper()
-	dst := netip.MustParseAddr("198.19.201.1")
-	r.do(func() error {
-		c, err := conntrack.Dial(nil)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		for i := 0; i < n; i++ {
-			k := testFlowKey(i)
-			// Status bits are left to the kernel: ctnetlink refuses
-			// (EBUSY) a create that sets ASSURED or SEEN_REPLY here.
-			f := conntrack.NewFlow(6, 0, k.src, dst, k.sport, 80, 3600, 0)
-			f.ProtoInfo.TCP = &conntrack.ProtoInfoTCP{State: 3} // ESTABLISHED
-			if err := c.Create(f); err != nil {
-				return fmt.Errorf("creating flow %d: %w", i, err)
-			}
-		}
-		return nil
-	})
+	if err := r.ns.CreateFlows(n); err != nil {
+		r.t.Fatal(err)
+	}
 }
 
-// missingFlows returns how many of the first n test flows the kernel
-// table of r lacks.
+// missingFlows returns how many of the first n test flows r's kernel
+// table lacks.
 func (r *router) missingFlows(n int) int {
 	r.t.Helper()
-	have := map[flowKey]bool{}
-	r.do(func() error {
-		c, err := conntrack.Dial(nil)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		flows, err := c.Dump(nil)
-		if err != nil {
-			return err
-		}
-		for _, f := range flows {
-			have[flowKey{src: f.TupleOrig.IP.SourceAddress, sport: f.TupleOrig.Proto.SourcePort}] = true
-		}
-		return nil
-	})
-	missing := 0
-	for i := 0; i < n; i++ {
-		if !have[testFlowKey(i)] {
-			missing++
-		}
+	m, err := r.ns.MissingFlows(n)
+	if err != nil {
+		r.t.Fatal(err)
 	}
-	return missing
+	return m
 }
 
 // flushKernel empties r's kernel table.
