@@ -1,0 +1,65 @@
+//go:build integration
+
+package conntracksync_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ctsync/ctsync/internal/nstest"
+)
+
+// TestIntegrationRestartConntrackSync: `ctsync restart conntrack-sync`
+// replaces conntrackd through ctsyncd's supervisor, and says clearly when
+// there is no ctsyncd to start it again.
+func TestIntegrationRestartConntrackSync(t *testing.T) {
+	nstest.Require(t, "conntrackd", "keepalived")
+	ns, peer := nstest.New(t, "rs"), nstest.New(t, "rsp")
+	nstest.Link(t, ns, "eth0", peer, "eth0")
+	nstest.Link(t, ns, "eth1", peer, "eth1")
+	ns.Addr("eth0", "198.18.0.2/24")
+	ns.Addr("eth1", "198.18.10.2/24")
+	r := nstest.NewRouter(t, ns)
+	r.MustConfigure(
+		"set high-availability vrrp group wan interface eth0",
+		"set high-availability vrrp group wan vrid 1",
+		"set high-availability vrrp group wan address 198.18.0.101/24",
+		"set high-availability vrrp sync-group MAIN member wan",
+		"set service conntrack-sync interface eth1 peer 198.18.10.3",
+		"set service conntrack-sync failover-mechanism vrrp sync-group MAIN",
+		"commit",
+	)
+	old := r.ConntrackdPid()
+	if old == 0 {
+		t.Fatal("no conntrackd after commit")
+	}
+	out, errOut, err := r.Run("", "restart", "conntrack-sync")
+	if err != nil {
+		t.Fatalf("restart: %v\n%s", err, errOut)
+	}
+	now := r.ConntrackdPid()
+	if now == 0 || now == old {
+		t.Fatalf("restart left pid %d (was %d): %s", now, old, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, err := r.Conntrackd("-s")
+		if err == nil && strings.Contains(s, "cache internal") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted conntrackd does not answer: %v\n%s", err, s)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	r.StopService()
+	_, errOut, err = r.Run("", "restart", "conntrack-sync")
+	if err == nil || !strings.Contains(errOut, "ctsyncd is not running") {
+		t.Fatalf("restart without ctsyncd: err %v, stderr %q; want a clear refusal", err, errOut)
+	}
+	if p := r.ConntrackdPid(); p != now {
+		t.Errorf("a refused restart touched conntrackd (pid %d -> %d)", now, p)
+	}
+}
