@@ -32,7 +32,7 @@ type Pending struct {
 }
 
 // PendingPath is where the pending commit-confirm is kept.
-func PendingPath(r paths.Root) string { return filepath.Join(r.StateDir(), "commit-confirm.json") }
+func PendingPath(r paths.Root) string { return session.PendingPath(r) }
 
 // NoticePath holds what ctsyncd must tell the operator about its last
 // start (a corrupt saved config it replaced), one line each.
@@ -116,8 +116,8 @@ func (s *Server) CommitWith(ctx context.Context, c *configtree.Node, o session.C
 	s.Log.Info("commit", zap.Int("revision", res.Revision), zap.Int("archive", e.Seq), zap.String("user", o.User),
 		zap.String("comment", o.Comment), zap.Strings("messages", res.Messages))
 	if cancels != nil {
-		s.clearPending()
 		s.note(cancels.Seq, fmt.Sprintf("rolled back by %s before confirm (revision seq %d)", o.User, e.Seq))
+		s.clearPending()
 		res.Messages = append(res.Messages, "The pending commit-confirm is cancelled: this commit restored the configuration from before it.")
 	}
 	if o.Confirm > 0 {
@@ -141,8 +141,8 @@ func (s *Server) Confirm(ctx context.Context, user string) (string, error) {
 	if p == nil {
 		return "", errors.New("confirm: no commit-confirm is pending; nothing changed")
 	}
-	s.clearPending()
 	s.note(p.Seq, fmt.Sprintf("confirmed by %s at %s", user, s.now().Local().Format("15:04:05")))
+	s.clearPending()
 	s.Log.Info("commit-confirm confirmed", zap.Int("archive", p.Seq), zap.String("user", user))
 	return "Commit confirmed: the configuration stays.\n", nil
 }
@@ -237,8 +237,10 @@ func (s *Server) rollbackPending() {
 	if aerr != nil {
 		s.Log.Error("archiving the automatic rollback", zap.Error(aerr))
 	}
-	s.clearPending()
+	// The note lands before the record goes: whoever sees the record gone
+	// finds the archive complete.
 	s.note(p.Seq, fmt.Sprintf("not confirmed: rolled back by ctsyncd at %s (revision seq %d)", s.now().Local().Format("15:04:05"), e.Seq))
+	s.clearPending()
 	s.Log.Warn("commit-confirm was not confirmed in time: the previous configuration is committed back",
 		zap.Int("unconfirmed", p.Seq), zap.String("by", p.User), zap.Time("deadline", p.Deadline))
 }

@@ -44,6 +44,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[*session.Session]struct{}
+	conns    sync.WaitGroup // sessions being served
 
 	// cmu serializes commits with the archive and the pending
 	// commit-confirm, which must move together.
@@ -275,7 +276,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			return err
 		}
-		go s.serveConn(ctx, c)
+		s.conns.Add(1)
+		go func() {
+			defer s.conns.Done()
+			s.serveConn(ctx, c)
+		}()
 	}
 }
 

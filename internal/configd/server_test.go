@@ -418,6 +418,9 @@ func TestConfirmInTimeAndSecondCommitRefused(t *testing.T) {
 	if diff := cmp.Diff(after, r.files()); diff != "" {
 		t.Errorf("refused commit changed files:\n%s", diff)
 	}
+	if _, err := b.Exec(context.Background(), "save"); err == nil || !strings.Contains(err.Error(), "awaits confirm") {
+		t.Errorf("save while a confirm is pending: %v", err)
+	}
 	if out := run(t, b, "confirm"); !strings.Contains(out, "confirmed") {
 		t.Errorf("confirm: %q", out)
 	}
@@ -431,6 +434,7 @@ func TestConfirmInTimeAndSecondCommitRefused(t *testing.T) {
 	if _, err := b.Exec(context.Background(), "confirm"); err == nil {
 		t.Errorf("second confirm succeeded")
 	}
+	run(t, b, "save")
 	// And now b's commit goes through, merged with a's.
 	if out := run(t, b, "commit"); !strings.Contains(out, "merged") {
 		t.Errorf("commit after confirm: %q", out)
@@ -668,4 +672,7 @@ func TestOthersModified(t *testing.T) {
 	if l := r.entries(); len(l) != 1 || l[0].User == "" || l[0].User == "unknown" {
 		t.Errorf("archived user: %+v", l)
 	}
+	c1.Close()
+	c2.Close()
+	r.srv.conns.Wait() // their last writes land before the temp dir goes
 }

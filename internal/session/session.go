@@ -498,6 +498,9 @@ func indentErrors(err error) string {
 	return strings.Join(lines, "\n")
 }
 
+// PendingPath is where ctsyncd keeps a commit-confirm awaiting confirm.
+func PendingPath(r paths.Root) string { return filepath.Join(r.StateDir(), "commit-confirm.json") }
+
 // save writes the running configuration (what is committed, as in VyOS)
 // to the saved config or to FILE (relative names under the config dir),
 // with the version footer that lets a later release migrate it.
@@ -505,6 +508,11 @@ func (s *Session) save(args []string) (string, error) {
 	target := s.root.ConfigBoot()
 	if len(args) > 0 {
 		target = s.resolveFile(args[0])
+	}
+	if _, err := os.Stat(PendingPath(s.root)); err == nil && target == s.root.ConfigBoot() {
+		// The next start would bring back a configuration that may be
+		// rolled back in a minute.
+		return "", errors.New("save: a commit-confirm awaits confirm; type confirm first (or save to another file); nothing was saved")
 	}
 	running, _ := s.store.Running()
 	var b bytes.Buffer
