@@ -178,6 +178,12 @@ func (e *nsEngines) Ensure(_ context.Context, spec handler.EngineSpec, restart b
 		e.stopLocked(spec.Name)
 	}
 	_ = os.Remove(spec.LockFile)
+	// Like supervise.Spawn, make the folders the spec names.
+	for _, f := range []string{spec.PidFile, spec.LockFile, spec.LogFile} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			return err
+		}
+	}
 	logf, err := os.Create(spec.LogFile)
 	if err != nil {
 		return err

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"time"
 
@@ -19,7 +16,7 @@ import (
 )
 
 // EngineName is the name the supervisor knows conntrackd by.
-const EngineName = "conntrackd"
+const EngineName = conntrackd.EngineName
 
 // Handler runs `service conntrack-sync`. The zero value is not usable;
 // the registered one reads the live system, and tests build their own
@@ -130,25 +127,11 @@ func (h *Handler) Apply(ctx context.Context, prev, cfg any, env *handler.Env) (s
 
 	bin := h.Binary
 	if bin == "" {
-		if bin, err = exec.LookPath("conntrackd"); err != nil {
-			return "", fmt.Errorf("finding conntrackd: %w", err)
-		}
-		if bin, err = filepath.Abs(bin); err != nil {
-			return "", fmt.Errorf("finding conntrackd: %w", err)
+		if bin, err = conntrackd.Binary(); err != nil {
+			return "", err
 		}
 	}
-	for _, dir := range []string{env.Root.RunDir(), env.Root.LogDir()} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return "", fmt.Errorf("preparing conntrackd: %w", err)
-		}
-	}
-	spec := handler.EngineSpec{
-		Name:     EngineName,
-		Argv:     []string{bin, "-C", env.Root.ConntrackdConf()},
-		PidFile:  env.Root.ConntrackdPid(),
-		LockFile: env.Root.ConntrackdLock(),
-		LogFile:  filepath.Join(env.Root.LogDir(), "conntrackd.log"),
-	}
+	spec := conntrackd.Spec(env.Root, bin)
 
 	running := env.Engines.Pid(EngineName) != 0
 	// prev nil while conntrackd runs means ctsyncd just started and

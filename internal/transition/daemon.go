@@ -6,79 +6,32 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/ctsync/ctsync/internal/atomicfile"
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/supervise"
 )
 
-// StartOptions says how to start conntrackd detached.
-type StartOptions struct {
-	Root paths.Root
-	// Binary is the conntrackd executable; empty means "conntrackd" on
-	// PATH, then /usr/sbin/conntrackd (notify scripts often run with a
-	// minimal PATH).
-	Binary string
-	// Conf is the config file; empty means Root.ConntrackdConf().
-	Conf string
-}
-
-// StartConntrackd starts conntrackd in its own session, in the foreground
-// mode (so that the pid it returns is the daemon's own, not a parent that
-// forked and exited), with stdout and stderr appended to
-// Root.LogDir()/conntrackd.log, and writes the pid to Root.ConntrackdPid()
-// so that ctsyncd's supervisor can adopt it. It does not wait for the
-// daemon to answer; exited is closed when the process ends, and exitErr
-// holds its exit status after that (this process reaps it, so no zombie
-// stays behind while it lives).
-func StartConntrackd(o StartOptions) (pid int, exited <-chan struct{}, exitErr *error, err error) {
-	bin := o.Binary
+// StartConntrackd starts conntrackd under root exactly as ctsyncd's
+// supervisor does (supervise.Spawn with conntrackd.Spec): detached, in the
+// foreground mode so the pid is the daemon's own, logging under the root,
+// with the pid file the supervisor adopts when ctsyncd comes back. bin
+// empty means conntrackd.Binary(). exited is closed when the process ends.
+func StartConntrackd(root paths.Root, bin string) (pid int, exited <-chan struct{}, err error) {
 	if bin == "" {
-		bin = "conntrackd"
-		if _, err := exec.LookPath(bin); err != nil {
-			bin = "/usr/sbin/conntrackd"
+		if bin, err = conntrackd.Binary(); err != nil {
+			return 0, nil, err
 		}
 	}
-	conf := o.Conf
-	if conf == "" {
-		conf = o.Root.ConntrackdConf()
-	}
-	if err := os.MkdirAll(o.Root.LogDir(), 0o755); err != nil {
-		return 0, nil, nil, fmt.Errorf("starting conntrackd: %w", err)
-	}
-	if err := os.MkdirAll(o.Root.RunDir(), 0o755); err != nil {
-		return 0, nil, nil, fmt.Errorf("starting conntrackd: %w", err)
-	}
-	logf, err := os.OpenFile(filepath.Join(o.Root.LogDir(), "conntrackd.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	pid, done, err := supervise.Spawn(conntrackd.Spec(root, bin))
 	if err != nil {
-		return 0, nil, nil, fmt.Errorf("starting conntrackd: %w", err)
+		return 0, nil, err
 	}
-	defer logf.Close()
-	// Not CommandContext: the daemon must outlive this hook.
-	cmd := exec.Command(bin, "-C", conf)
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return 0, nil, nil, fmt.Errorf("starting %s -C %s: %w", bin, conf, err)
-	}
-	pid = cmd.Process.Pid
-	done := make(chan struct{})
-	var werr error
-	go func() {
-		werr = cmd.Wait()
-		close(done)
-	}()
-	if err := atomicfile.WriteFile(o.Root.ConntrackdPid(), []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
-		return pid, done, &werr, fmt.Errorf("conntrackd started as pid %d but its pid file was not written: %w", pid, err)
-	}
-	return pid, done, &werr, nil
+	return pid, done, nil
 }
 
 // liveConntrackd returns the pid of a running conntrackd that uses conf:
@@ -178,7 +131,7 @@ func ensureRunning(ctx context.Context, o *Options, dc daemonConf, c *conntrackd
 		}
 		did = append(did, "removed stale lock "+lock)
 	}
-	pid, exited, exitErr, err := StartConntrackd(StartOptions{Root: o.Root, Binary: o.Conntrackd, Conf: conf})
+	pid, exited, err := StartConntrackd(o.Root, o.Conntrackd)
 	if err != nil {
 		return "", err
 	}
@@ -187,7 +140,7 @@ func ensureRunning(ctx context.Context, o *Options, dc daemonConf, c *conntrackd
 		if exited != nil {
 			select {
 			case <-exited:
-				err = fmt.Errorf("conntrackd pid %d exited (%v); see %s", pid, *exitErr, filepath.Join(o.Root.LogDir(), "conntrackd.log"))
+				err = fmt.Errorf("conntrackd pid %d exited; see %s", pid, filepath.Join(o.Root.LogDir(), "conntrackd.log"))
 			default:
 			}
 		}

@@ -118,7 +118,7 @@ func (r *router) start() {
 	r.t.Helper()
 	var err error
 	r.do(func() error {
-		_, _, _, err = StartConntrackd(StartOptions{Root: r.root})
+		_, _, err = StartConntrackd(r.root, "")
 		return err
 	})
 	if err := waitAnswer(context.Background(), r.client, nil); err != nil {
