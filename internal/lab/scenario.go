@@ -46,6 +46,15 @@ type Options struct {
 	// KeepWorkDir keeps the roots (logs, generated configs) after a
 	// successful run; a failed run always keeps them.
 	KeepWorkDir bool
+	// ConfigFiles, when set, configures each router ("r1", "r2") by
+	// loading its config.boot (Vyatta 6.x, VyOS or ctsync's own; see
+	// VyattaPair) and committing it, instead of ConfigLines. The files
+	// must give r1 priority R1Priority, r2 R2Priority and the lab's
+	// interface names and virtual addresses.
+	ConfigFiles map[string]string
+	// SyncOnly runs only the phases with conntrack-sync, without the
+	// no-sync contrast: enough to show a configuration fails over well.
+	SyncOnly bool
 }
 
 func (o *Options) defaults() {
@@ -136,6 +145,11 @@ func (l *lab) step(format string, a ...any) {
 // when a later step failed.
 func Run(ctx context.Context, o Options) (res *Result, err error) {
 	o.defaults()
+	if o.ConfigFiles != nil {
+		if err := checkConfigFiles(o.ConfigFiles); err != nil {
+			return &Result{Flows: o.Flows}, err
+		}
+	}
 	l := &lab{o: o, run: ExecRunner{}, start: time.Now(), routers: map[string]*Router{}}
 	l.top = NewTopology(l.run)
 	res = &Result{Flows: o.Flows}
@@ -200,6 +214,17 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	for _, name := range []string{"r1", "r2"} {
 		r := l.routers[name]
+		if f := o.ConfigFiles[name]; f != "" {
+			l.step("configuring %s through ctsync configure from %s: %s", name, f, strings.Join(LoadLines(filepath.Base(f)), ", "))
+			out, err := r.LoadConfig(ctx, f)
+			if err != nil {
+				return res, err
+			}
+			for _, line := range strings.Split(out, "\n") {
+				fmt.Fprintf(l.o.Out, "          %s\n", strings.TrimSpace(line))
+			}
+			continue
+		}
 		l.step("configuring %s through ctsync configure: VRRP lan+wan in sync-group MAIN (priority %d), conntrack-sync over sync0 to %s",
 			name, r.Priority, r.Peer)
 		if err := r.Configure(ctx, r.ConfigLines()); err != nil {
@@ -217,6 +242,12 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	// With conntrack-sync.
 	if err := l.phases(ctx, res, true); err != nil {
 		return res, err
+	}
+	if o.SyncOnly {
+		l.step("done (sync phases only)")
+		fmt.Fprintln(l.o.Out)
+		fmt.Fprint(l.o.Out, FormatSummary(res))
+		return res, nil
 	}
 
 	l.step("deleting service conntrack-sync on r1 and r2 (commit)")
