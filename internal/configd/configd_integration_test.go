@@ -5,10 +5,9 @@ package configd_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,26 +15,13 @@ import (
 
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/nstest"
-	"github.com/ctsync/ctsync/internal/paths"
-	"github.com/ctsync/ctsync/internal/supervise"
 )
 
-// router is one ctsyncd in its own namespace and root.
-type router struct {
-	t       *testing.T
-	ns      *nstest.NS
-	root    paths.Root
-	ctsync  string
-	ctsyncd *exec.Cmd
-	done    chan struct{}
-	log     *bytes.Buffer
-	env     []string // extra environment for ctsyncd
-}
-
-func newRouter(t *testing.T, env ...string) *router {
+// newRouter is a router in a namespace with eth0 and eth1 (IPv4, eth1's
+// peer answering on 198.18.10.3) and eth2 (no IPv4), running ctsyncd.
+func newRouter(t *testing.T, env ...string) *nstest.Router {
 	t.Helper()
 	nstest.Require(t, "conntrackd", "keepalived")
-	ctsync, ctsyncd := nstest.Binaries(t)
 	r1 := nstest.New(t, "cfg")
 	peer := nstest.New(t, "peer")
 	nstest.Link(t, r1, "eth0", peer, "eth0")
@@ -44,112 +30,18 @@ func newRouter(t *testing.T, env ...string) *router {
 	r1.Addr("eth0", "198.18.0.2/24")
 	r1.Addr("eth1", "198.18.10.2/24")
 	peer.Addr("eth1", "198.18.10.3/24")
-	r := &router{t: t, ns: r1, root: paths.Root{Dir: t.TempDir()}, ctsync: ctsync, env: env}
-	r.start(ctsyncd)
-	t.Cleanup(r.shutdown)
-	return r
-}
-
-func (r *router) start(ctsyncd string) {
-	r.t.Helper()
-	r.log = &bytes.Buffer{}
-	r.ctsyncd = r.ns.Cmd(ctsyncd, "--root", r.root.Dir, "--ctsync", r.ctsync)
-	r.ctsyncd.Stdout, r.ctsyncd.Stderr = r.log, r.log
-	if len(r.env) > 0 {
-		r.ctsyncd.Env = append(os.Environ(), r.env...)
-	}
-	if err := r.ctsyncd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	r.done = make(chan struct{})
-	go func() { _ = r.ctsyncd.Wait(); close(r.done) }()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := os.Stat(r.root.CtsyncdSocket()); err == nil {
-			return
-		}
-		select {
-		case <-r.done:
-			r.t.Fatalf("ctsyncd exited:\n%s", r.log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("ctsyncd did not open its socket:\n%s", r.log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stopService stops ctsyncd only; the engines stay.
-func (r *router) stopService() {
-	_ = r.ctsyncd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(10 * time.Second):
-		_ = r.ctsyncd.Process.Kill()
-		<-r.done
-	}
-}
-
-// shutdown stops ctsyncd and then the engines it left, by their pids,
-// and waits for them before the namespace goes.
-func (r *router) shutdown() {
-	r.stopService()
-	for _, pf := range []string{r.root.ConntrackdPid(), filepath.Join(r.root.RunDir(), "keepalived.sup.pid"), r.root.KeepalivedPid()} {
-		if b, err := os.ReadFile(pf); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-				for i := 0; i < 50 && syscall.Kill(pid, 0) == nil; i++ {
-					time.Sleep(100 * time.Millisecond)
-				}
-			}
-		}
-	}
-	if r.t.Failed() {
-		r.t.Logf("ctsyncd log:\n%s", r.log)
-	}
-}
-
-// configure runs a config script through `ctsync configure`.
-func (r *router) configure(lines ...string) (stdout, stderr string, err error) {
-	cmd := r.ns.Cmd(r.ctsync, "--root", r.root.Dir, "configure")
-	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err = cmd.Run()
-	return o.String(), e.String(), err
-}
-
-func (r *router) mustConfigure(lines ...string) string {
-	r.t.Helper()
-	out, errOut, err := r.configure(lines...)
-	if err != nil {
-		r.t.Fatalf("configure: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
-	}
-	return out
-}
-
-func (r *router) conntrackdPid() int {
-	b, err := os.ReadFile(r.root.ConntrackdPid())
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if !supervise.PidRuns(pid, "conntrackd") {
-		return 0
-	}
-	return pid
+	return nstest.NewRouter(t, r1, env...)
 }
 
 // answers checks conntrackd answers on its control socket, from inside
 // the namespace with the stock client, reading the generated file.
-func (r *router) answers() error {
-	out, err := r.ns.Try("conntrackd", "-C", r.root.ConntrackdConf(), "-s")
+func answers(r *nstest.Router) error {
+	out, err := r.Conntrackd("-s")
 	if err != nil {
 		return err
 	}
 	if !strings.Contains(out, "cache internal") {
-		return &exec.ExitError{Stderr: []byte(out)}
+		return fmt.Errorf("conntrackd -s: %s", out)
 	}
 	return nil
 }
@@ -182,18 +74,18 @@ func waitPid(t *testing.T, what string, f func() int, not int) int {
 
 func TestIntegrationCommitStartsConntrackdAndBadInputChangesNothing(t *testing.T) {
 	r := newRouter(t)
-	out := r.mustConfigure(goodConfig...)
+	out := r.MustConfigure(goodConfig...)
 	if !strings.Contains(out, "conntrack-sync:") {
 		t.Errorf("commit output does not report conntrack-sync: %q", out)
 	}
-	pid := r.conntrackdPid()
+	pid := r.ConntrackdPid()
 	if pid == 0 {
 		t.Fatal("no conntrackd running after commit")
 	}
-	if err := r.answers(); err != nil {
+	if err := answers(r); err != nil {
 		t.Fatalf("conntrackd does not answer -s: %v", err)
 	}
-	conf, err := os.ReadFile(r.root.ConntrackdConf())
+	conf, err := os.ReadFile(r.Root.ConntrackdConf())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,11 +121,11 @@ func TestIntegrationCommitStartsConntrackdAndBadInputChangesNothing(t *testing.T
 		{"listen-address not local", []string{"set service conntrack-sync listen-address 198.18.99.1", "commit"}, "service conntrack-sync listen-address"},
 		{"deleting a required vrrp node", []string{"delete high-availability vrrp group wan vrid", "commit"}, "high-availability vrrp group wan vrid"},
 	}
-	running0, _ := os.ReadFile(r.root.RunningConfig())
-	ka0, _ := os.ReadFile(r.root.KeepalivedConf())
+	running0, _ := os.ReadFile(r.Root.RunningConfig())
+	ka0, _ := os.ReadFile(r.Root.KeepalivedConf())
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
-			_, stderr, err := r.configure(tc.lines...)
+			_, stderr, err := r.Configure(tc.lines...)
 			if err == nil {
 				t.Fatalf("configure succeeded")
 			}
@@ -243,29 +135,29 @@ func TestIntegrationCommitStartsConntrackdAndBadInputChangesNothing(t *testing.T
 			if strings.Contains(strings.Join(tc.lines, "\n"), "commit") && !strings.Contains(stderr, "nothing was changed") {
 				t.Errorf("failed commit does not say nothing changed:\n%s", stderr)
 			}
-			if got, _ := os.ReadFile(r.root.RunningConfig()); !bytes.Equal(got, running0) {
+			if got, _ := os.ReadFile(r.Root.RunningConfig()); !bytes.Equal(got, running0) {
 				t.Errorf("running config changed")
 			}
-			if got, _ := os.ReadFile(r.root.ConntrackdConf()); !bytes.Equal(got, conf) {
+			if got, _ := os.ReadFile(r.Root.ConntrackdConf()); !bytes.Equal(got, conf) {
 				t.Errorf("conntrackd.conf changed")
 			}
-			if got, _ := os.ReadFile(r.root.KeepalivedConf()); !bytes.Equal(got, ka0) {
+			if got, _ := os.ReadFile(r.Root.KeepalivedConf()); !bytes.Equal(got, ka0) {
 				t.Errorf("keepalived.conf changed")
 			}
-			if got := r.conntrackdPid(); got != pid {
+			if got := r.ConntrackdPid(); got != pid {
 				t.Errorf("conntrackd pid %d, want unchanged %d", got, pid)
 			}
 		})
 	}
-	if err := r.answers(); err != nil {
+	if err := answers(r); err != nil {
 		t.Errorf("conntrackd no longer answers after the bad-input table: %v", err)
 	}
 }
 
 func TestIntegrationCrashRestartAndAdoption(t *testing.T) {
 	r := newRouter(t)
-	r.mustConfigure(goodConfig...)
-	pid := r.conntrackdPid()
+	r.MustConfigure(goodConfig...)
+	pid := r.ConntrackdPid()
 	if pid == 0 {
 		t.Fatal("no conntrackd after commit")
 	}
@@ -275,9 +167,9 @@ func TestIntegrationCrashRestartAndAdoption(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	pid2 := waitPid(t, "conntrackd restart", r.conntrackdPid, pid)
+	pid2 := waitPid(t, "conntrackd restart", r.ConntrackdPid, pid)
 	deadline := time.Now().Add(10 * time.Second)
-	for r.answers() != nil {
+	for answers(r) != nil {
 		if time.Now().After(deadline) {
 			t.Fatalf("restarted conntrackd does not answer")
 		}
@@ -285,29 +177,28 @@ func TestIntegrationCrashRestartAndAdoption(t *testing.T) {
 	}
 
 	// Restarting ctsyncd adopts the engines instead of restarting them.
-	_, ctsyncd := nstest.Binaries(t)
-	r.stopService()
-	if got := r.conntrackdPid(); got != pid2 {
+	r.StopService()
+	if got := r.ConntrackdPid(); got != pid2 {
 		t.Fatalf("stopping ctsyncd stopped conntrackd (pid %d -> %d)", pid2, got)
 	}
-	r.start(ctsyncd)
+	r.Start()
 	time.Sleep(2 * time.Second) // let boot finish its resume
-	if got := r.conntrackdPid(); got != pid2 {
+	if got := r.ConntrackdPid(); got != pid2 {
 		t.Fatalf("ctsyncd restart replaced conntrackd (pid %d -> %d)", pid2, got)
 	}
 	// And supervises what it adopted.
 	_ = syscall.Kill(pid2, syscall.SIGKILL)
-	waitPid(t, "restart of adopted conntrackd", r.conntrackdPid, pid2)
+	waitPid(t, "restart of adopted conntrackd", r.ConntrackdPid, pid2)
 
 	// Deleting the service stops conntrackd and removes its config.
-	r.mustConfigure("delete service conntrack-sync", "commit")
-	if p := r.conntrackdPid(); p != 0 {
+	r.MustConfigure("delete service conntrack-sync", "commit")
+	if p := r.ConntrackdPid(); p != 0 {
 		t.Errorf("conntrackd still running (pid %d) after delete", p)
 	}
-	if _, err := os.Stat(r.root.ConntrackdConf()); !os.IsNotExist(err) {
+	if _, err := os.Stat(r.Root.ConntrackdConf()); !os.IsNotExist(err) {
 		t.Errorf("conntrackd.conf still present after delete: %v", err)
 	}
-	c := conntrackd.Client{Path: r.root.ConntrackdSocket()}
+	c := conntrackd.Client{Path: r.Root.ConntrackdSocket()}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if _, err := c.Do(ctx, conntrackd.Stats); err == nil {
@@ -327,44 +218,44 @@ func TestIntegrationVyattaLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := r.mustConfigure("load "+file, "commit comment 'imported from Vyatta 6.6'", "save")
+	out := r.MustConfigure("load "+file, "commit comment 'imported from Vyatta 6.6'", "save")
 	for _, want := range []string{"high-availability vrrp group eth0-1", "skipped (not managed by ctsync): firewall", "conntrack-sync:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("load+commit output lacks %q:\n%s", want, out)
 		}
 	}
-	if r.conntrackdPid() == 0 {
+	if r.ConntrackdPid() == 0 {
 		t.Fatal("no conntrackd after committing the Vyatta config")
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for r.answers() != nil {
+	for answers(r) != nil {
 		if time.Now().After(deadline) {
-			t.Fatalf("conntrackd does not answer: %v", r.answers())
+			t.Fatalf("conntrackd does not answer: %v", answers(r))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	conf, _ := os.ReadFile(r.root.ConntrackdConf())
+	conf, _ := os.ReadFile(r.Root.ConntrackdConf())
 	for _, want := range []string{"Multicast", "225.0.0.50", "Interface eth1"} {
 		if !bytes.Contains(conf, []byte(want)) {
 			t.Errorf("conntrackd.conf lacks %q:\n%s", want, conf)
 		}
 	}
-	ka0, _ := os.ReadFile(r.root.KeepalivedConf())
-	conf0, run0 := conf, mustRead(t, r.root.RunningConfig())
+	ka0, _ := os.ReadFile(r.Root.KeepalivedConf())
+	conf0, run0 := conf, mustRead(t, r.Root.RunningConfig())
 
-	out = r.mustConfigure("set high-availability vrrp group eth0-1 priority 50", "commit-confirm 3")
+	out = r.MustConfigure("set high-availability vrrp group eth0-1 priority 50", "commit-confirm 3")
 	if !strings.Contains(out, "type confirm within") {
 		t.Errorf("commit-confirm output: %q", out)
 	}
-	if ka, _ := os.ReadFile(r.root.KeepalivedConf()); bytes.Equal(ka, ka0) {
+	if ka, _ := os.ReadFile(r.Root.KeepalivedConf()); bytes.Equal(ka, ka0) {
 		t.Fatal("commit-confirm did not change keepalived.conf")
 	}
-	if _, errOut, err := r.configure("set service conntrack-sync sync-queue-size 2", "commit"); err == nil || !strings.Contains(errOut, "awaits confirm") {
+	if _, errOut, err := r.Configure("set service conntrack-sync sync-queue-size 2", "commit"); err == nil || !strings.Contains(errOut, "awaits confirm") {
 		t.Errorf("a second commit while one awaits confirm: %v\n%s", err, errOut)
 	}
 	deadline = time.Now().Add(20 * time.Second)
 	for {
-		if _, err := os.Stat(filepath.Join(r.root.StateDir(), "commit-confirm.json")); os.IsNotExist(err) {
+		if _, err := os.Stat(filepath.Join(r.Root.StateDir(), "commit-confirm.json")); os.IsNotExist(err) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -372,20 +263,20 @@ func TestIntegrationVyattaLoad(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if ka, _ := os.ReadFile(r.root.KeepalivedConf()); !bytes.Equal(ka, ka0) {
+	if ka, _ := os.ReadFile(r.Root.KeepalivedConf()); !bytes.Equal(ka, ka0) {
 		t.Errorf("keepalived.conf not restored:\n%s", ka)
 	}
-	if c, _ := os.ReadFile(r.root.ConntrackdConf()); !bytes.Equal(c, conf0) {
+	if c, _ := os.ReadFile(r.Root.ConntrackdConf()); !bytes.Equal(c, conf0) {
 		t.Errorf("conntrackd.conf not restored")
 	}
-	if got := mustRead(t, r.root.RunningConfig()); got != run0 {
+	if got := mustRead(t, r.Root.RunningConfig()); got != run0 {
 		t.Errorf("running config not restored")
 	}
-	show, err := r.ns.Try(r.ctsync, "--root", r.root.Dir, "show", "system", "commit")
+	show, err := r.NS.Try(r.Ctsync, "--root", r.Root.Dir, "show", "system", "commit")
 	if err != nil || !strings.Contains(show, "auto-rollback") || !strings.Contains(show, "imported from Vyatta 6.6") {
 		t.Errorf("show system commit: %v\n%s", err, show)
 	}
-	if err := r.answers(); err != nil {
+	if err := answers(r); err != nil {
 		t.Errorf("conntrackd does not answer after the rollback: %v", err)
 	}
 }

@@ -23,16 +23,17 @@ type Router struct {
 	Ctsync string
 
 	t       testing.TB
+	env     []string // extra environment for ctsyncd
 	ctsyncd string
 	cmd     *exec.Cmd
 	done    chan struct{}
 	log     *bytes.Buffer
 }
 
-// NewRouter starts ctsyncd in ns with a fresh root. At cleanup it stops
-// ctsyncd and then the engines it left, by their pids, and waits for
-// them before the namespace goes.
-func NewRouter(t testing.TB, ns *NS) *Router {
+// NewRouter starts ctsyncd in ns with a fresh root and env added to its
+// environment. At cleanup it stops ctsyncd and then the engines it left,
+// by their pids, and waits for them before the namespace goes.
+func NewRouter(t testing.TB, ns *NS, env ...string) *Router {
 	t.Helper()
 	ctsync, ctsyncd := Binaries(t)
 	// Short root: conntrackd's socket path must fit in 108 bytes.
@@ -40,7 +41,7 @@ func NewRouter(t testing.TB, ns *NS) *Router {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &Router{NS: ns, Root: paths.Root{Dir: dir}, Ctsync: ctsync, t: t, ctsyncd: ctsyncd}
+	r := &Router{NS: ns, Root: paths.Root{Dir: dir}, Ctsync: ctsync, t: t, ctsyncd: ctsyncd, env: env}
 	r.Start()
 	t.Cleanup(func() {
 		r.shutdown()
@@ -55,6 +56,9 @@ func (r *Router) Start() {
 	r.log = &bytes.Buffer{}
 	r.cmd = r.NS.Cmd(r.ctsyncd, "--root", r.Root.Dir, "--ctsync", r.Ctsync)
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
+	if len(r.env) > 0 {
+		r.cmd.Env = append(os.Environ(), r.env...)
+	}
 	_ = os.Remove(r.Root.CtsyncdSocket())
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatal(err)
