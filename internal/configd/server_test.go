@@ -18,69 +18,23 @@ import (
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/handler"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/schema"
 	"github.com/ctsync/ctsync/internal/session"
 )
 
-// fakeHandler renders the text of what it reads into one file, like the
-// one in internal/session's tests, and can fail Verify.
-type fakeHandler struct {
-	name   string
-	owns   []string
-	reads  [][]string
-	file   string
-	verify func(cfg string) error
-}
-
-func (h *fakeHandler) Name() string      { return h.name }
-func (h *fakeHandler) Owns() []string    { return h.owns }
-func (h *fakeHandler) Reads() [][]string { return h.reads }
-func (h *fakeHandler) GetConfig(t *configtree.Node) (any, error) {
-	if t.Get(h.owns...) == nil {
-		return nil, nil
-	}
-	var b strings.Builder
-	for _, r := range h.reads {
-		if m := t.Get(r...); m != nil {
-			b.WriteString(strings.Join(r, " ") + " {\n" + (&configtree.Node{Children: m.Children}).String() + "}\n")
-		}
-	}
-	return b.String(), nil
-}
-func (h *fakeHandler) Verify(_ context.Context, cfg any, _ handler.System) error {
-	if h.verify != nil {
-		return h.verify(cfg.(string))
-	}
-	return nil
-}
-func (h *fakeHandler) Generate(cfg any, _ *handler.Env) ([]handler.File, error) {
-	if cfg == nil {
-		return []handler.File{{Path: h.file}}, nil
-	}
-	return []handler.File{{Path: h.file, Data: []byte(cfg.(string))}}, nil
-}
-func (h *fakeHandler) Apply(_ context.Context, _, cfg any, _ *handler.Env) (string, error) {
-	if cfg == nil {
-		return "stopped", nil
-	}
-	return "started", nil
-}
-
 type rig struct {
 	t    *testing.T
 	root paths.Root
-	ct   *fakeHandler
-	vrrp *fakeHandler
+	ct   *handlertest.Fake
+	vrrp *handlertest.Fake
 	srv  *Server
 }
 
 func newRig(t *testing.T) *rig {
 	r := &rig{t: t, root: paths.Root{Dir: t.TempDir()}}
-	r.ct = &fakeHandler{name: "conntrack-sync", owns: []string{"service", "conntrack-sync"},
-		reads: [][]string{{"service", "conntrack-sync"}, {"high-availability", "vrrp"}}, file: r.root.ConntrackdConf()}
-	r.vrrp = &fakeHandler{name: "vrrp", owns: []string{"high-availability", "vrrp"},
-		reads: [][]string{{"high-availability", "vrrp"}, {"service", "conntrack-sync"}}, file: r.root.KeepalivedConf()}
+	r.ct, r.vrrp = handlertest.Pair(r.root, nil)
 	for _, d := range []string{r.root.RunDir(), r.root.ConfigDir(), r.root.EtcDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -175,7 +129,7 @@ func TestCommitCheckReportsEveryError(t *testing.T) {
 	run(t, s, baseConfig...)
 	run(t, s, "commit")
 	before := r.files()
-	r.ct.verify = func(cfg string) error {
+	r.ct.VerifyFunc = func(cfg string) error {
 		if strings.Contains(cfg, "eth9") {
 			return errors.Join(cfgerr.New([]string{"service", "conntrack-sync", "interface", "eth9"}, "interface does not exist"),
 				cfgerr.New([]string{"service", "conntrack-sync", "listen-address"}, "198.18.99.1 is not a local address"))

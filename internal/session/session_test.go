@@ -14,84 +14,24 @@ import (
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/handler"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"github.com/ctsync/ctsync/internal/migrate"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/schema"
 )
 
-// fakeHandler stands in for a conf-mode handler: it renders its subtree
-// into one file, and can be told to fail Verify or Apply.
-type fakeHandler struct {
-	name   string
-	owns   []string
-	reads  [][]string
-	file   string
-	calls  *[]string
-	verify func(tree string) error
-	apply  func(cfg any) error
-}
-
-func (h *fakeHandler) Name() string      { return h.name }
-func (h *fakeHandler) Owns() []string    { return h.owns }
-func (h *fakeHandler) Reads() [][]string { return h.reads }
-func (h *fakeHandler) GetConfig(t *configtree.Node) (any, error) {
-	n := t.Get(h.owns...)
-	if n == nil {
-		return nil, nil
-	}
-	// The config is the text of everything the handler reads.
-	var b strings.Builder
-	for _, r := range h.reads {
-		if m := t.Get(r...); m != nil {
-			b.WriteString(strings.Join(r, " ") + " {\n" + (&configtree.Node{Children: m.Children}).String() + "}\n")
-		}
-	}
-	return b.String(), nil
-}
-func (h *fakeHandler) Verify(_ context.Context, cfg any, _ handler.System) error {
-	*h.calls = append(*h.calls, h.name+" verify")
-	if h.verify != nil {
-		return h.verify(cfg.(string))
-	}
-	return nil
-}
-func (h *fakeHandler) Generate(cfg any, _ *handler.Env) ([]handler.File, error) {
-	if cfg == nil {
-		return []handler.File{{Path: h.file}}, nil
-	}
-	return []handler.File{{Path: h.file, Data: []byte(cfg.(string))}}, nil
-}
-func (h *fakeHandler) Apply(_ context.Context, prev, cfg any, _ *handler.Env) (string, error) {
-	state := "stop"
-	if cfg != nil {
-		state = "start"
-	}
-	*h.calls = append(*h.calls, h.name+" apply "+state)
-	if h.apply != nil && cfg != nil {
-		if err := h.apply(cfg); err != nil {
-			return "", err
-		}
-	}
-	return state, nil
-}
-
 type rig struct {
-	root  paths.Root
-	calls []string
-	ct    *fakeHandler
-	vrrp  *fakeHandler
-	eng   *commit.Engine
+	root paths.Root
+	log  *handlertest.CallLog
+	ct   *handlertest.Fake
+	vrrp *handlertest.Fake
+	eng  *commit.Engine
 }
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	r := &rig{root: paths.Root{Dir: t.TempDir()}}
-	r.ct = &fakeHandler{name: "conntrack-sync", owns: []string{"service", "conntrack-sync"},
-		reads: [][]string{{"service", "conntrack-sync"}, {"high-availability", "vrrp"}},
-		file:  r.root.ConntrackdConf(), calls: &r.calls}
-	r.vrrp = &fakeHandler{name: "vrrp", owns: []string{"high-availability", "vrrp"},
-		reads: [][]string{{"high-availability", "vrrp"}, {"service", "conntrack-sync"}},
-		file:  r.root.KeepalivedConf(), calls: &r.calls}
+	r := &rig{root: paths.Root{Dir: t.TempDir()}, log: &handlertest.CallLog{}}
+	r.ct, r.vrrp = handlertest.Pair(r.root, r.log)
 	r.eng = commit.New(commit.Options{
 		Schema:   schema.Default(),
 		Handlers: []handler.Handler{r.vrrp, r.ct}, // priority, not this order, decides
@@ -143,7 +83,7 @@ func TestCommitRunsHandlersInPriorityOrderAndOnlyWhatChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"conntrack-sync verify", "vrrp verify", "conntrack-sync apply start", "vrrp apply start"}
-	if diff := cmp.Diff(want, r.calls); diff != "" {
+	if diff := cmp.Diff(want, r.log.Take()); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
 	if !strings.Contains(out, "conntrack-sync: start") || !strings.Contains(out, "vrrp: start") {
@@ -155,18 +95,18 @@ func TestCommitRunsHandlersInPriorityOrderAndOnlyWhatChanged(t *testing.T) {
 
 	// A change under vrrp alone still reruns conntrack-sync, which reads
 	// the vrrp subtree: dependencies are data, not special cases.
-	r.calls = nil
+	r.log.Take()
 	run(t, s, "set high-availability vrrp group wan priority 200", "commit")
 	want = []string{"conntrack-sync verify", "vrrp verify", "conntrack-sync apply start", "vrrp apply start"}
-	if diff := cmp.Diff(want, r.calls); diff != "" {
+	if diff := cmp.Diff(want, r.log.Take()); diff != "" {
 		t.Errorf("calls after vrrp change (-want +got):\n%s", diff)
 	}
 
 	// Deleting conntrack-sync stops it and regenerates keepalived.conf.
-	r.calls = nil
+	r.log.Take()
 	run(t, s, "delete service conntrack-sync", "commit")
 	want = []string{"vrrp verify", "conntrack-sync apply stop", "vrrp apply start"}
-	if diff := cmp.Diff(want, r.calls); diff != "" {
+	if diff := cmp.Diff(want, r.log.Take()); diff != "" {
 		t.Errorf("calls after delete (-want +got):\n%s", diff)
 	}
 	if got := fileOrAbsent(t, r.root.ConntrackdConf()); got != "<absent>" {
@@ -190,7 +130,7 @@ func TestFailedCommitChangesNothing(t *testing.T) {
 	}{
 		{
 			name:      "verify fails with a path",
-			setup:     func(r *rig) { r.ct.verify = verifyNoEth9 },
+			setup:     func(r *rig) { r.ct.VerifyFunc = verifyNoEth9 },
 			lines:     []string{"set service conntrack-sync interface eth9"},
 			wantErr:   "service conntrack-sync interface eth9: interface does not exist",
 			wantCalls: []string{"conntrack-sync verify", "vrrp verify"},
@@ -202,7 +142,7 @@ func TestFailedCommitChangesNothing(t *testing.T) {
 		},
 		{
 			name:  "apply of the second handler fails",
-			setup: func(r *rig) { r.vrrp.apply = func(any) error { return errors.New("keepalived did not start") } },
+			setup: func(r *rig) { r.vrrp.ApplyFunc = func(any) error { return errors.New("keepalived did not start") } },
 			lines: []string{"set service conntrack-sync accept-protocol tcp"},
 			// conntrack-sync applied, vrrp failed, then both put back
 			// in reverse order.
@@ -222,7 +162,7 @@ func TestFailedCommitChangesNothing(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(r)
 			}
-			r.calls = nil
+			r.log.Take()
 			run(t, s, tt.lines...)
 			_, err := s.Exec(context.Background(), "commit")
 			if err == nil {
@@ -231,7 +171,7 @@ func TestFailedCommitChangesNothing(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), CommitFailed) {
 				t.Errorf("error %q lacks %q and %q", err, tt.wantErr, CommitFailed)
 			}
-			if diff := cmp.Diff(tt.wantCalls, r.calls); diff != "" {
+			if diff := cmp.Diff(tt.wantCalls, r.log.Take()); diff != "" {
 				t.Errorf("handler calls (-want +got):\n%s", diff)
 			}
 			runningAfter, revAfter := r.eng.Running()
