@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: every speed and memory figure the README reports, each
 # against the stock tool in the same run where there is one.
-#   1. commit check (validate + verify + generate), schema, config.boot
+#   1. commit check (validate + verify + generate), schema, config.boot,
+#      archive listing of 1,000 revisions
 #   2. show conntrack table ipv4 vs conntrack -L on 250,000 entries
 #   3. master transition vs conntrackd -c and the stock -c -f -R -B sequence
 set -euo pipefail
@@ -9,8 +10,8 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
 echo "== 1. ctsync's own work (go test -bench)"
-go test -run '^$' -bench 'CommitCheck|ResolveValidate|ParseFormat|Render' -benchmem \
-	./internal/commit/ ./internal/schema/ ./internal/configtree/ ./conf-mode/... | grep -E '^(Benchmark|ok|---)'
+go test -run '^$' -bench 'CommitCheck|ResolveValidate|ParseFormat|Render|List1000' -benchmem \
+	./internal/commit/ ./internal/schema/ ./internal/configtree/ ./internal/archive/ ./conf-mode/... | grep -E '^(Benchmark|ok|---)'
 
 echo
 echo "== 2. show conntrack table ipv4 vs conntrack -L"
