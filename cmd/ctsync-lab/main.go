@@ -26,7 +26,7 @@ func main() {
 	keep := fs.Bool("keep", false, "keep the routers' roots (configs, logs) after a successful run")
 	dead := fs.Duration("dead-after", 15*time.Second, "a flow with no round trip for this long is dead")
 	vyatta := fs.Bool("vyatta", false, "configure the routers by loading a Vyatta 6.x config.boot pair (load + commit) instead of set commands")
-	vyattaDir := fs.String("vyatta-dir", "internal/lab/testdata", "directory holding vyatta6-lab-r1.boot and vyatta6-lab-r2.boot")
+	vyattaDir := fs.String("vyatta-dir", "testdata/lab", "directory holding vyatta6-lab-r1.boot and vyatta6-lab-r2.boot")
 	syncOnly := fs.Bool("sync-only", false, "run only the phases with conntrack-sync, not the no-sync contrast")
 	fs.Parse(os.Args[2:])
 	if os.Geteuid() != 0 {

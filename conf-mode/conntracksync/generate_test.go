@@ -18,7 +18,12 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// goldenCases are the configs whose conntrackd.conf is kept in testdata;
+// goldenDir holds the expected conntrackd.conf of each golden case, in the
+// repository's top-level testdata/ (relative to this package's directory,
+// the working directory of its tests).
+var goldenDir = filepath.Join("..", "..", "testdata", "conntrackd")
+
+// goldenCases are the configs whose conntrackd.conf is kept in goldenDir;
 // the integration test runs the real conntrackd on some of them.
 var goldenCases = []struct {
 	name  string
@@ -95,7 +100,7 @@ func TestGenerateGolden(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
 			got := render(t, tc.lines, goldenSystem(), root)
-			golden := filepath.Join("testdata", tc.name+".conf")
+			golden := filepath.Join(goldenDir, tc.name+".conf")
 			if *update {
 				if err := os.WriteFile(golden, got, 0o644); err != nil {
 					t.Fatal(err)

@@ -14,8 +14,8 @@ import (
 
 const wan = "high-availability vrrp group wan"
 
-// goldenCases are the configurations whose keepalived.conf is kept under
-// testdata/. The integration test feeds the same cases to keepalived -t.
+// goldenCases are the configurations whose keepalived.conf is kept in
+// goldenDir. The integration test feeds the same cases to keepalived -t.
 var goldenCases = []struct {
 	name  string
 	lines []string
@@ -135,7 +135,7 @@ func TestGenerateGolden(t *testing.T) {
 			if len(files) != 1 || files[0].Path != "/srv/r1/etc/ctsync/keepalived.conf" || files[0].Mode != 0o600 {
 				t.Fatalf("files = %+v", files)
 			}
-			golden := filepath.Join("testdata", tc.name+".conf")
+			golden := filepath.Join(goldenDir, tc.name+".conf")
 			if *update {
 				if err := os.WriteFile(golden, files[0].Data, 0o644); err != nil {
 					t.Fatal(err)

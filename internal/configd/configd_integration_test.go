@@ -214,7 +214,7 @@ func TestIntegrationCrashRestartAndAdoption(t *testing.T) {
 // revision back by itself and the engines' files are exactly as before.
 func TestIntegrationVyattaLoad(t *testing.T) {
 	r := newRouter(t, "CTSYNC_CONFIRM_UNIT=1s")
-	file, err := filepath.Abs("../migrate/testdata/vyatta6-r1.boot")
+	file, err := filepath.Abs(filepath.Join("..", "..", "testdata", "migrate", "vyatta6-r1.boot"))
 	if err != nil {
 		t.Fatal(err)
 	}

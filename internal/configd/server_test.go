@@ -507,7 +507,7 @@ func TestTwoSessionsCollideAndMerge(t *testing.T) {
 func TestLoadVyattaConfig(t *testing.T) {
 	r := newRig(t)
 	s := r.session("alice")
-	data, err := os.ReadFile("../migrate/testdata/vyatta6-r1.boot")
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "migrate", "vyatta6-r1.boot"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,13 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
+// goldenDir holds the config.boot goldens: roundtrip/ (canonical files),
+// normalize/ (NAME.in and its canonical NAME.golden) and diff/ (NAME.old,
+// NAME.new and their compare output NAME.golden), in the repository's
+// top-level testdata/ (relative to this package's directory, the working
+// directory of its tests).
+var goldenDir = filepath.Join("..", "..", "testdata", "config.boot")
+
 // golden compares got with the file at path, or rewrites it with -update.
 func golden(t *testing.T, path, got string) {
 	t.Helper()
@@ -44,9 +51,9 @@ func mustParse(t testing.TB, s string) *Node {
 
 // Canonical files must come back byte for byte.
 func TestRoundTrip(t *testing.T) {
-	files, _ := filepath.Glob("testdata/roundtrip/*.boot")
+	files, _ := filepath.Glob(filepath.Join(goldenDir, "roundtrip", "*.boot"))
 	if len(files) == 0 {
-		t.Fatal("no testdata/roundtrip/*.boot")
+		t.Fatalf("no %s", filepath.Join(goldenDir, "roundtrip", "*.boot"))
 	}
 	for _, path := range files {
 		t.Run(filepath.Base(path), func(t *testing.T) {
@@ -72,9 +79,9 @@ func TestRoundTrip(t *testing.T) {
 // Non-canonical input (comments, CRLF, single quotes, one-line blocks,
 // repeated blocks, unsorted nodes) parses to the tree its golden shows.
 func TestNormalize(t *testing.T) {
-	files, _ := filepath.Glob("testdata/normalize/*.in")
+	files, _ := filepath.Glob(filepath.Join(goldenDir, "normalize", "*.in"))
 	if len(files) == 0 {
-		t.Fatal("no testdata/normalize/*.in")
+		t.Fatalf("no %s", filepath.Join(goldenDir, "normalize", "*.in"))
 	}
 	for _, path := range files {
 		t.Run(filepath.Base(path), func(t *testing.T) {
@@ -242,8 +249,8 @@ func TestVersions(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, dir := range []string{"testdata/roundtrip/*.boot", "testdata/normalize/*.in", "testdata/diff/*.new"} {
-		files, _ := filepath.Glob(dir)
+	for _, pattern := range []string{"roundtrip/*.boot", "normalize/*.in", "diff/*.new"} {
+		files, _ := filepath.Glob(filepath.Join(goldenDir, pattern))
 		for _, p := range files {
 			b, err := os.ReadFile(p)
 			if err != nil {

@@ -16,12 +16,12 @@ func readTree(t *testing.T, path string) *Node {
 	return mustParse(t, string(b))
 }
 
-// Each testdata/diff/NAME.old + NAME.new pair has its compare output in
+// Each NAME.old + NAME.new pair in goldenDir/diff has its compare output in
 // NAME.golden.
 func TestDiffGolden(t *testing.T) {
-	olds, _ := filepath.Glob("testdata/diff/*.old")
+	olds, _ := filepath.Glob(filepath.Join(goldenDir, "diff", "*.old"))
 	if len(olds) == 0 {
-		t.Fatal("no testdata/diff/*.old")
+		t.Fatalf("no %s", filepath.Join(goldenDir, "diff", "*.old"))
 	}
 	for _, oldPath := range olds {
 		base := strings.TrimSuffix(oldPath, ".old")

@@ -15,6 +15,11 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
+// goldenDir holds the captured conntrackd -s replies and what Parse and
+// Write make of them, in the repository's top-level testdata/ (relative to
+// this package's directory, the working directory of its tests).
+var goldenDir = filepath.Join("..", "..", "testdata", "conntrackd-replies")
+
 func golden(t *testing.T, path string, got []byte) {
 	t.Helper()
 	if *update {
@@ -36,7 +41,7 @@ func golden(t *testing.T, path string, got []byte) {
 func TestParseGolden(t *testing.T) {
 	for _, name := range []string{"stats-internal", "stats-external", "stats-link", "stats-expect", "stats-network"} {
 		t.Run(name, func(t *testing.T) {
-			in, err := os.ReadFile(filepath.Join("testdata", name+".txt"))
+			in, err := os.ReadFile(filepath.Join(goldenDir, name+".txt"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,12 +50,12 @@ func TestParseGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			j, _ := json.MarshalIndent(st, "", "  ")
-			golden(t, filepath.Join("testdata", name+".json"), append(j, '\n'))
+			golden(t, filepath.Join(goldenDir, name+".json"), append(j, '\n'))
 			var out bytes.Buffer
 			if err := Write(&out, st); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", name+".out"), out.Bytes())
+			golden(t, filepath.Join(goldenDir, name+".out"), out.Bytes())
 			// What Write prints, Parse reads back to the same thing.
 			again, err := Parse(&out)
 			if err != nil {
@@ -64,7 +69,7 @@ func TestParseGolden(t *testing.T) {
 }
 
 func TestParseValues(t *testing.T) {
-	in, _ := os.ReadFile("testdata/stats-external.txt")
+	in, _ := os.ReadFile(filepath.Join(goldenDir, "stats-external.txt"))
 	st, err := Parse(bytes.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +101,7 @@ func TestParseErrors(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	for _, n := range []string{"stats-internal", "stats-link", "stats-expect"} {
-		b, _ := os.ReadFile(filepath.Join("testdata", n+".txt"))
+		b, _ := os.ReadFile(filepath.Join(goldenDir, n+".txt"))
 		f.Add(string(b))
 	}
 	f.Add("message tracking:\n 1 Malformed msgs 2 Lost msgs\n")

@@ -16,12 +16,17 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
+// goldenDir holds the captured conntrackd -x dumps and the tables rendered
+// from them, in the repository's top-level testdata/ (relative to this
+// package's directory, the working directory of its tests).
+var goldenDir = filepath.Join("..", "..", "testdata", "conntrackd-replies")
+
 // The inputs are real dumps of conntrackd 1.4.7 (-i -x on the node that
 // owns the flows, -e -x on its peer), captured in two namespaces.
 func TestScanGolden(t *testing.T) {
 	for _, name := range []string{"internal", "external"} {
 		for _, asJSON := range []bool{false, true} {
-			in, err := os.Open(filepath.Join("testdata", name+".xml"))
+			in, err := os.Open(filepath.Join(goldenDir, name+".xml"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -43,7 +48,7 @@ func TestScanGolden(t *testing.T) {
 					t.Fatalf("invalid JSON")
 				}
 			}
-			path := filepath.Join("testdata", name+ext)
+			path := filepath.Join(goldenDir, name+ext)
 			if *update {
 				os.WriteFile(path, out.Bytes(), 0o644)
 			}
@@ -76,11 +81,11 @@ func TestParseLineErrors(t *testing.T) {
 }
 
 func FuzzParseLine(f *testing.F) {
-	data, _ := os.ReadFile("testdata/internal.xml")
+	data, _ := os.ReadFile(filepath.Join(goldenDir, "internal.xml"))
 	for _, l := range strings.SplitN(string(data), "\n", 4)[:3] {
 		f.Add(l)
 	}
-	data, _ = os.ReadFile("testdata/external.xml")
+	data, _ = os.ReadFile(filepath.Join(goldenDir, "external.xml"))
 	f.Add(strings.SplitN(string(data), "\n", 2)[0])
 	f.Add("<flow><meta direction=\"independent\"><assured/><unreplied/></meta></flow>")
 	f.Fuzz(func(t *testing.T, line string) {
@@ -100,7 +105,7 @@ func FuzzParseLine(f *testing.F) {
 }
 
 func BenchmarkScan(b *testing.B) {
-	data, _ := os.ReadFile("testdata/internal.xml")
+	data, _ := os.ReadFile(filepath.Join(goldenDir, "internal.xml"))
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {

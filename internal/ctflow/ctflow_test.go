@@ -16,11 +16,16 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
+// goldenDir holds the conntrack table goldens, in the repository's top-level
+// testdata/ (relative to this package's directory, the working directory of
+// its tests).
+var goldenDir = filepath.Join("..", "..", "testdata", "conntrack")
+
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
+	path := filepath.Join(goldenDir, name)
 	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
+		if err := os.MkdirAll(goldenDir, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(path, got, 0o644); err != nil {

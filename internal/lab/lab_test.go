@@ -17,9 +17,14 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
+// goldenDir holds the lab's goldens and its Vyatta 6.x config.boot pair, in
+// the repository's top-level testdata/ (relative to this package's
+// directory, the working directory of its tests).
+var goldenDir = filepath.Join("..", "..", "testdata", "lab")
+
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
+	path := filepath.Join(goldenDir, name)
 	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 )
 
 // VyattaPair is the lab's Vyatta 6.x router pair: one config.boot a router,
-// in dir (the package's testdata), written the way a Vyatta 6.6 router
+// in dir (the repository's testdata/lab), written the way a Vyatta 6.6 router
 // saves it. Loaded with Options.ConfigFiles, they configure the same
 // failover as ConfigLines, in the older syntax: VRRP under interfaces
 // ethernet ... vrrp vrrp-group, multicast conntrack-sync (Vyatta 6.x had

@@ -32,7 +32,7 @@ func TestFailoverVyattaPair(t *testing.T) {
 	res, err := Run(ctx, Options{
 		Flows: flows, BinDir: filepath.Dir(ctsync), WorkDir: work, KeepWorkDir: true,
 		Out:         io.MultiWriter(&testWriter{t: t}, &out),
-		ConfigFiles: VyattaPair("testdata"), SyncOnly: true,
+		ConfigFiles: VyattaPair(goldenDir), SyncOnly: true,
 	})
 	if err != nil {
 		t.Fatalf("lab: %v", err)

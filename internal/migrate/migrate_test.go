@@ -18,6 +18,12 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
+// goldenDir holds the old config.boot inputs (NAME.boot) and what they
+// migrate to (NAME.golden), in the repository's top-level testdata/
+// (relative to this package's directory, the working directory of its
+// tests).
+var goldenDir = filepath.Join("..", "..", "testdata", "migrate")
+
 func golden(t *testing.T, path, got string) {
 	t.Helper()
 	if *update {
@@ -35,13 +41,13 @@ func golden(t *testing.T, path, got string) {
 	}
 }
 
-// TestGolden migrates every old config.boot in testdata and compares the
+// TestGolden migrates every old config.boot in goldenDir and compares the
 // imported tree and the report with <name>.golden. Each result must also
 // validate against today's schema: what the import keeps can be committed.
 func TestGolden(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.boot")
+	files, _ := filepath.Glob(filepath.Join(goldenDir, "*.boot"))
 	if len(files) == 0 {
-		t.Fatal("no testdata")
+		t.Fatalf("no %s", filepath.Join(goldenDir, "*.boot"))
 	}
 	s := schema.Default()
 	for _, f := range files {
@@ -86,7 +92,7 @@ func saved(t testing.TB, tree *configtree.Node) []byte {
 }
 
 func TestCurrentFileIsUntouched(t *testing.T) {
-	data, _ := os.ReadFile("testdata/ctsync-current.boot")
+	data, _ := os.ReadFile(filepath.Join(goldenDir, "ctsync-current.boot"))
 	tree, r, err := Load(data, schema.Default())
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +216,7 @@ func TestNotConfig(t *testing.T) {
 // migrations and the import: no panic, and a second load of what the
 // first produced (saved with today's footer) changes nothing.
 func FuzzLoad(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*.boot")
+	files, _ := filepath.Glob(filepath.Join(goldenDir, "*.boot"))
 	for _, p := range files {
 		data, _ := os.ReadFile(p)
 		f.Add(data)

@@ -37,7 +37,7 @@ func loadSet(t testing.TB, s *Schema, file string) *configtree.Node {
 
 func TestJSONGolden(t *testing.T) {
 	s := Default()
-	inputs, _ := filepath.Glob("testdata/json/*.set")
+	inputs, _ := filepath.Glob(filepath.Join(goldenDir, "*.set"))
 	if len(inputs) == 0 {
 		t.Fatal("no inputs")
 	}
@@ -140,7 +140,7 @@ func TestYanglintModules(t *testing.T) {
 
 func TestYanglintJSON(t *testing.T) {
 	bin := yanglint(t)
-	goldens, _ := filepath.Glob("testdata/json/*.json")
+	goldens, _ := filepath.Glob(filepath.Join(goldenDir, "*.json"))
 	if len(goldens) == 0 {
 		t.Fatal("no golden JSON files")
 	}

@@ -19,6 +19,11 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
+// goldenDir holds this command family's golden outputs, in the repository's
+// top-level testdata/ (relative to this package's directory, the working
+// directory of its tests).
+var goldenDir = filepath.Join("..", "..", "testdata", "op-mode", "conntrack-sync")
+
 func TestConfigFromTree(t *testing.T) {
 	tests := []struct {
 		name, boot string
@@ -135,9 +140,9 @@ func TestWriteStatusGolden(t *testing.T) {
 		if err := WriteStatus(&b, st, tc.json); err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join("testdata", tc.file)
+		path := filepath.Join(goldenDir, tc.file)
 		if *update {
-			os.MkdirAll("testdata", 0o755)
+			os.MkdirAll(goldenDir, 0o755)
 			os.WriteFile(path, b.Bytes(), 0o644)
 		}
 		want, err := os.ReadFile(path)
