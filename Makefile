@@ -37,5 +37,8 @@ demo: deps
 bench: build
 	./scripts/bench.sh
 
+deb: build
+	./scripts/deb.sh
+
 clean:
 	rm -rf $(BIN)
