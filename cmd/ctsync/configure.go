@@ -83,6 +83,9 @@ func interactive(c *configd.Client, tty *os.File, stdout io.Writer) int {
 		if r != nil && r.Others > 0 {
 			p += " (another session has uncommitted changes)"
 		}
+		if r != nil && r.ConfirmBy != "" {
+			p += " (commit-confirm pending: confirm by " + r.ConfirmBy + ")"
+		}
 		return p + "\r\n# "
 	}
 	// An empty line runs nothing but tells whether another session
@@ -115,28 +118,12 @@ func interactive(c *configd.Client, tty *os.File, stdout io.Writer) int {
 }
 
 // complete answers TAB (complete the word, or list choices) and `?`
-// (list choices with their help) from the schema.
+// (list choices with their help).
 func complete(t *term.Terminal, s *schema.Schema, line string, pos int, key rune) (string, int, bool) {
 	head := line[:pos]
-	words, err := configtree.Tokenize(head)
-	if err != nil || len(words) == 0 {
+	partial, matches, ok := completions(s, head)
+	if !ok {
 		return "", 0, false
-	}
-	cmd := words[0]
-	if cmd != "set" && cmd != "delete" && cmd != "show" {
-		return "", 0, false
-	}
-	path := words[1:]
-	partial := ""
-	if !strings.HasSuffix(head, " ") && len(path) > 0 {
-		partial = path[len(path)-1]
-		path = path[:len(path)-1]
-	}
-	var matches []schema.Completion
-	for _, c := range s.Complete(path) {
-		if strings.HasPrefix(c.Word, partial) {
-			matches = append(matches, c)
-		}
 	}
 	if key == '\t' && len(matches) == 1 && !strings.HasPrefix(matches[0].Word, "<") {
 		nl := head[:len(head)-len(partial)] + matches[0].Word + " "
@@ -149,4 +136,55 @@ func complete(t *term.Terminal, s *schema.Schema, line string, pos int, key rune
 	}
 	t.Write(b.Bytes())
 	return line, pos, true
+}
+
+// shellCommands are the config shell's commands, for completion and help.
+var shellCommands = []schema.Completion{
+	{Word: "set", Help: "Set a configuration value"},
+	{Word: "delete", Help: "Delete a configuration node or value"},
+	{Word: "show", Help: "Show the candidate configuration"},
+	{Word: "compare", Help: "Compare the candidate with the running config, or revisions N [M]"},
+	{Word: "discard", Help: "Discard uncommitted changes"},
+	{Word: "commit", Help: "Commit the candidate [check | comment TEXT]"},
+	{Word: "commit-confirm", Help: "Commit; roll back unless confirmed within MINUTES (default 10)"},
+	{Word: "confirm", Help: "Keep a commit-confirm"},
+	{Word: "rollback", Help: "Load revision N into the candidate"},
+	{Word: "save", Help: "Save the running config [FILE]"},
+	{Word: "load", Help: "Replace the candidate with FILE (VyOS or Vyatta config.boot)"},
+	{Word: "merge", Help: "Merge FILE into the candidate"},
+	{Word: "exit", Help: "Leave the shell"},
+}
+
+// completions returns the word being typed and what may stand there;
+// ok is false where the shell has nothing to offer.
+func completions(s *schema.Schema, head string) (partial string, matches []schema.Completion, ok bool) {
+	words, err := configtree.Tokenize(head)
+	if err != nil {
+		return "", nil, false
+	}
+	if !strings.HasSuffix(head, " ") && len(words) > 0 {
+		partial = words[len(words)-1]
+		words = words[:len(words)-1]
+	}
+	var choices []schema.Completion
+	switch {
+	case len(words) == 0:
+		choices = shellCommands
+	case words[0] == "set" || words[0] == "delete" || words[0] == "show":
+		choices = s.Complete(words[1:])
+	case words[0] == "commit" && len(words) == 1:
+		choices = []schema.Completion{{Word: "check", Help: "Check the candidate without committing"}, {Word: "comment", Help: "Commit with a comment for the archive"}}
+	case (words[0] == "rollback" || words[0] == "compare") && len(words) < 3:
+		choices = []schema.Completion{{Word: "<N>", Help: "Revision: 0 is the running config, 1 the one before (show system commit lists them)"}}
+	case words[0] == "commit-confirm" && len(words) == 1:
+		choices = []schema.Completion{{Word: "<MINUTES>", Help: "Minutes to confirm in (default 10)"}}
+	default:
+		return "", nil, false
+	}
+	for _, c := range choices {
+		if strings.HasPrefix(c.Word, partial) || strings.HasPrefix(c.Word, "<") {
+			matches = append(matches, c)
+		}
+	}
+	return partial, matches, true
 }

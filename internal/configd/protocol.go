@@ -16,4 +16,7 @@ type Response struct {
 	Exit     bool   `json:"exit,omitempty"`     // the session ended (exit)
 	Modified bool   `json:"modified,omitempty"` // the candidate has uncommitted changes
 	Others   int    `json:"others,omitempty"`   // other sessions holding uncommitted changes
+	// ConfirmBy is set while a commit-confirm awaits confirm: the time
+	// (HH:MM:SS, local) at which ctsyncd rolls it back.
+	ConfirmBy string `json:"confirm_by,omitempty"`
 }

@@ -318,6 +318,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		resp.Exit = sess.Exited()
 		resp.Modified = sess.Modified()
 		resp.Others = s.othersModified(sess)
+		resp.ConfirmBy = s.confirmBy()
 		s.recordSessions()
 		if err := enc.Encode(&resp); err != nil || resp.Exit {
 			return
@@ -375,4 +376,14 @@ func peerUser(c net.Conn) string {
 		return u.Username
 	}
 	return "uid " + uid
+}
+
+// confirmBy is when a pending commit-confirm rolls back, "" when none.
+func (s *Server) confirmBy() string {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if s.pending == nil {
+		return ""
+	}
+	return s.pending.Deadline.Local().Format("15:04:05")
 }

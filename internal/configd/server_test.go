@@ -623,7 +623,18 @@ func TestOthersModified(t *testing.T) {
 	step(c1, "commit", 0, false)
 	// c2 made no edits: another session's commit does not make it dirty.
 	step(c2, "show", 0, false)
-	if l := r.entries(); len(l) != 1 || l[0].User == "" || l[0].User == "unknown" {
+
+	// Every session's prompt tells of a commit-confirm awaiting confirm.
+	step(c1, "set service conntrack-sync accept-protocol tcp", 0, true)
+	step(c1, "commit-confirm 5", 0, false)
+	if resp, err := c2.Exec("show"); err != nil || resp.ConfirmBy == "" {
+		t.Errorf("other session's response while a confirm is pending: %+v, %v; want ConfirmBy set", resp, err)
+	}
+	step(c1, "confirm", 0, false)
+	if resp, err := c2.Exec("show"); err != nil || resp.ConfirmBy != "" {
+		t.Errorf("response after confirm: %+v, %v; want no ConfirmBy", resp, err)
+	}
+	if l := r.entries(); len(l) != 2 || l[0].User == "" || l[0].User == "unknown" {
 		t.Errorf("archived user: %+v", l)
 	}
 	c1.Close()
