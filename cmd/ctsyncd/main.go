@@ -77,7 +77,7 @@ func run(rootFlag, ctsyncBin string, log *zap.Logger) error {
 	defer sup.Release()
 	env := &handler.Env{Root: root, Engines: sup, Log: log, Self: self}
 	eng := commit.New(commit.Options{Schema: s, System: sys, Env: env, LockPath: root.CommitLock()})
-	srv := &configd.Server{Root: root, Schema: s, Engine: eng, Log: log}
+	srv := &configd.Server{Root: root, Schema: s, Engine: eng, Log: log, Engines: sup}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -53,3 +53,25 @@ func (c *Client) Exec(line string) (*Response, error) {
 
 // Close ends the session.
 func (c *Client) Close() error { return c.conn.Close() }
+
+// Operate sends an op-mode request (see Request.Op) and returns what the
+// service printed.
+func (c *Client) Operate(op, engine string) (string, error) {
+	if err := c.enc.Encode(Request{Op: op, Engine: engine}); err != nil {
+		return "", fmt.Errorf("sending to ctsyncd: %w", err)
+	}
+	if !c.sc.Scan() {
+		if err := c.sc.Err(); err != nil {
+			return "", fmt.Errorf("reading from ctsyncd: %w", err)
+		}
+		return "", errors.New("ctsyncd closed the session")
+	}
+	var r Response
+	if err := json.Unmarshal(c.sc.Bytes(), &r); err != nil {
+		return "", fmt.Errorf("reading from ctsyncd: %w", err)
+	}
+	if r.Err != "" {
+		return r.Out, errors.New(r.Err)
+	}
+	return r.Out, nil
+}

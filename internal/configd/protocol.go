@@ -4,9 +4,12 @@
 // a connection is one session, and its candidate dies with it.
 package configd
 
-// Request is one line from the shell.
+// Request is one line from the shell, or an operation op-mode asks of
+// the service (Op "restart" with Engine "conntrackd").
 type Request struct {
-	Line string `json:"line"`
+	Line   string `json:"line,omitempty"`
+	Op     string `json:"op,omitempty"`
+	Engine string `json:"engine,omitempty"`
 }
 
 // Response answers one Request.

@@ -41,6 +41,9 @@ type Server struct {
 	Archive *archive.Archive
 	// Now is the clock, for tests; nil means time.Now.
 	Now func() time.Time
+	// Engines restarts supervised engines for `restart conntrack-sync`;
+	// nil refuses such requests.
+	Engines Restarter
 
 	mu       sync.Mutex
 	sessions map[*session.Session]struct{}
@@ -308,6 +311,12 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		var resp Response
 		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
 			resp.Err = "malformed request: " + err.Error()
+		} else if req.Op != "" {
+			out, err := s.operate(ctx, req)
+			resp.Out = out
+			if err != nil {
+				resp.Err = err.Error()
+			}
 		} else {
 			out, err := sess.Exec(ctx, req.Line)
 			resp.Out = out
@@ -386,4 +395,38 @@ func (s *Server) confirmBy() string {
 		return ""
 	}
 	return s.pending.Deadline.Local().Format("15:04:05")
+}
+
+// Restarter restarts a supervised engine with the spec it runs with.
+type Restarter interface {
+	Restart(ctx context.Context, name string) (oldPid, newPid int, err error)
+}
+
+// ErrCommitInProgress refuses an operation that must not overlap a commit.
+var ErrCommitInProgress = errors.New("a commit is in progress: try again when it has finished")
+
+// operate runs an op-mode request. A restart waits for no commit: it is
+// refused while one runs, since the commit may be replacing the very
+// engine (and its config) being restarted.
+func (s *Server) operate(ctx context.Context, req Request) (string, error) {
+	switch req.Op {
+	case "restart":
+		if s.Engines == nil {
+			return "", errors.New("this ctsyncd supervises no engines")
+		}
+		if !s.cmu.TryLock() {
+			return "", ErrCommitInProgress
+		}
+		defer s.cmu.Unlock()
+		if s.Engine.Busy() {
+			return "", ErrCommitInProgress
+		}
+		old, now, err := s.Engines.Restart(ctx, req.Engine)
+		if err != nil {
+			return "", err
+		}
+		s.Log.Info("engine restarted on request", zap.String("engine", req.Engine), zap.Int("old_pid", old), zap.Int("pid", now))
+		return fmt.Sprintf("%s restarted: pid %d (was %d)\n", req.Engine, now, old), nil
+	}
+	return "", fmt.Errorf("unknown operation %q", req.Op)
 }

@@ -641,3 +641,32 @@ func TestOthersModified(t *testing.T) {
 	c2.Close()
 	r.srv.conns.Wait() // their last writes land before the temp dir goes
 }
+
+type fakeRestarter struct{ calls int }
+
+func (f *fakeRestarter) Restart(context.Context, string) (int, int, error) {
+	f.calls++
+	return 10, 11, nil
+}
+
+// TestRestartRefusedDuringCommit: an operator's restart never overlaps a
+// commit, which may be replacing the same engine.
+func TestRestartRefusedDuringCommit(t *testing.T) {
+	r := newRig(t)
+	fr := &fakeRestarter{}
+	r.srv.Engines = fr
+	ctx := context.Background()
+	out, err := r.srv.operate(ctx, Request{Op: "restart", Engine: "conntrackd"})
+	if err != nil || fr.calls != 1 || !strings.Contains(out, "pid 11 (was 10)") {
+		t.Fatalf("restart: %q, %v, %d calls", out, err, fr.calls)
+	}
+	r.srv.cmu.Lock() // a commit holds this for its whole length
+	_, err = r.srv.operate(ctx, Request{Op: "restart", Engine: "conntrackd"})
+	r.srv.cmu.Unlock()
+	if !errors.Is(err, ErrCommitInProgress) || fr.calls != 1 {
+		t.Fatalf("restart during a commit: %v after %d calls; want ErrCommitInProgress and no call", err, fr.calls)
+	}
+	if _, err := r.srv.operate(ctx, Request{Op: "reboot"}); err == nil {
+		t.Fatal("an unknown operation was accepted")
+	}
+}

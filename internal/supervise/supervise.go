@@ -138,6 +138,22 @@ func (s *Supervisor) monitor(p *proc) {
 	}()
 }
 
+// Restart stops a supervised engine and starts it again with the spec it
+// runs with, for an operator's restart. It reports the old and new pids.
+func (s *Supervisor) Restart(ctx context.Context, name string) (oldPid, newPid int, err error) {
+	s.mu.Lock()
+	p := s.procs[name]
+	s.mu.Unlock()
+	if p == nil {
+		return 0, 0, fmt.Errorf("%s is not running under this ctsyncd (is it configured?)", name)
+	}
+	oldPid = s.Pid(name)
+	if err := s.Ensure(ctx, p.spec, true); err != nil {
+		return oldPid, 0, err
+	}
+	return oldPid, s.Pid(name), nil
+}
+
 // Reload sends SIGHUP to a running engine.
 func (s *Supervisor) Reload(ctx context.Context, name string) error {
 	s.mu.Lock()

@@ -120,3 +120,26 @@ func TestAdoptAfterRelease(t *testing.T) {
 		t.Error("engine still recorded after Stop")
 	}
 }
+
+func TestRestartOnRequestIsNotACrash(t *testing.T) {
+	spec := sleepSpec(t)
+	s := New(nil)
+	ctx := context.Background()
+	t.Cleanup(func() { _ = s.Stop(ctx, spec.Name) })
+	if _, _, err := s.Restart(ctx, spec.Name); err == nil {
+		t.Fatal("restart of an engine never started succeeded")
+	}
+	if err := s.Ensure(ctx, spec, false); err != nil {
+		t.Fatal(err)
+	}
+	old, now, err := s.Restart(ctx, spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old == 0 || now == 0 || old == now || s.Pid(spec.Name) != now {
+		t.Fatalf("Restart = %d -> %d, supervisor has %d", old, now, s.Pid(spec.Name))
+	}
+	if got := s.Restarts(spec.Name); got != 0 {
+		t.Errorf("an operator's restart counted as %d crash restarts", got)
+	}
+}

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ctsync/ctsync/internal/configd"
+	"github.com/ctsync/ctsync/internal/supervise"
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ctsync/ctsync/internal/conntrackd"
@@ -128,14 +129,14 @@ func settle(ctx context.Context, c *conntrackd.Client, name string, max time.Dur
 }
 
 // ErrCommitInProgress refuses a restart while ctsyncd commits.
-var ErrCommitInProgress = errors.New("a commit is in progress: try again when it has finished")
+var ErrCommitInProgress = configd.ErrCommitInProgress
 
-// restartTimeout bounds the wait for the supervisor's new conntrackd.
+// restartTimeout bounds the wait for the new conntrackd to answer.
 var restartTimeout = 20 * time.Second
 
-// Until ctsyncd offers a restart call, the restart is done here: with the
-// commit lock held (so no commit rewrites conntrackd meanwhile), stop
-// conntrackd and wait for ctsyncd's supervisor to start a new one.
+// runRestart asks ctsyncd to restart conntrackd: ctsyncd's supervisor owns
+// the engine and its spec, and ctsyncd refuses while a commit runs. It
+// then checks that the new daemon answers on its control socket.
 func runRestart(ctx context.Context, env *opcmd.Env, args []string) error {
 	args, _ = opcmd.StripJSON(args)
 	if err := noArgs("restart conntrack-sync", args); err != nil {
@@ -144,50 +145,40 @@ func runRestart(ctx context.Context, env *opcmd.Env, args []string) error {
 	if _, err := LoadConfig(env.Root); err != nil {
 		return err
 	}
-	if _, err := os.Stat(env.Root.CtsyncdSocket()); err != nil {
-		return fmt.Errorf("ctsyncd is not running (no %s): nothing would start conntrackd again", env.Root.CtsyncdSocket())
-	}
-	lock, err := os.OpenFile(env.Root.CommitLock(), os.O_RDWR|os.O_CREATE, 0o600)
+	c, err := configd.Dial(env.Root.CtsyncdSocket())
 	if err != nil {
-		if os.IsPermission(err) {
-			return errors.New("no permission to take the commit lock (run as root)")
+		if errors.Is(err, configd.ErrNotRunning) {
+			return fmt.Errorf("ctsyncd is not running (%s): nothing would start conntrackd again", env.Root.CtsyncdSocket())
 		}
-		return fmt.Errorf("opening commit lock: %w", err)
+		return err
 	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+	defer c.Close()
+	out, err := c.Operate("restart", conntrackd.EngineName)
+	if err != nil {
+		if err.Error() == configd.ErrCommitInProgress.Error() {
 			return ErrCommitInProgress
 		}
-		return fmt.Errorf("taking commit lock: %w", err)
+		return fmt.Errorf("restart conntrack-sync: %w", err)
 	}
-	old, alive := readPid(env.Root.ConntrackdPid())
-	if !alive {
-		return fmt.Errorf("%w (pid file %s names no live process)", ErrNotRunning, env.Root.ConntrackdPid())
-	}
-	if err := syscall.Kill(old, syscall.SIGTERM); err != nil {
-		if errors.Is(err, syscall.EPERM) {
-			return fmt.Errorf("no permission to stop conntrackd (pid %d): run as root", old)
+	wctx, cancel := context.WithTimeout(ctx, restartTimeout)
+	defer cancel()
+	cl := &conntrackd.Client{Path: env.Root.ConntrackdSocket()}
+	for {
+		if _, err := cl.Do(wctx, conntrackd.Stats); err == nil {
+			break
 		}
-		return fmt.Errorf("stopping conntrackd (pid %d): %w", old, err)
-	}
-	deadline := time.Now().Add(restartTimeout)
-	for time.Now().Before(deadline) {
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-		if pid, ok := readPid(env.Root.ConntrackdPid()); ok && pid != old {
-			fmt.Fprintf(env.Out, "conntrackd restarted: pid %d (was %d)\n", pid, old)
-			return nil
+		case <-wctx.Done():
+			return fmt.Errorf("conntrackd was restarted but does not answer on %s within %s: check ctsyncd's log", cl.Path, restartTimeout)
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("conntrackd (pid %d) was stopped but no new conntrackd started within %s: check ctsyncd's log", old, restartTimeout)
+	fmt.Fprint(env.Out, out)
+	return nil
 }
 
-// readPid returns the pid in path and whether that process is alive and
-// is conntrackd (a stale pid file may name a reused pid).
+// readPid returns the pid in path and whether that process is a live
+// conntrackd (a stale pid file may name a reused pid).
 func readPid(path string) (int, bool) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -197,9 +188,5 @@ func readPid(path string) (int, bool) {
 	if err != nil || pid <= 0 {
 		return 0, false
 	}
-	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	if err != nil || strings.TrimSpace(string(comm)) != "conntrackd" {
-		return pid, false
-	}
-	return pid, true
+	return pid, supervise.PidRuns(pid, conntrackd.EngineName)
 }

@@ -11,8 +11,8 @@ import (
 )
 
 // TestIntegrationRestartConntrackSync: `ctsync restart conntrack-sync`
-// replaces conntrackd through ctsyncd's supervisor, and says clearly when
-// there is no ctsyncd to start it again.
+// asks ctsyncd, whose supervisor replaces conntrackd, and says clearly
+// when there is no ctsyncd to ask.
 func TestIntegrationRestartConntrackSync(t *testing.T) {
 	nstest.Require(t, "conntrackd", "keepalived")
 	ns, peer := nstest.New(t, "rs"), nstest.New(t, "rsp")
@@ -52,6 +52,10 @@ func TestIntegrationRestartConntrackSync(t *testing.T) {
 			t.Fatalf("restarted conntrackd does not answer: %v\n%s", err, s)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+
+	if strings.Contains(r.Log(), "engine exited; restarting") {
+		t.Errorf("the supervisor took the requested restart for a crash:\n%s", r.Log())
 	}
 
 	r.StopService()
