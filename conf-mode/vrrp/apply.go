@@ -70,6 +70,13 @@ func Spec(root paths.Root) handler.EngineSpec {
 	}
 }
 
+// Precheck implements handler.Prechecker: keepalived tests the installed
+// keepalived.conf itself (keepalived -t) before the commit engine lets any
+// handler touch an engine.
+func (h *Handler) Precheck(ctx context.Context, c any, env *handler.Env) error {
+	return h.configTest(ctx, env.Root.KeepalivedConf())
+}
+
 // Apply implements handler.Handler. A config change is a SIGHUP: keepalived
 // re-reads its file and keeps the state of instances that survive, so a
 // MASTER stays MASTER and its addresses stay up. Nothing ctsync writes
@@ -88,9 +95,6 @@ func (h *Handler) Apply(ctx context.Context, prev, c any, env *handler.Env) (str
 	data, err := os.ReadFile(conf)
 	if err != nil {
 		return "", fmt.Errorf("reading keepalived.conf: %w", err)
-	}
-	if err := h.configTest(ctx, conf); err != nil {
-		return "", err
 	}
 	sum := sha256.Sum256(data)
 	want := hex.EncodeToString(sum[:])

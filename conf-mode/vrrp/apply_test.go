@@ -121,11 +121,11 @@ func TestApplyFailures(t *testing.T) {
 		h.configTest = func(context.Context, string) error { return errors.New("keepalived -t refuses keepalived.conf: boom") }
 		env, eng := newEnv(t)
 		install(t, h, cfg, env)
-		if _, err := h.Apply(ctx, nil, cfg, env); err == nil || !strings.Contains(err.Error(), "boom") {
-			t.Errorf("Apply = %v", err)
+		if err := h.Precheck(ctx, cfg, env); err == nil || !strings.Contains(err.Error(), "boom") {
+			t.Errorf("Precheck = %v", err)
 		}
 		if c := eng.takeCalls(); len(c) != 0 {
-			t.Errorf("engine touched after a failed config test: %v", c)
+			t.Errorf("engine touched by a config test: %v", c)
 		}
 	})
 	t.Run("vrrp child never comes up", func(t *testing.T) {

@@ -239,6 +239,9 @@ func (e *Engine) commit(ctx context.Context, candidate *configtree.Node, resume 
 		rerr := backup.restore()
 		return nil, &Error{Stage: "install", Errs: []error{err}, Restored: rerr}
 	}
+	if err := e.precheck(ctx, plans); err != nil {
+		return nil, &Error{Stage: "precheck", Errs: flatten(err), Restored: backup.restore()}
+	}
 	var msgs []string
 	var resumeErrs []error
 	for _, p := range plans {
@@ -364,6 +367,22 @@ func (e *Engine) generate(plans []*plan) ([]handler.File, error) {
 		return nil, &Error{Stage: "generate", Errs: errs}
 	}
 	return all, nil
+}
+
+// precheck lets every engine that can test its installed file do so,
+// before any engine is applied.
+func (e *Engine) precheck(ctx context.Context, plans []*plan) error {
+	var errs []error
+	for _, p := range plans {
+		pc, ok := p.h.(handler.Prechecker)
+		if !ok || p.cfg == nil {
+			continue
+		}
+		if err := pc.Precheck(ctx, p.cfg, e.env); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p.h.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // rollback puts the previous files back and re-applies the previous

@@ -48,6 +48,15 @@ type Handler interface {
 	Apply(ctx context.Context, prev, cfg any, env *Env) (string, error)
 }
 
+// Prechecker is implemented by a handler whose engine can test a
+// generated file itself (keepalived -t). The commit engine runs every
+// Precheck after the files are installed and before any handler applies,
+// so a file an engine would refuse fails the commit before any engine is
+// touched: a failed commit never restarts an engine that ran fine.
+type Prechecker interface {
+	Precheck(ctx context.Context, cfg any, env *Env) error
+}
+
 // File is one generated file.
 type File struct {
 	Path string      // absolute, under the root

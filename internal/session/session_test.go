@@ -82,7 +82,7 @@ func TestCommitRunsHandlersInPriorityOrderAndOnlyWhatChanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"conntrack-sync verify", "vrrp verify", "conntrack-sync apply start", "vrrp apply start"}
+	want := []string{"conntrack-sync verify", "vrrp verify", "conntrack-sync precheck", "vrrp precheck", "conntrack-sync apply start", "vrrp apply start"}
 	if diff := cmp.Diff(want, r.log.Take()); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
@@ -97,7 +97,7 @@ func TestCommitRunsHandlersInPriorityOrderAndOnlyWhatChanged(t *testing.T) {
 	// the vrrp subtree: dependencies are data, not special cases.
 	r.log.Take()
 	run(t, s, "set high-availability vrrp group wan priority 200", "commit")
-	want = []string{"conntrack-sync verify", "vrrp verify", "conntrack-sync apply start", "vrrp apply start"}
+	want = []string{"conntrack-sync verify", "vrrp verify", "conntrack-sync precheck", "vrrp precheck", "conntrack-sync apply start", "vrrp apply start"}
 	if diff := cmp.Diff(want, r.log.Take()); diff != "" {
 		t.Errorf("calls after vrrp change (-want +got):\n%s", diff)
 	}
@@ -105,7 +105,7 @@ func TestCommitRunsHandlersInPriorityOrderAndOnlyWhatChanged(t *testing.T) {
 	// Deleting conntrack-sync stops it and regenerates keepalived.conf.
 	r.log.Take()
 	run(t, s, "delete service conntrack-sync", "commit")
-	want = []string{"vrrp verify", "conntrack-sync apply stop", "vrrp apply start"}
+	want = []string{"vrrp verify", "vrrp precheck", "conntrack-sync apply stop", "vrrp apply start"}
 	if diff := cmp.Diff(want, r.log.Take()); diff != "" {
 		t.Errorf("calls after delete (-want +got):\n%s", diff)
 	}
@@ -147,8 +147,19 @@ func TestFailedCommitChangesNothing(t *testing.T) {
 			// conntrack-sync applied, vrrp failed, then both put back
 			// in reverse order.
 			wantErr: "vrrp: keepalived did not start",
-			wantCalls: []string{"conntrack-sync verify", "vrrp verify", "conntrack-sync apply start", "vrrp apply start",
+			wantCalls: []string{"conntrack-sync verify", "vrrp verify", "conntrack-sync precheck", "vrrp precheck",
+				"conntrack-sync apply start", "vrrp apply start",
 				"vrrp apply start", "conntrack-sync apply start"},
+		},
+		{
+			name: "an engine refuses its installed file",
+			setup: func(r *rig) {
+				r.vrrp.PrecheckFunc = func(any) error { return errors.New("keepalived -t refuses keepalived.conf") }
+			},
+			lines: []string{"set service conntrack-sync accept-protocol tcp"},
+			// Refused before any handler applies: no engine is touched.
+			wantErr:   "vrrp: keepalived -t refuses keepalived.conf",
+			wantCalls: []string{"conntrack-sync verify", "vrrp verify", "conntrack-sync precheck", "vrrp precheck"},
 		},
 	}
 	for _, tt := range tests {

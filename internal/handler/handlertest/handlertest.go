@@ -22,8 +22,9 @@ type Fake struct {
 	File   string
 	// VerifyFunc and ApplyFunc, when set, decide Verify and Apply (for a
 	// config that is present).
-	VerifyFunc func(cfg string) error
-	ApplyFunc  func(cfg any) error
+	VerifyFunc   func(cfg string) error
+	PrecheckFunc func(cfg any) error
+	ApplyFunc    func(cfg any) error
 	// Log, when set, collects "NAME verify" and "NAME apply start|stop".
 	Log *CallLog
 }
@@ -86,6 +87,15 @@ func (h *Fake) Verify(_ context.Context, cfg any, _ handler.System) error {
 	h.Log.add(h.HName + " verify")
 	if h.VerifyFunc != nil {
 		return h.VerifyFunc(cfg.(string))
+	}
+	return nil
+}
+
+// Precheck stands for an engine testing its installed file.
+func (h *Fake) Precheck(_ context.Context, cfg any, _ *handler.Env) error {
+	h.Log.add(h.HName + " precheck")
+	if h.PrecheckFunc != nil {
+		return h.PrecheckFunc(cfg)
 	}
 	return nil
 }
