@@ -4,15 +4,10 @@
 package conntracksync
 
 import (
-	"errors"
-	"fmt"
 	"slices"
-	"strings"
 
-	"github.com/mitchellh/mapstructure"
-
-	"github.com/ctsync/ctsync/internal/cfgerr"
 	"github.com/ctsync/ctsync/internal/configtree"
+	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/kernelinfo"
 )
 
@@ -106,41 +101,13 @@ func (c *Config) InterfaceNames() []string {
 // FromTree decodes the subtree of tree; nil when it is absent. multi says
 // which leaves are leaf-lists, by full path from the root.
 func FromTree(tree *configtree.Node, multi func(path []string) bool) (*Config, error) {
-	node := tree.Get(Owned...)
-	if node == nil {
-		return nil, nil
-	}
-	rel := func(p []string) bool {
-		return multi(append(slices.Clone(Owned), p...))
-	}
-	raw := node.ToMap(rel)
-
 	cfg := &Config{
 		EventListenQueueSize: DefaultEventListenQueueSize,
 		McastGroup:           DefaultMcastGroup,
 		SyncQueueSize:        DefaultSyncQueueSize,
 	}
-	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
-		Result: cfg,
-		// Tree values are strings; sizes and ports become ints here, and a
-		// value that is not a number fails rather than reaching the file.
-		WeaklyTypedInput: true,
-		// A node this handler does not know would be silently dropped
-		// from the generated file: refuse it instead.
-		ErrorUnused: true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("building decoder: %w", err)
-	}
-	if err := dec.Decode(raw); err != nil {
-		msg := err.Error()
-		// mapstructure lists its findings over several lines; the shell
-		// shows one line per problem.
-		var me *mapstructure.Error
-		if errors.As(err, &me) {
-			msg = strings.Join(me.Errors, "; ")
-		}
-		return nil, &cfgerr.Error{Path: "service conntrack-sync", Msg: "cannot decode: " + msg}
+	if found, err := handler.Decode(tree, Owned, multi, cfg); !found || err != nil {
+		return nil, err
 	}
 	for name, i := range cfg.Interface {
 		if i.Port == 0 {

@@ -6,14 +6,11 @@
 package vrrp
 
 import (
-	"fmt"
 	"net/netip"
 	"slices"
 
-	"github.com/mitchellh/mapstructure"
-
-	"github.com/ctsync/ctsync/internal/cfgerr"
 	"github.com/ctsync/ctsync/internal/configtree"
+	"github.com/ctsync/ctsync/internal/handler"
 )
 
 // Defaults VyOS uses. The commit engine applies the schema's defaults
@@ -135,31 +132,9 @@ type GlobalParameters struct {
 // FromTree decodes the subtree of tree; nil when it is absent. multi says
 // which leaves are leaf-lists, by full path from the root.
 func FromTree(tree *configtree.Node, multi func(path []string) bool) (*Config, error) {
-	node := tree.Get(Owned...)
-	if node == nil {
-		return nil, nil
-	}
-	// ToMap hands multi paths relative to the node it runs on; the schema
-	// answers for paths from the root.
-	rel := func(p []string) bool {
-		return multi(append(slices.Clone(Owned), p...))
-	}
 	cfg := &Config{}
-	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
-		Result: cfg,
-		// Tree values are strings; vrid, priority and timers become ints
-		// here, and a value that is not a number fails rather than reaching
-		// the file.
-		WeaklyTypedInput: true,
-		// A node this handler does not know would be silently dropped from
-		// keepalived.conf: refuse it instead.
-		ErrorUnused: true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("building decoder: %w", err)
-	}
-	if err := dec.Decode(node.ToMap(rel)); err != nil {
-		return nil, &cfgerr.Error{Path: "high-availability vrrp", Msg: fmt.Sprintf("cannot decode: %v", err)}
+	if found, err := handler.Decode(tree, Owned, multi, cfg); !found || err != nil {
+		return nil, err
 	}
 	for _, g := range cfg.Group {
 		if g.Priority == 0 {
