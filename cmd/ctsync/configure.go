@@ -152,7 +152,7 @@ var shellCommands = []schema.Completion{
 	{Word: "save", Help: "Save the running config [FILE]"},
 	{Word: "load", Help: "Replace the candidate with FILE (VyOS or Vyatta config.boot)"},
 	{Word: "merge", Help: "Merge FILE into the candidate"},
-	{Word: "exit", Help: "Leave the shell"},
+	{Word: "exit", Help: "Leave the shell (exit discard drops uncommitted changes)"},
 }
 
 // completions returns the word being typed and what may stand there;

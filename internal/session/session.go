@@ -164,6 +164,10 @@ func (s *Session) Exec(ctx context.Context, line string) (string, error) {
 	case "merge":
 		return s.load(args, true)
 	case "exit", "quit":
+		// As in VyOS: leaving would silently drop uncommitted edits.
+		if s.Modified() && (len(args) == 0 || args[0] != "discard") {
+			return "", errors.New("cannot exit: the configuration has uncommitted changes; commit them, or use 'exit discard' to drop them and exit")
+		}
 		s.exited = true
 		return "", nil
 	}

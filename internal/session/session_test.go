@@ -308,3 +308,21 @@ func TestCommitRefusedWhenAnotherSessionCommittedFirst(t *testing.T) {
 		t.Errorf("stale commit reached the running config")
 	}
 }
+
+func TestExitWithUncommittedChanges(t *testing.T) {
+	r := newRig(t)
+	s := r.session()
+	run(t, s, "exit")
+	if !s.Exited() {
+		t.Fatal("exit without changes did not exit")
+	}
+	s = r.session()
+	run(t, s, "set service conntrack-sync accept-protocol tcp")
+	if _, err := s.Exec(context.Background(), "exit"); err == nil || !strings.Contains(err.Error(), "exit discard") || s.Exited() {
+		t.Fatalf("exit with uncommitted changes: %v (exited %v); want a refusal naming 'exit discard'", err, s.Exited())
+	}
+	run(t, s, "exit discard")
+	if !s.Exited() {
+		t.Fatal("exit discard did not exit")
+	}
+}
