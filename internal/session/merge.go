@@ -13,21 +13,33 @@ import (
 // sides changed disjoint paths, ours is replayed onto theirs; when any
 // path one side changed lies on or under a path the other changed, the
 // merge is refused: ctsync never guesses which of two operators meant it.
+// The values of a leaf-list are paths of their own, so two operators
+// adding different protocols to accept-protocol merge; a plain leaf is one
+// path, so two values for priority conflict.
+
+// valueMark starts a path element that is a leaf-list value rather than a
+// node name; no name can start with it.
+const valueMark = "\x00"
 
 // changes lists the deepest paths (names and tag keys) where a and b
-// differ: a leaf whose values differ, or a node present on one side only.
-func changes(a, b *configtree.Node) [][]string {
+// differ: a leaf whose values differ, a leaf-list value on one side only
+// (multi tells leaf-lists, by path), or a node present on one side only.
+func changes(a, b *configtree.Node, multi func([]string) bool) [][]string {
 	var out [][]string
-	diffChildren(a, b, nil, &out)
+	diffChildren(a, b, nil, multi, &out)
 	return out
 }
 
-func diffChildren(a, b *configtree.Node, at []string, out *[][]string) {
+func diffChildren(a, b *configtree.Node, at []string, multi func([]string) bool, out *[][]string) {
 	for _, name := range childNames(a, b) {
 		ca, cb := a.Child(name), b.Child(name)
 		p := append(slices.Clip(at), name)
 		switch {
 		case configtree.Equal(ca, cb):
+		case isList(ca, p, multi) && isList(cb, p, multi):
+			for _, v := range symmetricDiff(values(ca), values(cb)) {
+				*out = append(*out, append(slices.Clip(p), valueMark+v))
+			}
 		case ca == nil || cb == nil || ca.Leaf || cb.Leaf || ca.Tag != cb.Tag:
 			*out = append(*out, p)
 		case ca.Tag:
@@ -39,13 +51,46 @@ func diffChildren(a, b *configtree.Node, at []string, out *[][]string) {
 				case ea == nil || eb == nil:
 					*out = append(*out, ep)
 				default:
-					diffChildren(ea, eb, ep, out)
+					diffChildren(ea, eb, ep, multi, out)
 				}
 			}
 		default:
-			diffChildren(ca, cb, p, out)
+			diffChildren(ca, cb, p, multi, out)
 		}
 	}
+}
+
+// isList reports whether n (possibly absent) is a leaf-list at p.
+func isList(n *configtree.Node, p []string, multi func([]string) bool) bool {
+	return multi != nil && (n == nil || n.Leaf) && multi(p)
+}
+
+func values(n *configtree.Node) []string {
+	if n == nil {
+		return nil
+	}
+	return n.Values
+}
+
+// symmetricDiff returns the values in exactly one of a and b.
+func symmetricDiff(a, b []string) []string {
+	var out []string
+	for _, v := range a {
+		if !slices.Contains(b, v) {
+			out = append(out, v)
+		}
+	}
+	for _, v := range b {
+		if !slices.Contains(a, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// pathString renders a change path for the operator.
+func pathString(p []string) string {
+	return strings.ReplaceAll(strings.Join(p, " "), valueMark, "")
 }
 
 func childNames(a, b *configtree.Node) []string {
@@ -63,11 +108,15 @@ func childNames(a, b *configtree.Node) []string {
 }
 
 // conflicts returns the paths of ours that lie on, above or under a path
-// of theirs.
+// of theirs. Both sides adding (or both removing) the same leaf-list value
+// is the same change, not a conflict.
 func conflicts(ours, theirs [][]string) [][]string {
 	var out [][]string
 	for _, o := range ours {
 		for _, t := range theirs {
+			if slices.Equal(o, t) && strings.HasPrefix(o[len(o)-1], valueMark) {
+				continue
+			}
 			if isPrefix(o, t) || isPrefix(t, o) {
 				out = append(out, o)
 				break
@@ -86,6 +135,10 @@ func isPrefix(p, q []string) bool {
 func replay(onto, ours *configtree.Node, paths [][]string) *configtree.Node {
 	out := onto.Clone()
 	for _, p := range paths {
+		if last := p[len(p)-1]; strings.HasPrefix(last, valueMark) {
+			replayValue(out, ours, p[:len(p)-1], strings.TrimPrefix(last, valueMark))
+			continue
+		}
 		n := ours.Get(p...)
 		if n == nil {
 			out.Delete(p, nil)
@@ -104,6 +157,25 @@ func replay(onto, ours *configtree.Node, paths [][]string) *configtree.Node {
 		insert(cur, n.Clone())
 	}
 	return out
+}
+
+// replayValue gives out's leaf-list at leaf ours's presence of value v.
+func replayValue(out, ours *configtree.Node, leaf []string, v string) {
+	if n := ours.Get(leaf...); n != nil && slices.Contains(n.Values, v) {
+		if have := out.Get(leaf...); have != nil && slices.Contains(have.Values, v) {
+			return
+		}
+		// Create the path with ours's node kinds, then add the value.
+		steps := make([]configtree.Step, len(leaf))
+		src := ours
+		for i, name := range leaf {
+			src = src.Child(name)
+			steps[i] = configtree.Step{Name: name, Tag: src.Tag}
+		}
+		out.Set(steps, true, true, true, v)
+		return
+	}
+	out.Delete(leaf, &v)
 }
 
 // insert puts c among n's children in name order, replacing a namesake.

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ctsync/ctsync/internal/configtree"
+	"github.com/ctsync/ctsync/internal/schema"
 )
 
 func tree(t *testing.T, s string) *configtree.Node {
@@ -59,6 +60,31 @@ func TestThreeWayMerge(t *testing.T) {
 			want:   strings.Replace(strings.Replace(mergeBase, "accept-protocol tcp", "accept-protocol udp", 1), "        group wan {", "        group lan {\n            vrid 2\n        }\n        group wan {", 1),
 		},
 		{
+			name:   "different values added to one leaf-list",
+			theirs: strings.Replace(mergeBase, "accept-protocol tcp", "accept-protocol tcp\n        accept-protocol udp", 1),
+			ours:   strings.Replace(mergeBase, "accept-protocol tcp", "accept-protocol tcp\n        accept-protocol icmp", 1),
+			want:   strings.Replace(mergeBase, "accept-protocol tcp", "accept-protocol tcp\n        accept-protocol udp\n        accept-protocol icmp", 1),
+		},
+		{
+			name:   "one removes a value, the other adds one",
+			theirs: strings.Replace(mergeBase, "accept-protocol tcp", "accept-protocol tcp\n        accept-protocol udp", 1),
+			ours:   strings.Replace(mergeBase, "        accept-protocol tcp\n", "        accept-protocol sctp\n", 1),
+			want:   strings.Replace(mergeBase, "accept-protocol tcp", "accept-protocol udp\n        accept-protocol sctp", 1),
+		},
+		{
+			name:   "both add the same value",
+			theirs: strings.Replace(mergeBase, "accept-protocol tcp", "accept-protocol tcp\n        accept-protocol udp", 1),
+			ours:   strings.Replace(mergeBase, "accept-protocol tcp", "accept-protocol tcp\n        accept-protocol udp", 1),
+			want:   strings.Replace(mergeBase, "accept-protocol tcp", "accept-protocol tcp\n        accept-protocol udp", 1),
+		},
+		{
+			name:     "they delete the leaf-list we add to",
+			theirs:   strings.Replace(mergeBase, "        accept-protocol tcp\n", "        sync-queue-size 2\n", 1),
+			ours:     strings.Replace(mergeBase, "accept-protocol tcp", "accept-protocol tcp\n        accept-protocol udp", 1),
+			conflict: nil,
+			want:     strings.Replace(mergeBase, "        accept-protocol tcp\n", "        accept-protocol udp\n        sync-queue-size 2\n", 1),
+		},
+		{
 			name:     "same leaf",
 			theirs:   strings.Replace(mergeBase, "priority 100", "priority 200", 1),
 			ours:     strings.Replace(mergeBase, "priority 100", "priority 50", 1),
@@ -74,11 +100,12 @@ func TestThreeWayMerge(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			base, theirs, ours := tree(t, mergeBase), tree(t, tt.theirs), tree(t, tt.ours)
-			oc := changes(base, ours)
-			c := conflicts(oc, changes(base, theirs))
+			multi := schema.Default().IsMulti
+			oc := changes(base, ours, multi)
+			c := conflicts(oc, changes(base, theirs, multi))
 			var got []string
 			for _, p := range c {
-				got = append(got, strings.Join(p, " "))
+				got = append(got, pathString(p))
 			}
 			if diff := cmp.Diff(tt.conflict, got); diff != "" {
 				t.Fatalf("conflicts (-want +got):\n%s", diff)

@@ -414,12 +414,12 @@ func (s *Session) commit(ctx context.Context, a commitArgs) (string, error) {
 		cand := s.candidate
 		var merged string
 		if rev != s.base && !configtree.Equal(running, s.baseTree) {
-			theirs := changes(s.baseTree, running)
-			ours := changes(s.baseTree, s.candidate)
+			theirs := changes(s.baseTree, running, s.schema.IsMulti)
+			ours := changes(s.baseTree, s.candidate, s.schema.IsMulti)
 			if c := conflicts(ours, theirs); len(c) > 0 {
 				var lines []string
 				for _, p := range c {
-					lines = append(lines, "  "+strings.Join(p, " "))
+					lines = append(lines, "  "+pathString(p))
 				}
 				return "", fmt.Errorf("another session committed since this one began, changing what you changed:\n%s\nTheir commit:\n%s\nRun discard and redo your changes, or commit them from a new session.\n\n%s",
 					strings.Join(lines, "\n"), configtree.Diff(s.baseTree, running), CommitFailed)
