@@ -114,9 +114,10 @@ func (c *Conn) Receive() ([]netlink.Message, error) {
 }
 
 // Query selects flows. Family is required; the other fields filter when
-// set. Filters the kernel can apply go into the dump request (family,
-// mark, protocol); every filter is also checked here, so an older kernel
-// that ignores one still gives the right answer.
+// set. Filters the kernel can apply go into the dump request (see
+// request); every filter is also checked here, so a kernel that ignores
+// one (older ones ignore CTA_ZONE and CTA_FILTER without a word) still
+// gives the right answer.
 type Query struct {
 	Family   uint8
 	Proto    uint8
@@ -147,49 +148,184 @@ func (q *Query) Match(f *Flow) bool {
 	return true
 }
 
-// request builds the dump request; kernelFilter false leaves out
-// everything but the family.
-func (q *Query) request(kernelFilter bool) netlink.Message {
+// What ctnetlink (net/netfilter/nf_conntrack_netlink.c: ctnetlink_start,
+// ctnetlink_alloc_filter, ctnetlink_filter_match) filters a dump by, as
+// read in the source and checked on Linux 6.18 (TestKernelFilters in the
+// integration tests):
+//
+//   - CTA_MARK with CTA_MARK_MASK: every kernel this runs on.
+//   - CTA_ZONE: since Linux 6.8 (eff3c558bb7e "netfilter: ctnetlink:
+//     support filtering by zone"; zone 0 filters since fa173a1b4e3f, in
+//     6.8-rc4). Older kernels ignore it.
+//   - CTA_FILTER with CTA_TUPLE_ORIG, since Linux 5.9: the protocol
+//     number, the IPv4 source and destination, and, with the protocol,
+//     the TCP or UDP source and destination port, each compared exactly
+//     and ANDed. CTA_FILTER_ORIG_FLAGS is an NLA_U32, in host byte order
+//     unlike the attributes around it. Older kernels ignore CTA_FILTER; one
+//     that knows it but not a flag, or lacks zone or mark support, refuses
+//     the dump (EINVAL, EOPNOTSUPP) and Dump asks again without filters.
+//
+// Not sent: prefixes shorter than the address (the kernel compares whole
+// addresses), IPv6 addresses (ctnetlink_filter_match_tuple tests them with
+// !ipv6_addr_cmp, true when they are equal, so the kernel drops exactly
+// the flows asked for; seen on 6.18), a port without protocol TCP or UDP
+// (the kernel needs the protocol to parse ports and compares them for TCP
+// and UDP only), and the TCP state (not a tuple field; CTA_STATUS filters
+// status bits).
+
+// kernelTuple returns the CTA_FILTER_ORIG_FLAGS of the original-tuple
+// filter q can put into the kernel, apart from the port.
+func (q *Query) kernelTuple() uint32 {
+	var flags uint32
+	if q.HasProto {
+		flags |= ctaFilterProtoNum
+	}
+	if q.Family == FamilyIPv4 {
+		if q.Src.IsValid() && q.Src.Addr().Is4() && q.Src.Bits() == 32 {
+			flags |= ctaFilterIPSrc
+		}
+		if q.Dst.IsValid() && q.Dst.Addr().Is4() && q.Dst.Bits() == 32 {
+			flags |= ctaFilterIPDst
+		}
+	}
+	return flags
+}
+
+// splitPort reports whether the port filter goes to the kernel, as two
+// dumps: the kernel ANDs its filters, and "port N" is source port N or
+// destination port N.
+func (q *Query) splitPort() bool {
+	return q.HasPort && q.HasProto && (q.Proto == ProtoTCP || q.Proto == ProtoUDP)
+}
+
+// kernelFilter reports whether any filter besides the family goes into
+// the dump request.
+func (q *Query) kernelFilter() bool {
+	return q.HasMark || q.HasZone || q.kernelTuple() != 0 || q.splitPort()
+}
+
+// Passes of a dump: one, unless the port is split.
+const (
+	passAll     = iota // one dump, no port in the request
+	passSrcPort        // source port N
+	passDstPort        // destination port N; source port N was passSrcPort's
+)
+
+// passes lists the dumps Dump asks for when the kernel takes its filters.
+func (q *Query) passes() []int {
+	if q.splitPort() {
+		return []int{passSrcPort, passDstPort}
+	}
+	return []int{passAll}
+}
+
+// match is Match plus the port of the pass, so that a split-port dump
+// lists each flow once even from a kernel that ignored the port.
+func (q *Query) match(f *Flow, pass int) bool {
+	switch {
+	case !q.Match(f),
+		pass == passSrcPort && f.Orig.SrcPort != q.Port,
+		pass == passDstPort && f.Orig.SrcPort == q.Port:
+		return false
+	}
+	return true
+}
+
+// request builds the dump request for a pass; kernelFilter false leaves
+// out everything but the family.
+func (q *Query) request(kernelFilter bool, pass int) netlink.Message {
 	ae := netlink.NewAttributeEncoder()
 	ae.ByteOrder = binary.BigEndian
-	if kernelFilter && q.HasMark {
-		ae.Uint32(ctaMark, q.Mark)
-		ae.Uint32(ctaMarkMask, 0xffffffff)
+	if kernelFilter {
+		q.encodeFilter(ae, pass)
 	}
-	if kernelFilter && q.HasProto {
-		ae.Nested(ctaTupleOrig, func(nae *netlink.AttributeEncoder) error {
-			nae.Nested(ctaTupleProto, func(pae *netlink.AttributeEncoder) error {
-				pae.Uint8(ctaProtoNum, q.Proto)
-				return nil
-			})
-			return nil
-		})
-		ae.Nested(ctaFilter, func(nae *netlink.AttributeEncoder) error {
-			nae.Uint32(ctaFilterOrigFlags, ctaFilterProtoNum)
-			nae.Uint32(ctaFilterReplyFlags, 0)
-			return nil
-		})
-	}
-	attrs, _ := ae.Encode() // the encoders above cannot fail
+	attrs, _ := ae.Encode() // the encoders used cannot fail
 	return netlink.Message{
 		Header: netlink.Header{Type: msgCTGet, Flags: netlink.Request | netlink.Dump},
 		Data:   append([]byte{q.Family, 0, 0, 0}, attrs...),
 	}
 }
 
+func (q *Query) encodeFilter(ae *netlink.AttributeEncoder, pass int) {
+	if q.HasMark {
+		ae.Uint32(ctaMark, q.Mark)
+		ae.Uint32(ctaMarkMask, 0xffffffff)
+	}
+	if q.HasZone {
+		ae.Uint16(ctaZone, q.Zone)
+	}
+	flags := q.kernelTuple()
+	switch pass {
+	case passSrcPort:
+		flags |= ctaFilterSrcPort
+	case passDstPort:
+		flags |= ctaFilterDstPort
+	}
+	if flags == 0 {
+		return
+	}
+	ae.Nested(ctaTupleOrig, func(tae *netlink.AttributeEncoder) error {
+		if flags&(ctaFilterIPSrc|ctaFilterIPDst) != 0 {
+			tae.Nested(ctaTupleIP, func(iae *netlink.AttributeEncoder) error {
+				if flags&ctaFilterIPSrc != 0 {
+					iae.Bytes(ctaIPv4Src, q.Src.Addr().AsSlice())
+				}
+				if flags&ctaFilterIPDst != 0 {
+					iae.Bytes(ctaIPv4Dst, q.Dst.Addr().AsSlice())
+				}
+				return nil
+			})
+		}
+		if flags&ctaFilterProtoNum == 0 {
+			return nil
+		}
+		tae.Nested(ctaTupleProto, func(pae *netlink.AttributeEncoder) error {
+			pae.Uint8(ctaProtoNum, q.Proto)
+			if flags&ctaFilterSrcPort != 0 {
+				pae.Uint16(ctaProtoSrcPort, q.Port)
+			}
+			if flags&ctaFilterDstPort != 0 {
+				pae.Uint16(ctaProtoDstPort, q.Port)
+			}
+			return nil
+		})
+		return nil
+	})
+	ae.Nested(ctaFilter, func(fae *netlink.AttributeEncoder) error {
+		fae.ByteOrder = binary.NativeEndian // NLA_U32, not big-endian
+		fae.Uint32(ctaFilterOrigFlags, flags)
+		fae.Uint32(ctaFilterReplyFlags, 0)
+		return nil
+	})
+}
+
 // Dump streams the flows matching q to fn, one at a time, in the order
 // the kernel sends them. The *Flow is reused: fn must copy what it keeps.
 // An error from fn stops the dump and is returned as is.
+//
+// A port filter with protocol TCP or UDP is asked of the kernel as two
+// dumps, source port N, then destination port N without source port N
+// (that part checked here), so each flow is listed once whatever the
+// kernel did with the filter.
 func Dump(s Socket, q Query, fn func(*Flow) error) error {
-	kernel := q.HasMark || q.HasProto
-	err := dump(s, q, kernel, fn)
-	var kerr kernelErr
-	if kernel && errors.As(err, &kerr) && (kerr.errno == unix.EINVAL || kerr.errno == unix.EOPNOTSUPP) {
-		// A kernel without CTA_FILTER refuses before sending any flow:
-		// ask again for everything and filter here.
-		return dump(s, q, false, fn)
+	if !q.kernelFilter() {
+		return dump(s, q.request(false, passAll), &q, passAll, fn)
 	}
-	return err
+	listed := false
+	seen := func(f *Flow) error { listed = true; return fn(f) }
+	for _, pass := range q.passes() {
+		err := dump(s, q.request(true, pass), &q, pass, seen)
+		var kerr kernelErr
+		if !listed && errors.As(err, &kerr) && (kerr.errno == unix.EINVAL || kerr.errno == unix.EOPNOTSUPP) {
+			// The kernel refused the filter before sending any flow:
+			// ask again for everything and filter here.
+			return dump(s, q.request(false, passAll), &q, passAll, fn)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // kernelErr is an error the kernel answered with, as opposed to one
@@ -199,8 +335,8 @@ type kernelErr struct{ errno unix.Errno }
 func (e kernelErr) Error() string { return e.errno.Error() }
 func (e kernelErr) Unwrap() error { return mapErrno(e.errno) }
 
-func dump(s Socket, q Query, kernelFilter bool, fn func(*Flow) error) error {
-	if err := s.Send(q.request(kernelFilter)); err != nil {
+func dump(s Socket, req netlink.Message, q *Query, pass int, fn func(*Flow) error) error {
+	if err := s.Send(req); err != nil {
 		return fmt.Errorf("requesting conntrack dump: %w", mapErrno(err))
 	}
 	var f Flow
@@ -211,7 +347,7 @@ func dump(s Socket, q Query, kernelFilter bool, fn func(*Flow) error) error {
 		if err := Decode(m.Data, &f); err != nil {
 			return fmt.Errorf("decoding conntrack entry: %w", err)
 		}
-		if !q.Match(&f) {
+		if !q.match(&f, pass) {
 			return nil
 		}
 		return fn(&f)
@@ -262,3 +398,22 @@ func mapErrno(err error) error {
 }
 
 func errnoOf(code int32) unix.Errno { return unix.Errno(-code) }
+
+// CountingSocket passes a Socket through, counting the flow messages it
+// receives: how many flows the kernel sent, before the checks here. Tests
+// use it to see that the kernel filtered.
+type CountingSocket struct {
+	Socket
+	Flows int
+}
+
+// Receive receives from the wrapped socket and counts its flow messages.
+func (c *CountingSocket) Receive() ([]netlink.Message, error) {
+	msgs, err := c.Socket.Receive()
+	for _, m := range msgs {
+		if m.Header.Type == msgCTNew {
+			c.Flows++
+		}
+	}
+	return msgs, err
+}

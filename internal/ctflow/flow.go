@@ -79,7 +79,14 @@ const (
 
 	ctaFilterOrigFlags  = 1
 	ctaFilterReplyFlags = 2
-	ctaFilterProtoNum   = 1 << 3
+
+	// CTA_FILTER_F_CTA_* (net/netfilter/nf_internals.h): which fields of
+	// CTA_TUPLE_ORIG a dump compares, exactly.
+	ctaFilterIPSrc    = 1 << 0
+	ctaFilterIPDst    = 1 << 1
+	ctaFilterProtoNum = 1 << 3
+	ctaFilterSrcPort  = 1 << 4
+	ctaFilterDstPort  = 1 << 5
 )
 
 // nlaTypeMask strips NLA_F_NESTED and NLA_F_NET_BYTEORDER.
