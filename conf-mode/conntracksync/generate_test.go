@@ -139,6 +139,12 @@ func render(t testing.TB, lines []string, sys handler.System, root paths.Root) [
 	if files[1].Path != root.FailoverFacts() || json.Unmarshal(files[1].Data, &facts) != nil || facts.SyncGroup == "" {
 		t.Fatalf("failover facts = %s at %s, want the sync-group at %s", files[1].Data, files[1].Path, root.FailoverFacts())
 	}
+	// The hook acts on the facts; they must say what conntrackd.conf says.
+	conf := string(files[0].Data)
+	if facts.DisableExternalCache != strings.Contains(conf, "DisableExternalCache on") ||
+		facts.ExpectSync != strings.Contains(conf, "ExpectationSync") {
+		t.Fatalf("failover facts %+v disagree with conntrackd.conf:\n%s", facts, conf)
+	}
 	return files[0].Data
 }
 

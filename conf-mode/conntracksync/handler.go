@@ -100,11 +100,16 @@ func (h *Handler) Generate(cfg any, env *handler.Env) ([]handler.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The VRRP hook learns the sync-group from this file, installed with
-	// conntrackd.conf before keepalived can run the hook.
+	// The VRRP hook learns what it must know of the config from this file,
+	// rendered from the same cfg and installed with conntrackd.conf before
+	// keepalived can run the hook.
 	return []handler.File{
 		{Path: path, Data: data, Mode: 0o644},
-		{Path: facts, Data: transition.EncodeFacts(transition.Facts{SyncGroup: c.FailoverMechanism.VRRP.SyncGroup}), Mode: 0o644},
+		{Path: facts, Data: transition.EncodeFacts(transition.Facts{
+			SyncGroup:            c.FailoverMechanism.VRRP.SyncGroup,
+			DisableExternalCache: c.DisableExternalCache,
+			ExpectSync:           len(c.ExpectSync) > 0,
+		}), Mode: 0o644},
 	}, nil
 }
 

@@ -108,7 +108,7 @@ func answers(ctx context.Context, c *conntrackd.Client, timeout time.Duration) e
 // config: conntrackd refuses to start while the file exists, and a crash
 // leaves it behind) and starts the daemon, then waits until it answers.
 // It returns what it did, for the record.
-func ensureRunning(ctx context.Context, o *Options, dc daemonConf, c *conntrackd.Client) (string, error) {
+func ensureRunning(ctx context.Context, o *Options, c *conntrackd.Client) (string, error) {
 	if err := answers(ctx, c, 2*time.Second); err == nil {
 		return "running", nil
 	}
@@ -121,10 +121,7 @@ func ensureRunning(ctx context.Context, o *Options, dc daemonConf, c *conntrackd
 		return fmt.Sprintf("pid %d answered after waiting", pid), nil
 	}
 	var did []string
-	lock := dc.LockFile
-	if lock == "" {
-		lock = o.Root.ConntrackdLock()
-	}
+	lock := o.Root.ConntrackdLock()
 	if _, err := os.Stat(lock); err == nil {
 		if err := os.Remove(lock); err != nil {
 			return "", fmt.Errorf("removing stale conntrackd lock %s: %w", lock, err)

@@ -100,7 +100,7 @@ func Run(ctx context.Context, o Options) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
-	sg, err := readSyncGroup(o.Root.FailoverFacts())
+	facts, err := readFacts(o.Root.FailoverFacts())
 	if err != nil {
 		// Without the config we cannot know whether to act; acting on
 		// the wrong group could flush caches, so record and fail.
@@ -114,9 +114,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log = log.With(zap.Uint64("seq", seq))
 
-	if sg.Configured && sg.Group != o.Group {
+	if facts != nil && facts.SyncGroup != o.Group {
 		// Another VRRP group: only its state is worth keeping.
-		log.Info("not the conntrack-sync sync-group; nothing to do", zap.String("sync_group", sg.Group))
+		log.Info("not the conntrack-sync sync-group; nothing to do", zap.String("sync_group", facts.SyncGroup))
 		return recordGroup(ctx, o.Root, o.Group, GroupState{State: state, Since: start, Seq: seq})
 	}
 
@@ -136,12 +136,12 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	rec := &Record{Seq: seq, State: state, Group: o.Group, Started: start}
-	if !sg.Configured {
+	if facts == nil {
 		rec.Skipped = "conntrack-sync is not configured"
 		rec.OK = true
 		log.Info(rec.Skipped + "; nothing to do")
 	} else {
-		r := &runner{o: &o, ctx: ctx, rec: rec, log: log, start: start}
+		r := &runner{o: &o, ctx: ctx, rec: rec, log: log, start: start, facts: *facts}
 		err = r.run()
 	}
 	rec.Duration = time.Since(start)
@@ -197,6 +197,7 @@ type runner struct {
 	log   *zap.Logger
 	start time.Time
 	c     *conntrackd.Client
+	facts Facts
 }
 
 // stepTimeout bounds ordinary requests; the commit gets what is left.
@@ -207,15 +208,8 @@ const stepTimeout = 5 * time.Second
 const commitReserve = time.Second
 
 func (r *runner) run() error {
-	dc, err := readDaemonConf(r.o.Root.ConntrackdConf())
-	if err != nil {
-		return err
-	}
-	sock := dc.Socket
-	if sock == "" {
-		sock = r.o.Root.ConntrackdSocket()
-	}
-	r.c = &conntrackd.Client{Path: sock}
+	r.c = &conntrackd.Client{Path: r.o.Root.ConntrackdSocket()}
+	dc := r.facts
 	r.rec.Mode = "external-cache"
 	if dc.DisableExternalCache {
 		r.rec.Mode = "no-external-cache"
@@ -224,13 +218,13 @@ func (r *runner) run() error {
 	case Master:
 		return r.master(dc)
 	case Backup:
-		return r.backup(dc)
+		return r.backup()
 	default:
 		return r.request("reset-timers", conntrackd.ResetTimers)
 	}
 }
 
-func (r *runner) master(dc daemonConf) error {
+func (r *runner) master(dc Facts) error {
 	if dc.DisableExternalCache {
 		// The peer's states are already in the kernel table; resync the
 		// internal cache with it and tell the peer what we hold.
@@ -265,7 +259,7 @@ func (r *runner) master(dc daemonConf) error {
 // external entry is either created by the commit or was already there).
 // Both counts are single small requests, so the check adds milliseconds
 // to a commit that takes about a second per 100,000 entries.
-func (r *runner) commit(dc daemonConf) error {
+func (r *runner) commit(dc Facts) error {
 	st := Step{Name: "external-cache-count", Code: conntrackd.Stats}
 	t0 := time.Now()
 	ctx, cancel := context.WithTimeout(r.ctx, stepTimeout)
@@ -322,10 +316,10 @@ func (r *runner) commit(dc daemonConf) error {
 	return nil
 }
 
-func (r *runner) backup(dc daemonConf) error {
+func (r *runner) backup() error {
 	st := Step{Name: "ensure-running"}
 	t0 := time.Now()
-	did, err := ensureRunning(r.ctx, r.o, dc, r.c)
+	did, err := ensureRunning(r.ctx, r.o, r.c)
 	st.Detail = did
 	r.finish(&st, t0, err)
 	if err != nil {

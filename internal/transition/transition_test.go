@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -103,7 +102,7 @@ func (f *fakeCT) handle(c net.Conn) {
 	defer f.mu.Unlock()
 	switch code {
 	case conntrackd.Stats:
-		fmt.Fprintf(c, "cache internal:\ncurrent active connections:\t%12d\n\ncache external:\ncurrent active connections:\t%12d\n", 0, f.external)
+		io.WriteString(c, statsText(0, f.external, true))
 	case conntrackd.Commit, conntrackd.CommitAll:
 		if !f.skipCommit {
 			f.kernel += f.external
@@ -131,18 +130,18 @@ type setup struct {
 	expect     bool
 }
 
-// newRoot writes a running config and a conntrackd.conf under a fresh
-// root. The socket lives in a short temp dir: UNIX socket paths are
-// limited to 108 bytes and test temp dirs are long.
+// newRoot makes a fresh root with the failover facts the conntrack-sync
+// handler would generate. The root is a short temp dir because the
+// control socket lives under it and UNIX socket paths are limited to 108
+// bytes; it returns that socket's path.
 func newRoot(t *testing.T, s setup) (paths.Root, string) {
 	t.Helper()
-	root := paths.Root{Dir: t.TempDir()}
-	sockDir, err := os.MkdirTemp("", "ctt")
+	dir, err := os.MkdirTemp("", "ctt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	sock := filepath.Join(sockDir, "ctl")
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	root := paths.Root{Dir: dir}
 	for _, d := range []string{root.RunDir(), root.EtcDir(), root.StateDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -151,30 +150,12 @@ func newRoot(t *testing.T, s setup) (paths.Root, string) {
 	if s.group != "" {
 		// The conntrack-sync handler generates this in the commit that
 		// writes conntrackd.conf; the hook reads nothing else of the config.
-		if err := os.WriteFile(root.FailoverFacts(), EncodeFacts(Facts{SyncGroup: s.group}), 0o644); err != nil {
+		f := Facts{SyncGroup: s.group, DisableExternalCache: s.disableExt, ExpectSync: s.expect}
+		if err := os.WriteFile(root.FailoverFacts(), EncodeFacts(f), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	opts := ""
-	if s.expect {
-		opts = "\tOptions {\n\t\tExpectationSync on\n\t}\n"
-	}
-	conf := fmt.Sprintf(`Sync {
-	Mode FTFW {
-		DisableExternalCache %s
-	}
-%s}
-General {
-	LockFile %s
-	UNIX {
-		Path %s
-	}
-}
-`, map[bool]string{true: "on", false: "off"}[s.disableExt], opts, root.ConntrackdLock(), sock)
-	if err := os.WriteFile(root.ConntrackdConf(), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return root, sock
+	return root, root.ConntrackdSocket()
 }
 
 func TestRunSequence(t *testing.T) {
