@@ -1,7 +1,6 @@
 package vrrp
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,12 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/proc"
 )
 
 // Engine is the engine name the supervisor knows keepalived by.
@@ -187,22 +186,8 @@ func (h *Handler) vrrpAlive(root paths.Root) bool {
 	if h.vrrpCheck != nil {
 		return h.vrrpCheck(root)
 	}
-	b, err := os.ReadFile(VRRPPidFile(root))
-	if err != nil {
-		return false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	return err == nil && pid > 0 && procAlive(pid)
-}
-
-// procAlive reports whether pid is a live process, zombies excluded.
-func procAlive(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(stat, ')')
-	return i >= 0 && i+2 < len(stat) && stat[i+2] != 'Z' && stat[i+2] != 'X'
+	pid, err := proc.ReadPidFile(VRRPPidFile(root))
+	return err == nil && proc.Alive(pid)
 }
 
 func poll(ctx context.Context, timeout time.Duration, f func() (bool, error)) error {

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/ctsync/ctsync/internal/proc"
 )
 
 // parsePid reads a pid file's contents: a decimal pid, optionally
@@ -28,24 +29,8 @@ func parsePid(b []byte) (int, error) {
 	return p, nil
 }
 
-// alive reports whether pid runs. A zombie counts as gone: its parent may
-// be an init that never reaps (containers), and it holds nothing.
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the command name, which is in parentheses and
-	// may itself contain spaces or parentheses.
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 || i+2 >= len(stat) {
-		return true
-	}
-	return stat[i+2] != 'Z' && stat[i+2] != 'X'
-}
+// alive reports whether pid runs; a zombie counts as gone.
+func alive(pid int) bool { return proc.Alive(pid) }
 
 func killPid(pid int, sig syscall.Signal) error {
 	if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {

@@ -5,14 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ctsync/ctsync/internal/paths"
-	"github.com/ctsync/ctsync/internal/supervise"
+	"github.com/ctsync/ctsync/internal/proc"
 )
 
 // Router is one ctsync router for a test: a namespace, its own root, and
@@ -103,11 +102,7 @@ func (r *Router) Log() string { return r.log.String() }
 func (r *Router) shutdown() {
 	r.StopService()
 	for _, pf := range []string{r.Root.ConntrackdPid(), filepath.Join(r.Root.RunDir(), "keepalived.sup.pid"), r.Root.KeepalivedPid()} {
-		b, err := os.ReadFile(pf)
-		if err != nil {
-			continue
-		}
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+		if pid, err := proc.ReadPidFile(pf); err == nil {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			for i := 0; i < 50 && syscall.Kill(pid, 0) == nil; i++ {
 				time.Sleep(100 * time.Millisecond)
@@ -146,15 +141,7 @@ func (r *Router) Run(stdin string, args ...string) (stdout, stderr string, err e
 
 // ConntrackdPid is the live conntrackd's pid from the root's pid file, or 0.
 func (r *Router) ConntrackdPid() int {
-	b, err := os.ReadFile(r.Root.ConntrackdPid())
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if !supervise.PidRuns(pid, "conntrackd") {
-		return 0
-	}
-	return pid
+	return proc.FromPidFile(r.Root.ConntrackdPid(), "conntrackd")
 }
 
 // Conntrackd runs the stock conntrackd client against the router's

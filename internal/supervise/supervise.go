@@ -13,9 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -24,6 +22,7 @@ import (
 
 	"github.com/ctsync/ctsync/internal/atomicfile"
 	"github.com/ctsync/ctsync/internal/handler"
+	procfs "github.com/ctsync/ctsync/internal/proc"
 )
 
 // Supervisor implements handler.Engines.
@@ -61,7 +60,7 @@ func (s *Supervisor) Ensure(ctx context.Context, spec handler.EngineSpec, restar
 	if p == nil {
 		// A previous ctsyncd or the VRRP hook may have left it running.
 		if pid := AdoptablePid(spec); pid != 0 {
-			p = &proc{spec: spec, pid: pid, since: pidFileTime(spec.PidFile), done: make(chan struct{}), wanted: true}
+			p = &proc{spec: spec, pid: pid, since: startedAt(pid), done: make(chan struct{}), wanted: true}
 			s.procs[spec.Name] = p
 			go watchPid(pid, p.done)
 			go s.monitor(p)
@@ -311,56 +310,25 @@ func AdoptablePid(spec handler.EngineSpec) int {
 	if spec.PidFile == "" || len(spec.Argv) == 0 {
 		return 0
 	}
-	b, err := os.ReadFile(spec.PidFile)
-	if err != nil {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0
-	}
-	if !PidRuns(pid, filepath.Base(spec.Argv[0])) {
-		return 0
-	}
-	return pid
-}
-
-// PidRuns reports whether pid is a live (not zombie) process whose
-// command is binary.
-func PidRuns(pid int, binary string) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name, which may itself
-	// contain ") ".
-	i := strings.LastIndexByte(string(stat), ')')
-	if i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' || stat[i+2] == 'X' {
-		return false
-	}
-	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	if err != nil {
-		return false
-	}
-	argv := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-	return len(argv) > 0 && slices.Contains([]string{binary}, filepath.Base(argv[0]))
+	return procfs.FromPidFile(spec.PidFile, filepath.Base(spec.Argv[0]))
 }
 
 // watchPid closes done when pid (not our child) is gone.
 func watchPid(pid int, done chan struct{}) {
 	bin := ""
-	if cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil {
-		bin = filepath.Base(strings.SplitN(string(cmdline), "\x00", 2)[0])
+	if argv := procfs.Argv(pid); len(argv) > 0 {
+		bin = filepath.Base(argv[0])
 	}
-	for PidRuns(pid, bin) {
+	for procfs.Runs(pid, bin) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	close(done)
 }
 
-func pidFileTime(path string) time.Time {
-	if fi, err := os.Stat(path); err == nil {
-		return fi.ModTime()
+// startedAt is when an adopted pid started, for the crash backoff.
+func startedAt(pid int) time.Time {
+	if t := procfs.StartTime(pid); t != nil {
+		return *t
 	}
 	return time.Now()
 }

@@ -1,7 +1,6 @@
 package transition
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/proc"
 	"github.com/ctsync/ctsync/internal/supervise"
 )
 
@@ -38,10 +38,8 @@ func StartConntrackd(root paths.Root, bin string) (pid int, exited <-chan struct
 // the one named in the pid file if it is alive and is conntrackd, else one
 // found in /proc by its command line. 0 means none.
 func liveConntrackd(root paths.Root, conf string) int {
-	if b, err := os.ReadFile(root.ConntrackdPid()); err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 && isConntrackd(pid, "") {
-			return pid
-		}
+	if pid := proc.FromPidFile(root.ConntrackdPid(), conntrackd.EngineName); pid != 0 {
+		return pid
 	}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
@@ -59,28 +57,16 @@ func liveConntrackd(root paths.Root, conf string) int {
 	return 0
 }
 
-// isConntrackd reports whether pid is a live (not zombie) conntrackd,
-// started with conf when conf is not empty.
+// isConntrackd reports whether pid is a live conntrackd, started with
+// conf when conf is not empty.
 func isConntrackd(pid int, conf string) bool {
-	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// State follows the parenthesised comm: "pid (comm) S ...".
-	if i := bytes.LastIndexByte(st, ')'); i < 0 || i+2 >= len(st) || st[i+2] == 'Z' || st[i+2] == 'X' {
-		return false
-	}
-	cl, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return false
-	}
-	args := strings.Split(strings.TrimRight(string(cl), "\x00"), "\x00")
-	if len(args) == 0 || filepath.Base(args[0]) != "conntrackd" {
+	if !proc.Runs(pid, conntrackd.EngineName) {
 		return false
 	}
 	if conf == "" {
 		return true
 	}
+	args := proc.Argv(pid)
 	for i, a := range args {
 		if a == "-C" && i+1 < len(args) && args[i+1] == conf {
 			return true

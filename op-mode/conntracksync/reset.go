@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/ctsync/ctsync/internal/configd"
-	"github.com/ctsync/ctsync/internal/supervise"
-	"os"
-	"strconv"
-	"strings"
+	"github.com/ctsync/ctsync/internal/proc"
 	"time"
 
 	"github.com/ctsync/ctsync/internal/conntrackd"
@@ -180,13 +177,9 @@ func runRestart(ctx context.Context, env *opcmd.Env, args []string) error {
 // readPid returns the pid in path and whether that process is a live
 // conntrackd (a stale pid file may name a reused pid).
 func readPid(path string) (int, bool) {
-	b, err := os.ReadFile(path)
+	pid, err := proc.ReadPidFile(path)
 	if err != nil {
 		return 0, false
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, false
-	}
-	return pid, supervise.PidRuns(pid, conntrackd.EngineName)
+	return pid, proc.Runs(pid, conntrackd.EngineName)
 }

@@ -4,9 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ctsync/ctsync/internal/proc"
 	"io"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -83,7 +82,7 @@ func CollectStatus(ctx context.Context, root paths.Root, cfg *Config) *Status {
 		}
 	}
 	if pid, ok := readPid(root.ConntrackdPid()); ok {
-		st.Conntrackd = Daemon{Running: true, Pid: pid, Since: startTime(pid)}
+		st.Conntrackd = Daemon{Running: true, Pid: pid, Since: proc.StartTime(pid)}
 	}
 	st.Replication = replication(ctx, root, st.Conntrackd.Running)
 	return st
@@ -166,44 +165,6 @@ func recv(st *ctdstats.Stats) uint64 {
 		return 0
 	}
 	return st.Link.PacketsRecv
-}
-
-// startTime reads when pid started from /proc: field 22 of
-// /proc/PID/stat is the start in clock ticks after boot (btime in
-// /proc/stat). USER_HZ is 100 on every Linux architecture Go supports.
-func startTime(pid int) *time.Time {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil
-	}
-	// The command name may contain spaces: fields start after ")".
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return nil
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return nil
-	}
-	ticks, err := strconv.ParseUint(f[19], 10, 64)
-	if err != nil {
-		return nil
-	}
-	s, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return nil
-	}
-	for _, line := range strings.Split(string(s), "\n") {
-		if v, ok := strings.CutPrefix(line, "btime "); ok {
-			bt, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err != nil {
-				return nil
-			}
-			t := time.Unix(bt, 0).Add(time.Duration(ticks) * 10 * time.Millisecond)
-			return &t
-		}
-	}
-	return nil
 }
 
 // WriteStatus prints st like the design's first session, or as JSON.
