@@ -145,7 +145,7 @@ func (e *Engine) Check(ctx context.Context, candidate *configtree.Node) error {
 	var errs []error
 	var badPaths [][]string
 	if err := e.schema.Validate(candidate); err != nil {
-		for _, ve := range flatten(err) {
+		for _, ve := range cfgerr.List(err) {
 			errs = append(errs, ve)
 			badPaths = append(badPaths, strings.Fields(cfgerr.PathOf(ve)))
 		}
@@ -240,7 +240,7 @@ func (e *Engine) commit(ctx context.Context, candidate *configtree.Node, resume 
 		return nil, &Error{Stage: "install", Errs: []error{err}, Restored: rerr}
 	}
 	if err := e.precheck(ctx, plans); err != nil {
-		return nil, &Error{Stage: "precheck", Errs: flatten(err), Restored: backup.restore()}
+		return nil, &Error{Stage: "precheck", Errs: cfgerr.List(err), Restored: backup.restore()}
 	}
 	var msgs []string
 	var resumeErrs []error
@@ -299,7 +299,7 @@ func (e *Engine) appliedCopy() map[string]any {
 // handler with config when all is set).
 func (e *Engine) prepare(ctx context.Context, running, candidate *configtree.Node, applied map[string]any, all bool) ([]*plan, error) {
 	if err := e.schema.Validate(candidate); err != nil {
-		return nil, &Error{Stage: "validate", Errs: flatten(err)}
+		return nil, &Error{Stage: "validate", Errs: cfgerr.List(err)}
 	}
 	plans, errs := e.plan(ctx, running, candidate, applied, all, nil)
 	if len(errs) > 0 {
@@ -324,7 +324,7 @@ func (e *Engine) plan(ctx context.Context, running, candidate *configtree.Node, 
 		}
 		cfg, err := h.GetConfig(full)
 		if err != nil {
-			errs = append(errs, flatten(err)...)
+			errs = append(errs, cfgerr.List(err)...)
 			continue
 		}
 		if isNil(cfg) {
@@ -335,7 +335,7 @@ func (e *Engine) plan(ctx context.Context, running, candidate *configtree.Node, 
 		}
 		if cfg != nil {
 			if err := h.Verify(ctx, cfg, e.sys); err != nil {
-				errs = append(errs, flatten(err)...)
+				errs = append(errs, cfgerr.List(err)...)
 				continue
 			}
 		}
@@ -476,17 +476,6 @@ func changedUnder(a, b *configtree.Node, paths [][]string) bool {
 		}
 	}
 	return false
-}
-
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }
 
 // isNil catches a typed nil pointer returned through the any of
