@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -316,7 +317,7 @@ func (e *Engine) plan(ctx context.Context, running, candidate *configtree.Node, 
 	var plans []*plan
 	var errs []error
 	for _, h := range e.handlers {
-		if !all && !changedUnder(running, candidate, h.Reads()) {
+		if !all && !readsChanged(running, candidate, h.Reads()) {
 			continue
 		}
 		if skip != nil && skip(h) {
@@ -469,13 +470,9 @@ func (b *backup) restore() error {
 	return errors.Join(errs...)
 }
 
-func changedUnder(a, b *configtree.Node, paths [][]string) bool {
-	for _, p := range paths {
-		if !configtree.Equal(a.Get(p...), b.Get(p...)) {
-			return true
-		}
-	}
-	return false
+// readsChanged reports whether any subtree the handler reads differs.
+func readsChanged(a, b *configtree.Node, paths [][]string) bool {
+	return slices.ContainsFunc(paths, func(p []string) bool { return configtree.ChangedUnder(a, b, p) })
 }
 
 // isNil catches a typed nil pointer returned through the any of
