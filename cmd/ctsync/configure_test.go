@@ -43,3 +43,33 @@ func TestCompletions(t *testing.T) {
 		}
 	}
 }
+
+// TestParseGlobals: --json and --root may stand anywhere on the line, as
+// operators type them at the end as often as at the front; op-mode
+// commands never see them.
+func TestParseGlobals(t *testing.T) {
+	tests := []struct {
+		args  []string
+		words []string
+		json  bool
+		root  string
+	}{
+		{[]string{"show", "conntrack", "table", "ipv4", "--json", "protocol", "tcp"}, []string{"show", "conntrack", "table", "ipv4", "protocol", "tcp"}, true, "/"},
+		{[]string{"--json"}, nil, true, "/"},
+		{[]string{"--root", "/srv/r1", "show", "conntrack-sync", "status"}, []string{"show", "conntrack-sync", "status"}, false, "/srv/r1"},
+		{[]string{"show", "conntrack-sync", "statistics", "--root=/srv/r2", "-j"}, []string{"show", "conntrack-sync", "statistics"}, true, "/srv/r2"},
+	}
+	t.Setenv("CTSYNC_ROOT", "")
+	for _, tt := range tests {
+		g, words, err := parseGlobals(tt.args)
+		if err != nil {
+			t.Fatalf("parseGlobals(%q): %v", tt.args, err)
+		}
+		if diff := cmp.Diff(tt.words, words); diff != "" || g.json != tt.json || g.root.Dir != tt.root {
+			t.Errorf("parseGlobals(%q) = %q json %v root %q; want json %v root %q (-want +got words):\n%s", tt.args, words, g.json, g.root.Dir, tt.json, tt.root, diff)
+		}
+	}
+	if _, _, err := parseGlobals([]string{"show", "--root"}); err == nil {
+		t.Error("--root without a directory was accepted")
+	}
+}

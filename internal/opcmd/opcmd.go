@@ -76,19 +76,3 @@ func All() []*Command {
 	})
 	return out
 }
-
-// StripJSON removes --json wherever it stands among a command's
-// arguments and reports whether it was there: an operator types it at the
-// end as often as at the front.
-func StripJSON(args []string) ([]string, bool) {
-	out := args[:0:0]
-	found := false
-	for _, a := range args {
-		if a == "--json" {
-			found = true
-			continue
-		}
-		out = append(out, a)
-	}
-	return out, found
-}

@@ -129,7 +129,6 @@ func parsePrefix(s string, family uint8) (netip.Prefix, error) {
 }
 
 func runTable(ctx context.Context, env *opcmd.Env, args []string) error {
-	args, j := opcmd.StripJSON(args)
 	q, err := ParseQuery(args)
 	if err != nil {
 		return err
@@ -139,7 +138,7 @@ func runTable(ctx context.Context, env *opcmd.Env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	return Table(ctx, s, q, env.Out, env.JSON || j)
+	return Table(ctx, s, q, env.Out, env.JSON)
 }
 
 // Table streams the flows matching q to w.
@@ -170,7 +169,6 @@ type Statistics struct {
 }
 
 func runStatistics(ctx context.Context, env *opcmd.Env, args []string) error {
-	args, j := opcmd.StripJSON(args)
 	if len(args) > 0 {
 		return fmt.Errorf("%w: show conntrack statistics takes no arguments", ErrUsage)
 	}
@@ -183,7 +181,7 @@ func runStatistics(ctx context.Context, env *opcmd.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return WriteStatistics(env.Out, st, env.JSON || j)
+	return WriteStatistics(env.Out, st, env.JSON)
 }
 
 // ReadStatistics collects the global and per-CPU counters.

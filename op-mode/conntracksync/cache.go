@@ -36,7 +36,6 @@ func CacheCode(args []string) (int32, error) {
 }
 
 func runCache(ctx context.Context, env *opcmd.Env, args []string) error {
-	args, j := opcmd.StripJSON(args)
 	code, err := CacheCode(args)
 	if err != nil {
 		return err
@@ -45,7 +44,7 @@ func runCache(ctx context.Context, env *opcmd.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, err = Cache(ctx, c, code, env.Out, env.JSON || j)
+	_, err = Cache(ctx, c, code, env.Out, env.JSON)
 	return err
 }
 

@@ -28,7 +28,6 @@ func cacheCount(ctx context.Context, c *conntrackd.Client, name string) (uint64,
 // As VyOS does: flush the internal cache, then resync it from the kernel
 // table; the outcome is checked through the cache's size afterwards.
 func runResetInternal(ctx context.Context, env *opcmd.Env, args []string) error {
-	args, _ = opcmd.StripJSON(args)
 	if err := noArgs("reset conntrack-sync internal-cache", args); err != nil {
 		return err
 	}
@@ -63,7 +62,6 @@ func runResetInternal(ctx context.Context, env *opcmd.Env, args []string) error 
 // As VyOS does: flush the external cache, then ask the peer to send its
 // internal cache again.
 func runResetExternal(ctx context.Context, env *opcmd.Env, args []string) error {
-	args, _ = opcmd.StripJSON(args)
 	if err := noArgs("reset conntrack-sync external-cache", args); err != nil {
 		return err
 	}
@@ -135,7 +133,6 @@ var restartTimeout = 20 * time.Second
 // the engine and its spec, and ctsyncd refuses while a commit runs. It
 // then checks that the new daemon answers on its control socket.
 func runRestart(ctx context.Context, env *opcmd.Env, args []string) error {
-	args, _ = opcmd.StripJSON(args)
 	if err := noArgs("restart conntrack-sync", args); err != nil {
 		return err
 	}

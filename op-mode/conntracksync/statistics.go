@@ -20,7 +20,6 @@ type Statistics struct {
 }
 
 func runStatistics(ctx context.Context, env *opcmd.Env, args []string) error {
-	args, j := opcmd.StripJSON(args)
 	if err := noArgs("show conntrack-sync statistics", args); err != nil {
 		return err
 	}
@@ -32,7 +31,7 @@ func runStatistics(ctx context.Context, env *opcmd.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return WriteStatistics(env.Out, st, env.JSON || j)
+	return WriteStatistics(env.Out, st, env.JSON)
 }
 
 // ReadStatistics asks conntrackd for its counters.

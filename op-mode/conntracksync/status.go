@@ -52,7 +52,6 @@ type Replication struct {
 var peerWatch = 2500 * time.Millisecond
 
 func runStatus(ctx context.Context, env *opcmd.Env, args []string) error {
-	args, j := opcmd.StripJSON(args)
 	if err := noArgs("show conntrack-sync status", args); err != nil {
 		return err
 	}
@@ -61,7 +60,7 @@ func runStatus(ctx context.Context, env *opcmd.Env, args []string) error {
 		return err
 	}
 	st := CollectStatus(ctx, env.Root, cfg)
-	return WriteStatus(env.Out, st, env.JSON || j)
+	return WriteStatus(env.Out, st, env.JSON)
 }
 
 // CollectStatus gathers everything status shows. Failures of one part
