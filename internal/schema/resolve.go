@@ -19,6 +19,24 @@ type Resolved struct {
 	HasValue bool
 }
 
+// SetIn stores the resolved path in tree, as `set` does: a leaf-list gains
+// the value, a leaf takes it, a container or tag entry is created.
+func (r *Resolved) SetIn(tree *configtree.Node) {
+	leaf := r.Node.Kind == Leaf || r.Node.Kind == LeafList
+	tree.Set(r.Steps, leaf, r.Node.Kind == LeafList, r.HasValue, r.Value)
+}
+
+// Set resolves words (what follows `set`) and stores them in tree; tree
+// is unchanged when they do not resolve.
+func (s *Schema) Set(tree *configtree.Node, words []string) error {
+	r, err := s.Resolve(words)
+	if err != nil {
+		return err
+	}
+	r.SetIn(tree)
+	return nil
+}
+
 // Resolve turns the words after `set` into tree steps, checking every
 // name, key and value on the way. A tag node takes its key as the next
 // word, a leaf its value; a valueless leaf takes none. A path may stop at

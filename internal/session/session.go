@@ -178,13 +178,7 @@ func (s *Session) set(words []string) error {
 	if len(words) == 0 {
 		return errors.New("set: a configuration path is required")
 	}
-	r, err := s.schema.Resolve(words)
-	if err != nil {
-		return err
-	}
-	leaf := r.Node.Kind == schema.Leaf || r.Node.Kind == schema.LeafList
-	s.candidate.Set(r.Steps, leaf, r.Node.Kind == schema.LeafList, r.HasValue, r.Value)
-	return nil
+	return s.schema.Set(s.candidate, words)
 }
 
 func (s *Session) delete(words []string) error {
@@ -576,12 +570,9 @@ func (s *Session) load(args []string, merge bool) (string, error) {
 	if merge {
 		next = s.candidate.Clone()
 		for _, p := range tree.Paths() {
-			r, err := s.schema.Resolve(p)
-			if err != nil {
+			if err := s.schema.Set(next, p); err != nil {
 				return fail("%v", err)
 			}
-			leaf := r.Node.Kind == schema.Leaf || r.Node.Kind == schema.LeafList
-			next.Set(r.Steps, leaf, r.Node.Kind == schema.LeafList, r.HasValue, r.Value)
 		}
 	}
 	var b strings.Builder
