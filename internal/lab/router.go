@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ctsync/ctsync/internal/proc"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -160,10 +161,10 @@ func (r *Router) Stop() error {
 			errs = append(errs, fmt.Errorf("%s: %w", pf, err))
 			continue
 		}
-		if !alive(pid) || !inNamespace(pid, r.NS) {
+		if !proc.Alive(pid) || !proc.InNetns(pid, r.NS) {
 			continue
 		}
-		if err := stopPid(pid, 5*time.Second); err != nil {
+		if err := proc.Stop(pid, 5*time.Second); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", r.Name, err))
 		}
 	}

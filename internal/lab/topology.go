@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ctsync/ctsync/internal/proc"
 	"net/netip"
 	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Addresses of the lab. All of them are in 198.18.0.0/15 (RFC 2544
@@ -210,7 +210,7 @@ func (t *Topology) Down() error {
 		if _, err := os.Stat("/run/netns/" + name); err != nil {
 			continue
 		}
-		if err := killNetnsPids(name); err != nil {
+		if err := proc.KillNetns(name); err != nil {
 			errs = append(errs, err)
 		}
 		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
@@ -218,35 +218,6 @@ func (t *Topology) Down() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// killNetnsPids kills every process `ip netns pids` lists and waits for
-// them to exit, so no socket or lock outlives the namespace.
-func killNetnsPids(name string) error {
-	pids := func() []int {
-		out, _ := exec.Command("ip", "netns", "pids", name).Output()
-		var ps []int
-		for _, f := range strings.Fields(string(out)) {
-			// Never ourselves: the lab's own sockets live in these
-			// namespaces, and a stray thread could too.
-			if p, err := parsePid([]byte(f)); err == nil && p != os.Getpid() && alive(p) {
-				ps = append(ps, p)
-			}
-		}
-		return ps
-	}
-	for _, p := range pids() {
-		_ = killPid(p, 9)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		left := pids()
-		if len(left) == 0 {
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("netns %s: processes still running after SIGKILL: %v", name, pids())
 }
 
 // staleName matches lab namespace names and captures the pid of the
@@ -272,10 +243,10 @@ func RemoveStale() ([]string, error) {
 			continue
 		}
 		pid, err := strconv.Atoi(m[1])
-		if err != nil || pid == os.Getpid() || alive(pid) {
+		if err != nil || pid == os.Getpid() || proc.Alive(pid) {
 			continue
 		}
-		if err := killNetnsPids(e.Name()); err != nil {
+		if err := proc.KillNetns(e.Name()); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -6,8 +6,8 @@
 package nstest
 
 import (
-	"bytes"
 	"fmt"
+	"github.com/ctsync/ctsync/internal/proc"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +16,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/vishvananda/netns"
 )
@@ -66,16 +65,8 @@ func New(t testing.TB, prefix string) *NS {
 	t.Cleanup(func() {
 		// Processes left in the namespace would keep sockets and lock
 		// files alive: kill what is left, by the namespace's own pids.
-		out, _ := exec.Command("ip", "netns", "pids", name).Output()
-		for _, f := range strings.Fields(string(out)) {
-			_ = exec.Command("kill", "-9", f).Run()
-		}
-		for i := 0; i < 50; i++ {
-			out, _ := exec.Command("ip", "netns", "pids", name).Output()
-			if len(bytes.TrimSpace(out)) == 0 {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
+		if err := proc.KillNetns(name); err != nil {
+			t.Error(err)
 		}
 		_ = exec.Command("ip", "netns", "del", name).Run()
 	})

@@ -102,11 +102,8 @@ func (r *Router) Log() string { return r.log.String() }
 func (r *Router) shutdown() {
 	r.StopService()
 	for _, pf := range []string{r.Root.ConntrackdPid(), filepath.Join(r.Root.RunDir(), "keepalived.sup.pid"), r.Root.KeepalivedPid()} {
-		if pid, err := proc.ReadPidFile(pf); err == nil {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			for i := 0; i < 50 && syscall.Kill(pid, 0) == nil; i++ {
-				time.Sleep(100 * time.Millisecond)
-			}
+		if pid, err := proc.ReadPidFile(pf); err == nil && proc.InNetns(pid, r.NS.Name) {
+			_ = proc.Stop(pid, 0)
 		}
 	}
 	if r.t.Failed() {

@@ -6,11 +6,13 @@ package proc
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -107,4 +109,93 @@ func StartTime(pid int) *time.Time {
 		}
 	}
 	return nil
+}
+
+// Stop sends SIGTERM, waits up to grace for pid to be gone, then sends
+// SIGKILL and waits again. It works on any pid, not only a child: a zombie
+// counts as gone, so it never waits on a parent that does not reap.
+func Stop(pid int, grace time.Duration) error {
+	if !Alive(pid) {
+		return nil
+	}
+	if grace > 0 {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		if WaitGone(pid, grace) {
+			return nil
+		}
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("kill -9 %d: %w", pid, err)
+	}
+	if WaitGone(pid, 5*time.Second) {
+		return nil
+	}
+	return fmt.Errorf("pid %d still running after SIGKILL", pid)
+}
+
+// WaitGone waits up to d for pid to be gone and reports whether it is.
+func WaitGone(pid int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for Alive(pid) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
+// InNetns reports whether pid lives in the network namespace named name
+// (as `ip netns` names them, under /run/netns). A pid file can outlive its
+// process and its number be reused: tests and the lab never signal a
+// process outside their own namespaces.
+func InNetns(pid int, name string) bool {
+	var a, b syscall.Stat_t
+	if syscall.Stat("/proc/"+strconv.Itoa(pid)+"/ns/net", &a) != nil {
+		return false
+	}
+	if syscall.Stat("/run/netns/"+name, &b) != nil {
+		return false
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
+}
+
+// NetnsPids lists the live processes in the named network namespace,
+// this process excepted.
+func NetnsPids(name string) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if InNetns(pid, name) && Alive(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// KillNetns SIGKILLs every process left in the named network namespace
+// and waits until none is: one that outlived its namespace would keep its
+// lock file and socket path, and the next daemon would talk to it.
+func KillNetns(name string) error {
+	for _, p := range NetnsPids(name) {
+		_ = syscall.Kill(p, syscall.SIGKILL)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := NetnsPids(name)
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("netns %s: processes still running after SIGKILL: %v", name, left)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

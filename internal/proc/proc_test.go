@@ -58,3 +58,29 @@ func TestProc(t *testing.T) {
 		t.Error("FromPidFile of a missing file")
 	}
 }
+
+func TestStop(t *testing.T) {
+	for _, grace := range []time.Duration{time.Second, 0} {
+		cmd := exec.Command("sleep", "300")
+		if err := cmd.Start(); err != nil {
+			t.Skip("no sleep binary")
+		}
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		pid := cmd.Process.Pid
+		start := time.Now()
+		if err := Stop(pid, grace); err != nil {
+			t.Fatalf("Stop(%d, %v): %v", pid, grace, err)
+		}
+		if Alive(pid) {
+			t.Errorf("pid %d alive after Stop", pid)
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("Stop took %v for a process that dies on the first signal", took)
+		}
+		<-done
+	}
+	if err := Stop(-1, time.Second); err != nil {
+		t.Errorf("Stop of a non-pid: %v", err)
+	}
+}
