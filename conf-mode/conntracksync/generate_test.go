@@ -3,28 +3,20 @@ package conntracksync
 import (
 	"context"
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ctsync/ctsync/internal/golden"
 	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/transition"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// goldenDir holds the expected conntrackd.conf of each golden case, in the
-// repository's top-level testdata/ (relative to this package's directory,
-// the working directory of its tests).
-var goldenDir = filepath.Join("..", "..", "testdata", "conntrackd")
-
-// goldenCases are the configs whose conntrackd.conf is kept in goldenDir;
-// the integration test runs the real conntrackd on some of them.
+// goldenCases are the configs whose conntrackd.conf is kept in
+// testdata/conntrackd; the integration test runs the real conntrackd on
+// some of them.
 var goldenCases = []struct {
 	name  string
 	lines []string
@@ -100,19 +92,7 @@ func TestGenerateGolden(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
 			got := render(t, tc.lines, goldenSystem(), root)
-			golden := filepath.Join(goldenDir, tc.name+".conf")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if diff := cmp.Diff(string(want), string(got)); diff != "" {
-				t.Errorf("conntrackd.conf (-want +got):\n%s", diff)
-			}
+			golden.Check(t, golden.Dir("conntrackd", tc.name+".conf"), got)
 		})
 	}
 }

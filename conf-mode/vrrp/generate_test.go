@@ -1,13 +1,12 @@
 package vrrp
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ctsync/ctsync/internal/golden"
 	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/paths"
 )
@@ -15,7 +14,8 @@ import (
 const wan = "high-availability vrrp group wan"
 
 // goldenCases are the configurations whose keepalived.conf is kept in
-// goldenDir. The integration test feeds the same cases to keepalived -t.
+// testdata/keepalived. The integration test feeds the same cases to
+// keepalived -t.
 var goldenCases = []struct {
 	name  string
 	lines []string
@@ -135,19 +135,7 @@ func TestGenerateGolden(t *testing.T) {
 			if len(files) != 1 || files[0].Path != "/srv/r1/etc/ctsync/keepalived.conf" || files[0].Mode != 0o600 {
 				t.Fatalf("files = %+v", files)
 			}
-			golden := filepath.Join(goldenDir, tc.name+".conf")
-			if *update {
-				if err := os.WriteFile(golden, files[0].Data, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := cmp.Diff(string(want), string(files[0].Data)); d != "" {
-				t.Errorf("keepalived.conf (-want +got):\n%s", d)
-			}
+			golden.Check(t, golden.Dir("keepalived", tc.name+".conf"), files[0].Data)
 		})
 	}
 }

@@ -2,10 +2,8 @@ package vrrp
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,13 +12,6 @@ import (
 	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/schema"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// goldenDir holds the expected keepalived.conf of each golden case, in the
-// repository's top-level testdata/ (relative to this package's directory,
-// the working directory of its tests).
-var goldenDir = filepath.Join("..", "..", "testdata", "keepalived")
 
 // treeOf builds a tree from `set` lines the way a config session does:
 // words resolved by the schema, then the schema's defaults added, as the

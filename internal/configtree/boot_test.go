@@ -3,7 +3,6 @@ package configtree
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,34 +10,13 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ctsync/ctsync/internal/golden"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// goldenDir holds the config.boot goldens: roundtrip/ (canonical files),
-// normalize/ (NAME.in and its canonical NAME.golden) and diff/ (NAME.old,
-// NAME.new and their compare output NAME.golden), in the repository's
-// top-level testdata/ (relative to this package's directory, the working
-// directory of its tests).
-var goldenDir = filepath.Join("..", "..", "testdata", "config.boot")
-
-// golden compares got with the file at path, or rewrites it with -update.
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run with -update to create it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
-	}
-}
+// The config.boot goldens are in testdata/config.boot: roundtrip/
+// (canonical files), normalize/ (NAME.in and its canonical NAME.golden) and
+// diff/ (NAME.old, NAME.new and their compare output NAME.golden).
 
 func mustParse(t testing.TB, s string) *Node {
 	t.Helper()
@@ -51,9 +29,9 @@ func mustParse(t testing.TB, s string) *Node {
 
 // Canonical files must come back byte for byte.
 func TestRoundTrip(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(goldenDir, "roundtrip", "*.boot"))
+	files, _ := filepath.Glob(golden.Dir("config.boot", "roundtrip", "*.boot"))
 	if len(files) == 0 {
-		t.Fatalf("no %s", filepath.Join(goldenDir, "roundtrip", "*.boot"))
+		t.Fatalf("no %s", golden.Dir("config.boot", "roundtrip", "*.boot"))
 	}
 	for _, path := range files {
 		t.Run(filepath.Base(path), func(t *testing.T) {
@@ -79,9 +57,9 @@ func TestRoundTrip(t *testing.T) {
 // Non-canonical input (comments, CRLF, single quotes, one-line blocks,
 // repeated blocks, unsorted nodes) parses to the tree its golden shows.
 func TestNormalize(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(goldenDir, "normalize", "*.in"))
+	files, _ := filepath.Glob(golden.Dir("config.boot", "normalize", "*.in"))
 	if len(files) == 0 {
-		t.Fatalf("no %s", filepath.Join(goldenDir, "normalize", "*.in"))
+		t.Fatalf("no %s", golden.Dir("config.boot", "normalize", "*.in"))
 	}
 	for _, path := range files {
 		t.Run(filepath.Base(path), func(t *testing.T) {
@@ -97,7 +75,7 @@ func TestNormalize(t *testing.T) {
 			if err := f.Format(&out); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, strings.TrimSuffix(path, ".in")+".golden", out.String())
+			golden.Check(t, strings.TrimSuffix(path, ".in")+".golden", out.Bytes())
 		})
 	}
 }
@@ -250,7 +228,7 @@ func TestVersions(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	for _, pattern := range []string{"roundtrip/*.boot", "normalize/*.in", "diff/*.new"} {
-		files, _ := filepath.Glob(filepath.Join(goldenDir, pattern))
+		files, _ := filepath.Glob(golden.Dir("config.boot", pattern))
 		for _, p := range files {
 			b, err := os.ReadFile(p)
 			if err != nil {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ctsync/ctsync/internal/golden"
 )
 
 func readTree(t *testing.T, path string) *Node {
@@ -16,19 +18,19 @@ func readTree(t *testing.T, path string) *Node {
 	return mustParse(t, string(b))
 }
 
-// Each NAME.old + NAME.new pair in goldenDir/diff has its compare output in
-// NAME.golden.
+// Each NAME.old + NAME.new pair in testdata/config.boot/diff has its
+// compare output in NAME.golden.
 func TestDiffGolden(t *testing.T) {
-	olds, _ := filepath.Glob(filepath.Join(goldenDir, "diff", "*.old"))
+	olds, _ := filepath.Glob(golden.Dir("config.boot", "diff", "*.old"))
 	if len(olds) == 0 {
-		t.Fatalf("no %s", filepath.Join(goldenDir, "diff", "*.old"))
+		t.Fatalf("no %s", golden.Dir("config.boot", "diff", "*.old"))
 	}
 	for _, oldPath := range olds {
 		base := strings.TrimSuffix(oldPath, ".old")
 		t.Run(filepath.Base(base), func(t *testing.T) {
 			old, new := readTree(t, oldPath), readTree(t, base+".new")
 			got := Diff(old, new)
-			golden(t, base+".golden", got)
+			golden.Check(t, base+".golden", []byte(got))
 			if (got == "") != Equal(old, new) {
 				t.Errorf("Diff empty = %v but Equal = %v", got == "", Equal(old, new))
 			}

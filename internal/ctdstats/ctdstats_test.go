@@ -4,44 +4,23 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ctsync/ctsync/internal/golden"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// goldenDir holds the captured conntrackd -s replies and what Parse and
-// Write make of them, in the repository's top-level testdata/ (relative to
-// this package's directory, the working directory of its tests).
-var goldenDir = filepath.Join("..", "..", "testdata", "conntrackd-replies")
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		os.WriteFile(path, got, 0o644)
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
-}
-
-// The inputs are real replies of conntrackd 1.4.7 (UDP unicast FTFW, two
-// namespaces, 41 flows): -s on the node owning the flows and on its
-// peer, -s link, the expectation form and -s network (which has no known
-// section but its link block).
+// The inputs, in testdata/conntrackd-replies, are real replies of
+// conntrackd 1.4.7 (UDP unicast FTFW, two namespaces, 41 flows): -s on the
+// node owning the flows and on its peer, -s link, the expectation form and
+// -s network (which has no known section but its link block).
 func TestParseGolden(t *testing.T) {
 	for _, name := range []string{"stats-internal", "stats-external", "stats-link", "stats-expect", "stats-network"} {
 		t.Run(name, func(t *testing.T) {
-			in, err := os.ReadFile(filepath.Join(goldenDir, name+".txt"))
+			in, err := os.ReadFile(golden.Dir("conntrackd-replies", name+".txt"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,12 +29,12 @@ func TestParseGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			j, _ := json.MarshalIndent(st, "", "  ")
-			golden(t, filepath.Join(goldenDir, name+".json"), append(j, '\n'))
+			golden.Check(t, golden.Dir("conntrackd-replies", name+".json"), append(j, '\n'))
 			var out bytes.Buffer
 			if err := Write(&out, st); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join(goldenDir, name+".out"), out.Bytes())
+			golden.Check(t, golden.Dir("conntrackd-replies", name+".out"), out.Bytes())
 			// What Write prints, Parse reads back to the same thing.
 			again, err := Parse(&out)
 			if err != nil {
@@ -69,7 +48,7 @@ func TestParseGolden(t *testing.T) {
 }
 
 func TestParseValues(t *testing.T) {
-	in, _ := os.ReadFile(filepath.Join(goldenDir, "stats-external.txt"))
+	in, _ := os.ReadFile(golden.Dir("conntrackd-replies", "stats-external.txt"))
 	st, err := Parse(bytes.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +80,7 @@ func TestParseErrors(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	for _, n := range []string{"stats-internal", "stats-link", "stats-expect"} {
-		b, _ := os.ReadFile(filepath.Join(goldenDir, n+".txt"))
+		b, _ := os.ReadFile(golden.Dir("conntrackd-replies", n+".txt"))
 		f.Add(string(b))
 	}
 	f.Add("message tracking:\n 1 Malformed msgs 2 Lost msgs\n")

@@ -4,29 +4,21 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ctsync/ctsync/internal/ctflow"
-	"github.com/google/go-cmp/cmp"
+	"github.com/ctsync/ctsync/internal/golden"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// goldenDir holds the captured conntrackd -x dumps and the tables rendered
-// from them, in the repository's top-level testdata/ (relative to this
-// package's directory, the working directory of its tests).
-var goldenDir = filepath.Join("..", "..", "testdata", "conntrackd-replies")
-
-// The inputs are real dumps of conntrackd 1.4.7 (-i -x on the node that
-// owns the flows, -e -x on its peer), captured in two namespaces.
+// The inputs, in testdata/conntrackd-replies, are real dumps of conntrackd
+// 1.4.7 (-i -x on the node that owns the flows, -e -x on its peer),
+// captured in two namespaces.
 func TestScanGolden(t *testing.T) {
 	for _, name := range []string{"internal", "external"} {
 		for _, asJSON := range []bool{false, true} {
-			in, err := os.Open(filepath.Join(goldenDir, name+".xml"))
+			in, err := os.Open(golden.Dir("conntrackd-replies", name+".xml"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -48,17 +40,7 @@ func TestScanGolden(t *testing.T) {
 					t.Fatalf("invalid JSON")
 				}
 			}
-			path := filepath.Join(goldenDir, name+ext)
-			if *update {
-				os.WriteFile(path, out.Bytes(), 0o644)
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(string(want), out.String()); diff != "" {
-				t.Errorf("%s (-want +got):\n%s", path, diff)
-			}
+			golden.Check(t, golden.Dir("conntrackd-replies", name+ext), out.Bytes())
 		}
 	}
 }
@@ -81,11 +63,11 @@ func TestParseLineErrors(t *testing.T) {
 }
 
 func FuzzParseLine(f *testing.F) {
-	data, _ := os.ReadFile(filepath.Join(goldenDir, "internal.xml"))
+	data, _ := os.ReadFile(golden.Dir("conntrackd-replies", "internal.xml"))
 	for _, l := range strings.SplitN(string(data), "\n", 4)[:3] {
 		f.Add(l)
 	}
-	data, _ = os.ReadFile(filepath.Join(goldenDir, "external.xml"))
+	data, _ = os.ReadFile(golden.Dir("conntrackd-replies", "external.xml"))
 	f.Add(strings.SplitN(string(data), "\n", 2)[0])
 	f.Add("<flow><meta direction=\"independent\"><assured/><unreplied/></meta></flow>")
 	f.Fuzz(func(t *testing.T, line string) {
@@ -105,7 +87,7 @@ func FuzzParseLine(f *testing.F) {
 }
 
 func BenchmarkScan(b *testing.B) {
-	data, _ := os.ReadFile(filepath.Join(goldenDir, "internal.xml"))
+	data, _ := os.ReadFile(golden.Dir("conntrackd-replies", "internal.xml"))
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {

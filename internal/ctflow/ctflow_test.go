@@ -3,43 +3,14 @@ package ctflow
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/ctsync/ctsync/internal/golden"
 	"github.com/google/go-cmp/cmp"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// goldenDir holds the conntrack table goldens, in the repository's top-level
-// testdata/ (relative to this package's directory, the working directory of
-// its tests).
-var goldenDir = filepath.Join("..", "..", "testdata", "conntrack")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join(goldenDir, name)
-	if *update {
-		if err := os.MkdirAll(goldenDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", name, diff)
-	}
-}
 
 func TestTableGolden(t *testing.T) {
 	tests := []struct {
@@ -80,7 +51,7 @@ func TestTableGolden(t *testing.T) {
 				if tt.json && !json.Valid(out.Bytes()) {
 					t.Fatalf("invalid JSON:\n%s", out.Bytes())
 				}
-				golden(t, tt.golden, out.Bytes())
+				golden.Check(t, golden.Dir("conntrack", tt.golden), out.Bytes())
 			}
 		})
 	}

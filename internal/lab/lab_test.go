@@ -2,43 +2,14 @@ package lab
 
 import (
 	"context"
-	"flag"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
+	"github.com/ctsync/ctsync/internal/golden"
 	"github.com/ctsync/ctsync/internal/transition"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// goldenDir holds the lab's goldens and its Vyatta 6.x config.boot pair, in
-// the repository's top-level testdata/ (relative to this package's
-// directory, the working directory of its tests).
-var goldenDir = filepath.Join("..", "..", "testdata", "lab")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join(goldenDir, name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", name, d)
-	}
-}
 
 func TestTopologyCommands(t *testing.T) {
 	rec := &RecordRunner{}
@@ -52,7 +23,7 @@ func TestTopologyCommands(t *testing.T) {
 	if err := top.LoadFirewall(context.Background(), "r1", LabFirewall()); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "topology.golden", []byte(strings.Join(rec.Cmds, "\n")+"\n"))
+	golden.Check(t, golden.Dir("lab", "topology.golden"), []byte(strings.Join(rec.Cmds, "\n")+"\n"))
 }
 
 func TestTopologyStaysInBenchmarkRange(t *testing.T) {
@@ -82,7 +53,7 @@ func TestFirewallRuleset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "ruleset.nft", rs)
+	golden.Check(t, golden.Dir("lab", "ruleset.nft"), rs)
 	if _, err := (Firewall{}).Ruleset(); err == nil {
 		t.Error("empty firewall rendered")
 	}
@@ -220,7 +191,7 @@ func TestFormatSummary(t *testing.T) {
 			Sample:      Sample{Flows: 200, Dead: 200, Deaths: map[string]int{"timeout": 200}},
 			KernelFlows: map[string]int{"r1": -1, "r2": 0}},
 	}}
-	golden(t, "summary.golden", []byte(FormatSummary(r)))
+	golden.Check(t, golden.Dir("lab", "summary.golden"), []byte(FormatSummary(r)))
 }
 
 func TestDescribeRecord(t *testing.T) {

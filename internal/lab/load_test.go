@@ -3,13 +3,13 @@ package lab
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ctsync/ctsync/internal/cfgerr"
 	"github.com/ctsync/ctsync/internal/configtree"
+	"github.com/ctsync/ctsync/internal/golden"
 	"github.com/ctsync/ctsync/internal/migrate"
 	"github.com/ctsync/ctsync/internal/schema"
 )
@@ -21,7 +21,7 @@ import (
 // sync-group, conntrack-sync over sync0 (multicast, as Vyatta had it).
 func TestVyattaPairImports(t *testing.T) {
 	s := schema.Default()
-	for name, file := range VyattaPair(goldenDir) {
+	for name, file := range VyattaPair(golden.Dir("lab")) {
 		t.Run(name, func(t *testing.T) {
 			data, err := os.ReadFile(file)
 			if err != nil {
@@ -40,7 +40,7 @@ func TestVyattaPairImports(t *testing.T) {
 			for _, l := range rep.Lines() {
 				b.WriteString("// " + l + "\n")
 			}
-			golden(t, strings.TrimSuffix(filepath.Base(file), ".boot")+".golden", []byte(b.String()))
+			golden.Check(t, strings.TrimSuffix(file, ".boot")+".golden", []byte(b.String()))
 
 			prio := map[string]int{"r1": R1Priority, "r2": R2Priority}[name]
 			want := []string{
@@ -84,7 +84,7 @@ func TestVyattaPairImports(t *testing.T) {
 // interface are the ones the lab assigns, so the files describe the lab's
 // routers and not some other pair.
 func TestVyattaPairMatchesTopology(t *testing.T) {
-	for name, file := range VyattaPair(goldenDir) {
+	for name, file := range VyattaPair(golden.Dir("lab")) {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
@@ -104,7 +104,7 @@ func TestVyattaPairMatchesTopology(t *testing.T) {
 }
 
 func TestCheckConfigFiles(t *testing.T) {
-	ok := VyattaPair(goldenDir)
+	ok := VyattaPair(golden.Dir("lab"))
 	tests := []struct {
 		name  string
 		files map[string]string
@@ -112,8 +112,8 @@ func TestCheckConfigFiles(t *testing.T) {
 	}{
 		{"pair", ok, ""},
 		{"r2 missing", map[string]string{"r1": ok["r1"]}, "none for r2"},
-		{"no such file", map[string]string{"r1": ok["r1"], "r2": filepath.Join(goldenDir, "nonexistent.boot")}, "config file of r2"},
-		{"a directory", map[string]string{"r1": goldenDir, "r2": ok["r2"]}, "not a regular file"},
+		{"no such file", map[string]string{"r1": ok["r1"], "r2": golden.Dir("lab", "nonexistent.boot")}, "config file of r2"},
+		{"a directory", map[string]string{"r1": golden.Dir("lab"), "r2": ok["r2"]}, "not a regular file"},
 		{"unknown router", map[string]string{"r1": ok["r1"], "r2": ok["r2"], "r3": ok["r1"]}, `no router "r3"`},
 	}
 	for _, tt := range tests {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ctsync/ctsync/internal/golden"
 	"github.com/ctsync/ctsync/internal/nstest"
 	"github.com/ctsync/ctsync/internal/paths"
 )
@@ -32,7 +33,7 @@ func TestFailoverVyattaPair(t *testing.T) {
 	res, err := Run(ctx, Options{
 		Flows: flows, BinDir: filepath.Dir(ctsync), WorkDir: work, KeepWorkDir: true,
 		Out:         io.MultiWriter(&testWriter{t: t}, &out),
-		ConfigFiles: VyattaPair(goldenDir), SyncOnly: true,
+		ConfigFiles: VyattaPair(golden.Dir("lab")), SyncOnly: true,
 	})
 	if err != nil {
 		t.Fatalf("lab: %v", err)

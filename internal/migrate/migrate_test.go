@@ -3,7 +3,6 @@ package migrate
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,41 +12,18 @@ import (
 
 	"github.com/ctsync/ctsync/internal/cfgerr"
 	"github.com/ctsync/ctsync/internal/configtree"
+	"github.com/ctsync/ctsync/internal/golden"
 	"github.com/ctsync/ctsync/internal/schema"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// goldenDir holds the old config.boot inputs (NAME.boot) and what they
-// migrate to (NAME.golden), in the repository's top-level testdata/
-// (relative to this package's directory, the working directory of its
-// tests).
-var goldenDir = filepath.Join("..", "..", "testdata", "migrate")
-
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
-}
-
-// TestGolden migrates every old config.boot in goldenDir and compares the
-// imported tree and the report with <name>.golden. Each result must also
-// validate against today's schema: what the import keeps can be committed.
+// TestGolden migrates every old config.boot in testdata/migrate
+// (NAME.boot) and compares the imported tree and the report with
+// NAME.golden. Each result must also validate against today's schema: what
+// the import keeps can be committed.
 func TestGolden(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(goldenDir, "*.boot"))
+	files, _ := filepath.Glob(golden.Dir("migrate", "*.boot"))
 	if len(files) == 0 {
-		t.Fatalf("no %s", filepath.Join(goldenDir, "*.boot"))
+		t.Fatalf("no %s", golden.Dir("migrate", "*.boot"))
 	}
 	s := schema.Default()
 	for _, f := range files {
@@ -70,7 +46,7 @@ func TestGolden(t *testing.T) {
 			for _, e := range cfgerr.List(s.Validate(tree)) {
 				b.WriteString("// invalid: " + e.Error() + "\n")
 			}
-			golden(t, strings.TrimSuffix(f, ".boot")+".golden", b.String())
+			golden.Check(t, strings.TrimSuffix(f, ".boot")+".golden", []byte(b.String()))
 			// Saved with today's footer and loaded again, nothing moves.
 			again, r2, err := Load(saved(t, tree), s)
 			if err != nil {
@@ -92,7 +68,7 @@ func saved(t testing.TB, tree *configtree.Node) []byte {
 }
 
 func TestCurrentFileIsUntouched(t *testing.T) {
-	data, _ := os.ReadFile(filepath.Join(goldenDir, "ctsync-current.boot"))
+	data, _ := os.ReadFile(golden.Dir("migrate", "ctsync-current.boot"))
 	tree, r, err := Load(data, schema.Default())
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +192,7 @@ func TestNotConfig(t *testing.T) {
 // migrations and the import: no panic, and a second load of what the
 // first produced (saved with today's footer) changes nothing.
 func FuzzLoad(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join(goldenDir, "*.boot"))
+	files, _ := filepath.Glob(golden.Dir("migrate", "*.boot"))
 	for _, p := range files {
 		data, _ := os.ReadFile(p)
 		f.Add(data)

@@ -1,20 +1,11 @@
 package schema
 
 import (
-	"flag"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ctsync/ctsync/internal/configtree"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// goldenDir holds the RFC 7951 JSON exports and the `set` lines they are
-// made from, in the repository's top-level testdata/ (relative to this
-// package's directory, the working directory of its tests).
-var goldenDir = filepath.Join("..", "..", "testdata", "json")
 
 // set applies one `set` path (words split on spaces) to tree, failing the
 // test when it does not resolve.

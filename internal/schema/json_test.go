@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ctsync/ctsync/internal/configtree"
+	"github.com/ctsync/ctsync/internal/golden"
 )
 
 // loadSet builds a tree from a file of `set` paths, one a line, quoted as
@@ -35,9 +36,11 @@ func loadSet(t testing.TB, s *Schema, file string) *configtree.Node {
 	return tree
 }
 
+// TestJSONGolden exports each testdata/json/NAME.set and compares the
+// JSON with NAME.json.
 func TestJSONGolden(t *testing.T) {
 	s := Default()
-	inputs, _ := filepath.Glob(filepath.Join(goldenDir, "*.set"))
+	inputs, _ := filepath.Glob(golden.Dir("json", "*.set"))
 	if len(inputs) == 0 {
 		t.Fatal("no inputs")
 	}
@@ -52,19 +55,7 @@ func TestJSONGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, '\n')
-			golden := strings.TrimSuffix(in, ".set") + ".json"
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if diff := cmp.Diff(string(want), string(got)); diff != "" {
-				t.Errorf("%s (-want +got)\n%s", golden, diff)
-			}
+			golden.Check(t, strings.TrimSuffix(in, ".set")+".json", got)
 		})
 	}
 }
@@ -140,7 +131,7 @@ func TestYanglintModules(t *testing.T) {
 
 func TestYanglintJSON(t *testing.T) {
 	bin := yanglint(t)
-	goldens, _ := filepath.Glob(filepath.Join(goldenDir, "*.json"))
+	goldens, _ := filepath.Glob(golden.Dir("json", "*.json"))
 	if len(goldens) == 0 {
 		t.Fatal("no golden JSON files")
 	}

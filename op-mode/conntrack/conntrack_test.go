@@ -3,22 +3,13 @@ package conntrack
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/ctsync/ctsync/internal/ctflow"
+	"github.com/ctsync/ctsync/internal/golden"
 	"github.com/google/go-cmp/cmp"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// goldenDir holds this command family's golden outputs, in the repository's
-// top-level testdata/ (relative to this package's directory, the working
-// directory of its tests).
-var goldenDir = filepath.Join("..", "..", "testdata", "op-mode", "conntrack")
 
 func TestParseQuery(t *testing.T) {
 	tests := []struct {
@@ -72,17 +63,6 @@ func TestWriteStatisticsGolden(t *testing.T) {
 		if err := WriteStatistics(&b, st, tc.json); err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join(goldenDir, tc.file)
-		if *update {
-			os.MkdirAll(goldenDir, 0o755)
-			os.WriteFile(path, b.Bytes(), 0o644)
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(string(want), b.String()); diff != "" {
-			t.Errorf("%s (-want +got):\n%s", tc.file, diff)
-		}
+		golden.Check(t, golden.Dir("op-mode", "conntrack", tc.file), b.Bytes())
 	}
 }

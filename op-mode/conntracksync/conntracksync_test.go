@@ -3,26 +3,17 @@ package conntracksync
 import (
 	"bytes"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/conntrackd"
+	"github.com/ctsync/ctsync/internal/golden"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/transition"
 	"github.com/google/go-cmp/cmp"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// goldenDir holds this command family's golden outputs, in the repository's
-// top-level testdata/ (relative to this package's directory, the working
-// directory of its tests).
-var goldenDir = filepath.Join("..", "..", "testdata", "op-mode", "conntrack-sync")
 
 func TestConfigFromTree(t *testing.T) {
 	tests := []struct {
@@ -140,17 +131,6 @@ func TestWriteStatusGolden(t *testing.T) {
 		if err := WriteStatus(&b, st, tc.json); err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join(goldenDir, tc.file)
-		if *update {
-			os.MkdirAll(goldenDir, 0o755)
-			os.WriteFile(path, b.Bytes(), 0o644)
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(string(want), b.String()); diff != "" {
-			t.Errorf("%s (-want +got):\n%s", tc.file, diff)
-		}
+		golden.Check(t, golden.Dir("op-mode", "conntrack-sync", tc.file), b.Bytes())
 	}
 }
