@@ -7,7 +7,7 @@ PKGS      := ./...
 # namespaces; one package at a time, the machine has two cores.
 ITIMEOUT  ?= 50m
 
-.PHONY: all deps build test unit integration demo bench lint deb clean
+.PHONY: all deps build test unit integration demo bench lint deb golden clean
 
 all: build
 
@@ -37,6 +37,13 @@ demo: deps
 
 bench: build
 	./scripts/bench.sh
+
+# Rewrite the golden files under testdata/ from the current code: only the
+# packages whose tests compare goldens (they import internal/golden, which
+# owns the -update flag) take the flag.
+golden:
+	$(GO) test $$($(GO) list -f '{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}' $(PKGS) | grep -w 'ctsync/internal/golden' | cut -d' ' -f1) -update
+	@git status --short testdata
 
 deb: build
 	./scripts/deb.sh
