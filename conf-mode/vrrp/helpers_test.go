@@ -21,12 +21,9 @@ func treeOf(t testing.TB, lines ...string) *configtree.Node {
 	s := schema.Default()
 	tree := configtree.New()
 	for _, l := range lines {
-		r, err := s.Resolve(strings.Fields(l))
-		if err != nil {
+		if err := s.Set(tree, strings.Fields(l)); err != nil {
 			t.Fatalf("set %s: %v", l, err)
 		}
-		leaf := r.Node.Kind == schema.Leaf || r.Node.Kind == schema.LeafList
-		tree.Set(r.Steps, leaf, r.Node.Kind == schema.LeafList, r.HasValue, r.Value)
 	}
 	return s.WithDefaults(tree)
 }

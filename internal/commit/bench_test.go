@@ -75,12 +75,9 @@ func BenchmarkCommitCheck(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		r, err := s.Resolve(words)
-		if err != nil {
+		if err := s.Set(tree, words); err != nil {
 			b.Fatal(err)
 		}
-		leaf := r.Node.Kind == schema.Leaf || r.Node.Kind == schema.LeafList
-		tree.Set(r.Steps, leaf, r.Node.Kind == schema.LeafList, r.HasValue, r.Value)
 	}
 	sys := benchSystem{
 		"eth0": iface("eth0", "198.18.1.2/24"),

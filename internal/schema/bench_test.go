@@ -23,7 +23,7 @@ func BenchmarkResolveValidate(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			apply(tree, r)
+			r.SetIn(tree)
 		}
 		if err := s.Validate(tree); err != nil {
 			b.Fatal(err)

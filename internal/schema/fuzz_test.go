@@ -53,7 +53,7 @@ func FuzzResolve(f *testing.F) {
 		}
 		// What Resolve accepts, Validate and JSON must accept too.
 		tree := configtree.New()
-		apply(tree, r)
+		r.SetIn(tree)
 		if r.Node.Kind == Container || r.Node.Kind == Tag {
 			return // mandatory children may be missing; values were checked above
 		}

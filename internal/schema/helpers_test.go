@@ -15,12 +15,7 @@ func set(t testing.TB, s *Schema, tree *configtree.Node, words ...string) {
 	if err != nil {
 		t.Fatalf("set %s: %v", strings.Join(words, " "), err)
 	}
-	apply(tree, r)
-}
-
-func apply(tree *configtree.Node, r *Resolved) {
-	leaf := r.Node.Kind == Leaf || r.Node.Kind == LeafList
-	tree.Set(r.Steps, leaf, r.Node.Kind == LeafList, r.HasValue, r.Value)
+	r.SetIn(tree)
 }
 
 // build makes a tree from `set` lines, one path per line.
