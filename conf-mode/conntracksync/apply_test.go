@@ -3,6 +3,7 @@ package conntracksync
 import (
 	"context"
 	"errors"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"strings"
 	"testing"
 	"time"
@@ -187,7 +188,7 @@ func BenchmarkGetConfigVerifyGenerate(b *testing.B) {
 		"service conntrack-sync ignore-address 2001:db8::/48",
 		"service conntrack-sync startup-resync",
 	}, baseLines...)
-	tree := schemaTree(b, lines...)
+	tree := handlertest.Tree(b, lines...)
 	sys := baseSystem()
 	env := &handler.Env{Root: paths.Root{Dir: "/"}}
 	h := testHandler()

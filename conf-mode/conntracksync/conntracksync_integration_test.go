@@ -4,6 +4,7 @@ package conntracksync
 
 import (
 	"context"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,7 +63,7 @@ func TestConntrackdAcceptsGenerated(t *testing.T) {
 			root := paths.Root{Dir: t.TempDir()}
 			h := testHandler()
 			h.Kernel = kernelinfo.System
-			cfg, err := h.GetConfig(schemaTree(t, tc.lines...))
+			cfg, err := h.GetConfig(handlertest.Tree(t, tc.lines...))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -252,7 +253,7 @@ func TestApplyRealConntrackd(t *testing.T) {
 
 	commit := func(prev any, lines []string) (any, string) {
 		t.Helper()
-		cfg, err := h.GetConfig(schemaTree(t, lines...))
+		cfg, err := h.GetConfig(handlertest.Tree(t, lines...))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package conntracksync
 import (
 	"context"
 	"errors"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"reflect"
 	"strings"
 	"testing"
@@ -125,7 +126,7 @@ func TestConfigCoversSchema(t *testing.T) {
 // TestGetConfigFromSchemaTree decodes a tree as the commit engine hands it
 // over: built by the schema, defaults applied.
 func TestGetConfigFromSchemaTree(t *testing.T) {
-	tree := schemaTree(t,
+	tree := handlertest.Tree(t,
 		"service conntrack-sync accept-protocol tcp",
 		"service conntrack-sync accept-protocol udp",
 		"service conntrack-sync expect-sync ftp",

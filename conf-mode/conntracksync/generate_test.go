@@ -3,6 +3,7 @@ package conntracksync
 import (
 	"context"
 	"encoding/json"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"strings"
 	"testing"
 
@@ -101,7 +102,7 @@ func TestGenerateGolden(t *testing.T) {
 func render(t testing.TB, lines []string, sys handler.System, root paths.Root) []byte {
 	t.Helper()
 	h := testHandler()
-	cfg, err := h.GetConfig(schemaTree(t, lines...))
+	cfg, err := h.GetConfig(handlertest.Tree(t, lines...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +195,7 @@ func FuzzVerifyRender(f *testing.F) {
 	root := paths.Root{Dir: "/"}
 	baseline := strings.Count(string(render(f, baseLines, baseSystem(), root)), "\n")
 	f.Fuzz(func(t *testing.T, peer, ignore, group string) {
-		tree := schemaTree(t, baseLines...)
+		tree := handlertest.Tree(t, baseLines...)
 		h := testHandler()
 		set := func(v string, leaf string, steps ...string) {
 			var s []stepSpec

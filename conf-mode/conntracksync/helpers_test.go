@@ -75,20 +75,6 @@ func setSteps(root *configtree.Node, steps []configtree.Step, leaf, hasValue boo
 	root.Set(steps, leaf, schema.Default().IsMulti(names), hasValue, value)
 }
 
-// schemaTree builds a tree the way a session and commit do: every line
-// resolved (and checked) by the schema, then the schema's defaults added.
-func schemaTree(t testing.TB, lines ...string) *configtree.Node {
-	t.Helper()
-	s := schema.Default()
-	tree := configtree.New()
-	for _, l := range lines {
-		if err := s.Set(tree, strings.Fields(l)); err != nil {
-			t.Fatalf("set %s: %v", l, err)
-		}
-	}
-	return s.WithDefaults(tree)
-}
-
 // fakeSystem is a handler.System over a fixed set of links.
 type fakeSystem struct {
 	links map[string]*handler.Interface

@@ -3,35 +3,18 @@ package vrrp
 import (
 	"context"
 	"fmt"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 
-	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/handler"
-	"github.com/ctsync/ctsync/internal/schema"
 )
-
-// treeOf builds a tree from `set` lines the way a config session does:
-// words resolved by the schema, then the schema's defaults added, as the
-// commit engine hands it to GetConfig.
-func treeOf(t testing.TB, lines ...string) *configtree.Node {
-	t.Helper()
-	s := schema.Default()
-	tree := configtree.New()
-	for _, l := range lines {
-		if err := s.Set(tree, strings.Fields(l)); err != nil {
-			t.Fatalf("set %s: %v", l, err)
-		}
-	}
-	return s.WithDefaults(tree)
-}
 
 // configOf decodes `set` lines into a Config.
 func configOf(t testing.TB, lines ...string) *Config {
 	t.Helper()
-	c, err := New().GetConfig(treeOf(t, lines...))
+	c, err := New().GetConfig(handlertest.Tree(t, lines...))
 	if err != nil {
 		t.Fatalf("GetConfig: %v", err)
 	}

@@ -3,6 +3,7 @@ package vrrp
 import (
 	"context"
 	"errors"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -191,7 +192,7 @@ func TestVerifyDefensive(t *testing.T) {
 
 func TestGetConfig(t *testing.T) {
 	h := New()
-	got, err := h.GetConfig(treeOf(t, "service conntrack-sync interface eth1 peer 192.0.2.2"))
+	got, err := h.GetConfig(handlertest.Tree(t, "service conntrack-sync interface eth1 peer 192.0.2.2"))
 	if err != nil || got != nil {
 		t.Fatalf("GetConfig without vrrp = %v, %v; want untyped nil", got, err)
 	}
@@ -211,7 +212,7 @@ func TestGetConfig(t *testing.T) {
 	}
 
 	// A node the handler does not know is refused, not dropped.
-	tree := treeOf(t, wan+" interface eth0")
+	tree := handlertest.Tree(t, wan+" interface eth0")
 	vrrp := tree.Get("high-availability", "vrrp")
 	vrrp.Children = append(vrrp.Children, &configtree.Node{Name: "zzz-unknown", Leaf: true, Values: []string{"x"}})
 	if _, err := h.GetConfig(tree); err == nil {

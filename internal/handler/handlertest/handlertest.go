@@ -8,10 +8,12 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/schema"
 )
 
 // Fake is a handler.Handler.
@@ -119,4 +121,20 @@ func (h *Fake) Apply(_ context.Context, _, cfg any, _ *handler.Env) (string, err
 		}
 	}
 	return state, nil
+}
+
+// Tree builds a config tree from `set` lines (without "set") the way a
+// session and a commit do: every line resolved and checked by the schema,
+// then the schema's defaults added, as the commit engine hands the tree to
+// GetConfig.
+func Tree(t testing.TB, lines ...string) *configtree.Node {
+	t.Helper()
+	s := schema.Default()
+	tree := configtree.New()
+	for _, l := range lines {
+		if err := s.Set(tree, strings.Fields(l)); err != nil {
+			t.Fatalf("set %s: %v", l, err)
+		}
+	}
+	return s.WithDefaults(tree)
 }
