@@ -226,6 +226,10 @@ func (e *nsEngines) Stop(_ context.Context, name string) error {
 	return nil
 }
 
+// Adopt finds only what this stand-in started itself: it never runs
+// beside an earlier ctsyncd.
+func (e *nsEngines) Adopt(spec handler.EngineSpec) int { return e.Pid(spec.Name) }
+
 func (e *nsEngines) Pid(name string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()

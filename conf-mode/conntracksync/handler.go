@@ -138,7 +138,7 @@ func (h *Handler) Apply(ctx context.Context, prev, cfg any, env *handler.Env) (s
 	}
 	spec := conntrackd.Spec(env.Root, bin)
 
-	running := env.Engines.Pid(EngineName) != 0
+	running := env.Engines.Adopt(spec) != 0
 	// prev nil while conntrackd runs means ctsyncd just started and
 	// adopted it: the file it runs with was generated from the same saved
 	// config, so it must not be restarted.

@@ -174,6 +174,10 @@ func (e *fakeEngines) Stop(_ context.Context, name string) error {
 	return nil
 }
 
+// Adopt finds only what this stand-in started itself: it never runs
+// beside an earlier ctsyncd.
+func (e *fakeEngines) Adopt(spec handler.EngineSpec) int { return e.Pid(spec.Name) }
+
 func (e *fakeEngines) Pid(name string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -98,15 +98,15 @@ func (h *Handler) Apply(ctx context.Context, prev, c any, env *handler.Env) (str
 	sum := sha256.Sum256(data)
 	want := hex.EncodeToString(sum[:])
 
-	running := env.Engines.Pid(Engine) != 0
-	if !running && !h.vrrpAlive(env.Root) {
+	spec := Spec(env.Root)
+	running := env.Engines.Adopt(spec) != 0
+	if !running {
 		// Left by an earlier run: the readiness check waits for keepalived
-		// to write fresh ones. A keepalived that a previous ctsyncd left
-		// running is adopted by Ensure below and keeps its files.
+		// to write fresh ones.
 		_ = os.Remove(VRRPPidFile(env.Root))
 		_ = os.Remove(ReloadFile(env.Root))
 	}
-	if err := env.Engines.Ensure(ctx, Spec(env.Root), false); err != nil {
+	if err := env.Engines.Ensure(ctx, spec, false); err != nil {
 		return "", fmt.Errorf("starting keepalived: %w", err)
 	}
 	verb := "started"

@@ -78,6 +78,10 @@ func (f *fakeEngines) Stop(ctx context.Context, name string) error {
 	return nil
 }
 
+// Adopt finds only what this stand-in started itself: it never runs
+// beside an earlier ctsyncd.
+func (f *fakeEngines) Adopt(spec handler.EngineSpec) int { return f.Pid(spec.Name) }
+
 func (f *fakeEngines) Pid(name string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

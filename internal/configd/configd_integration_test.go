@@ -15,6 +15,7 @@ import (
 
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/nstest"
+	"github.com/ctsync/ctsync/internal/proc"
 )
 
 // newRouter is a router in a namespace with eth0 and eth1 (IPv4, eth1's
@@ -177,6 +178,11 @@ func TestIntegrationCrashRestartAndAdoption(t *testing.T) {
 	}
 
 	// Restarting ctsyncd adopts the engines instead of restarting them.
+	kaPidFile := filepath.Join(r.Root.RunDir(), "keepalived.sup.pid")
+	ka := proc.FromPidFile(kaPidFile, "keepalived")
+	if ka == 0 {
+		t.Fatal("no keepalived running")
+	}
 	r.StopService()
 	if got := r.ConntrackdPid(); got != pid2 {
 		t.Fatalf("stopping ctsyncd stopped conntrackd (pid %d -> %d)", pid2, got)
@@ -185,6 +191,9 @@ func TestIntegrationCrashRestartAndAdoption(t *testing.T) {
 	time.Sleep(2 * time.Second) // let boot finish its resume
 	if got := r.ConntrackdPid(); got != pid2 {
 		t.Fatalf("ctsyncd restart replaced conntrackd (pid %d -> %d)", pid2, got)
+	}
+	if got := proc.FromPidFile(kaPidFile, "keepalived"); got != ka {
+		t.Fatalf("ctsyncd restart replaced keepalived (pid %d -> %d)", ka, got)
 	}
 	// And supervises what it adopted.
 	_ = syscall.Kill(pid2, syscall.SIGKILL)

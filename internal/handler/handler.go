@@ -87,6 +87,11 @@ type Engines interface {
 	Stop(ctx context.Context, name string) error
 	// Pid is the engine's pid, 0 when it is not running.
 	Pid(name string) int
+	// Adopt is the pid of the engine spec describes when it runs, 0 when
+	// not. Unlike Pid it also finds, and from then on supervises, an
+	// engine a previous ctsyncd or the VRRP hook left running: a handler
+	// deciding between start, reload and restart must see that one too.
+	Adopt(spec EngineSpec) int
 }
 
 // EngineSpec says how to run one engine in the foreground.

@@ -53,20 +53,40 @@ func New(log *zap.Logger) *Supervisor {
 	return &Supervisor{log: log, procs: map[string]*proc{}}
 }
 
+// Adopt implements handler.Engines: the engine's pid when it runs, taking
+// over one that a previous ctsyncd or the VRRP hook left running.
+func (s *Supervisor) Adopt(spec handler.EngineSpec) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.adoptLocked(spec); p != nil && alive(p) {
+		return p.pid
+	}
+	return 0
+}
+
+// adoptLocked returns the engine's record, adopting a process left
+// running; s.mu is held.
+func (s *Supervisor) adoptLocked(spec handler.EngineSpec) *proc {
+	p := s.procs[spec.Name]
+	if p != nil {
+		return p
+	}
+	pid := AdoptablePid(spec)
+	if pid == 0 {
+		return nil
+	}
+	p = &proc{spec: spec, pid: pid, since: startedAt(pid), done: make(chan struct{}), wanted: true}
+	s.procs[spec.Name] = p
+	go watchPid(pid, p.done)
+	go s.monitor(p)
+	s.log.Info("adopted running engine", zap.String("engine", spec.Name), zap.Int("pid", pid))
+	return p
+}
+
 // Ensure implements handler.Engines.
 func (s *Supervisor) Ensure(ctx context.Context, spec handler.EngineSpec, restart bool) error {
 	s.mu.Lock()
-	p := s.procs[spec.Name]
-	if p == nil {
-		// A previous ctsyncd or the VRRP hook may have left it running.
-		if pid := AdoptablePid(spec); pid != 0 {
-			p = &proc{spec: spec, pid: pid, since: startedAt(pid), done: make(chan struct{}), wanted: true}
-			s.procs[spec.Name] = p
-			go watchPid(pid, p.done)
-			go s.monitor(p)
-			s.log.Info("adopted running engine", zap.String("engine", spec.Name), zap.Int("pid", pid))
-		}
-	}
+	p := s.adoptLocked(spec)
 	if p != nil && alive(p) {
 		p.spec = spec
 		p.wanted = true

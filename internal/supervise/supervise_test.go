@@ -104,6 +104,12 @@ func TestAdoptAfterRelease(t *testing.T) {
 
 	s := New(nil)
 	t.Cleanup(func() { _ = s.Stop(ctx, spec.Name) })
+	if got := s.Pid(spec.Name); got != 0 {
+		t.Fatalf("Pid before adoption = %d, want 0", got)
+	}
+	if got := s.Adopt(spec); got != pid {
+		t.Fatalf("Adopt = %d, want the running %d", got, pid)
+	}
 	if err := s.Ensure(ctx, spec, false); err != nil {
 		t.Fatal(err)
 	}
