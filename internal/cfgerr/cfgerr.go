@@ -14,7 +14,13 @@ type Error struct {
 	Path string // space-separated config path, e.g. "service conntrack-sync mcast-group"
 	Msg  string // what is wrong, lowercase, no trailing period
 	Hint string // optional: what would fix it
+	// Cause, when set, is a sentinel callers test with errors.Is
+	// (schema.ErrValueRequired) instead of matching Msg.
+	Cause error
 }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Cause }
 
 func (e *Error) Error() string {
 	var b strings.Builder

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/ctsync/ctsync/internal/cfgerr"
@@ -17,6 +18,17 @@ type Resolved struct {
 	Node     *Node // the leaf, leaf-list, container, or tag node of a tag entry
 	Value    string
 	HasValue bool
+}
+
+// ErrValueRequired is the cause of Resolve's error for a path that stops
+// where a value (or a tag node's key) must follow; `delete` of a whole
+// leaf legitimately stops there.
+var ErrValueRequired = errors.New("value required")
+
+func valueRequired(words []string, n *Node) *cfgerr.Error {
+	e := cfgerr.New(words, "%s", ErrValueRequired).WithHint("%s", n.TypeHelp)
+	e.Cause = ErrValueRequired
+	return e
 }
 
 // SetIn stores the resolved path in tree, as `set` does: a leaf-list gains
@@ -59,7 +71,7 @@ func (s *Schema) Resolve(words []string) (*Resolved, error) {
 			n = child
 		case Tag:
 			if i+1 == len(words) {
-				return nil, cfgerr.New(words, "value required").WithHint("%s", child.TypeHelp)
+				return nil, valueRequired(words, child)
 			}
 			i++
 			if err := child.ValidateValue(words[i]); err != nil {
@@ -77,7 +89,7 @@ func (s *Schema) Resolve(words []string) (*Resolved, error) {
 				return r, nil
 			}
 			if len(rest) == 0 {
-				return nil, cfgerr.New(words, "value required").WithHint("%s", child.TypeHelp)
+				return nil, valueRequired(words, child)
 			}
 			if err := child.ValidateValue(rest[0]); err != nil {
 				return nil, cfgerr.New(words[:i+2], "%s", err.Error())

@@ -518,3 +518,15 @@ func TestComplete(t *testing.T) {
 		t.Errorf("enum help = %q", c[0].Help)
 	}
 }
+
+func TestValueRequiredIsASentinel(t *testing.T) {
+	for _, line := range []string{"service conntrack-sync interface eth1 port", "service conntrack-sync interface"} {
+		_, err := Default().Resolve(strings.Fields(line))
+		if !errors.Is(err, ErrValueRequired) {
+			t.Errorf("Resolve(%q) = %v; want an error that is ErrValueRequired", line, err)
+		}
+	}
+	if _, err := Default().Resolve(strings.Fields("service conntrack-sync bogus")); errors.Is(err, ErrValueRequired) {
+		t.Errorf("an unknown node reports ErrValueRequired: %v", err)
+	}
+}

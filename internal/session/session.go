@@ -197,7 +197,7 @@ func (s *Session) delete(words []string) error {
 		}
 	} else if s.schema.Lookup(words) == nil && s.candidate.Get(words...) == nil {
 		// Not even a path of the schema: say why in its words.
-		if _, err := s.schema.Resolve(words); err != nil && !isValueRequired(err) {
+		if _, err := s.schema.Resolve(words); err != nil && !errors.Is(err, schema.ErrValueRequired) {
 			return err
 		}
 	}
@@ -205,12 +205,6 @@ func (s *Session) delete(words []string) error {
 		return cfgerr.New(words, "nothing to delete (the node does not exist)")
 	}
 	return nil
-}
-
-// isValueRequired tells a "value required" resolve error, which a delete
-// of a whole leaf legitimately hits.
-func isValueRequired(err error) bool {
-	return strings.Contains(err.Error(), "value required")
 }
 
 func (s *Session) show(words []string) (string, error) {

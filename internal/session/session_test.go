@@ -230,6 +230,9 @@ func TestSessionSteps(t *testing.T) {
 		{line: "delete service conntrack-sync accept-protocol tcp", want: "service {\n    conntrack-sync {\n        accept-protocol udp\n    }\n}\n"},
 		{line: "delete service conntrack-sync accept-protocol tcp", wantErr: "nothing to delete"},
 		{line: "set service conntrack-sync interface eth1 peer 198.18.10.3", want: "service {\n    conntrack-sync {\n        accept-protocol udp\n        interface eth1 {\n            peer 198.18.10.3\n        }\n    }\n}\n"},
+		{line: "set service conntrack-sync interface eth1 port 3781", want: "service {\n    conntrack-sync {\n        accept-protocol udp\n        interface eth1 {\n            peer 198.18.10.3\n            port 3781\n        }\n    }\n}\n"},
+		// A whole leaf is deleted without its value, as in VyOS.
+		{line: "delete service conntrack-sync interface eth1 port", want: "service {\n    conntrack-sync {\n        accept-protocol udp\n        interface eth1 {\n            peer 198.18.10.3\n        }\n    }\n}\n"},
 		{line: "delete service conntrack-sync interface eth1", want: "service {\n    conntrack-sync {\n        accept-protocol udp\n    }\n}\n"},
 		{line: "discard", want: ""},
 	}
