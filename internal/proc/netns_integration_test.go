@@ -5,6 +5,7 @@ package proc_test
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/ctsync/ctsync/internal/nstest"
 	"github.com/ctsync/ctsync/internal/proc"
@@ -23,7 +24,15 @@ func TestNetnsPidsAndKillNetns(t *testing.T) {
 	}
 	t.Cleanup(func() { out.Process.Kill(); out.Wait() })
 	go in.Wait()
-	// ip netns exec execs the command: the pid is sleep's own.
+	// ip netns exec execs the command, so the pid becomes sleep's own in
+	// the namespace once ip has switched into it: wait for that.
+	deadline := time.Now().Add(5 * time.Second)
+	for !proc.InNetns(in.Process.Pid, ns.Name) || !proc.InNetns(out.Process.Pid, other.Name) {
+		if time.Now().After(deadline) {
+			t.Fatal("the sleeps never entered their namespaces")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if pids := proc.NetnsPids(ns.Name); !slices.Contains(pids, in.Process.Pid) || slices.Contains(pids, out.Process.Pid) {
 		t.Fatalf("NetnsPids(%s) = %v; want %d and not %d", ns.Name, pids, in.Process.Pid, out.Process.Pid)
 	}
