@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ctsync/ctsync/internal/nstest"
+	"github.com/ctsync/ctsync/internal/proc"
 )
 
 // testWriter sends the lab's progress to the test log line by line.
@@ -199,6 +200,13 @@ func TestRemoveStale(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- sleeper.Wait() }()
+	// Until ip has switched into the namespace, the process is not in it.
+	for deadline := time.Now().Add(5 * time.Second); !proc.InNetns(sleeper.Process.Pid, name); {
+		if time.Now().After(deadline) {
+			t.Fatal("the sleeper never entered the stale namespace")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	removed, err := RemoveStale()
 	if err != nil {
 		t.Fatal(err)
