@@ -3,10 +3,11 @@ package handler
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
-	"github.com/mitchellh/mapstructure"
+	"github.com/go-viper/mapstructure/v2"
 
 	"github.com/ctsync/ctsync/internal/cfgerr"
 	"github.com/ctsync/ctsync/internal/configtree"
@@ -38,14 +39,41 @@ func Decode(tree *configtree.Node, path []string, multi func([]string) bool, out
 		return false, fmt.Errorf("building decoder: %w", err)
 	}
 	if err := dec.Decode(node.ToMap(rel)); err != nil {
-		msg := err.Error()
-		// mapstructure lists its findings over several lines; the shell
-		// shows one line per problem.
-		var me *mapstructure.Error
-		if errors.As(err, &me) {
-			msg = strings.Join(me.Errors, "; ")
-		}
-		return false, &cfgerr.Error{Path: strings.Join(path, " "), Msg: "cannot decode: " + msg}
+		return false, &cfgerr.Error{Path: strings.Join(path, " "), Msg: "cannot decode: " + decodeMessage(err, reflect.TypeOf(out).Elem().String())}
 	}
 	return true, nil
+}
+
+// decodeMessage puts mapstructure's findings, which it joins over several
+// lines under a heading, on one line: the shell shows one line per
+// problem. A finding about the subtree itself is named ” (as the path
+// already says where it is), not by the Go type it decodes into.
+func decodeMessage(err error, root string) string {
+	var msgs []string
+	var walk func(error)
+	walk = func(e error) {
+		var de *mapstructure.DecodeError
+		switch {
+		case errors.As(e, &de) && de.Unwrap() != nil:
+			name := de.Name()
+			if name == root {
+				name = ""
+			}
+			msgs = append(msgs, fmt.Sprintf("'%s' %v", name, de.Unwrap()))
+		default:
+			if j, ok := e.(interface{ Unwrap() []error }); ok {
+				for _, x := range j.Unwrap() {
+					walk(x)
+				}
+				return
+			}
+			if u := errors.Unwrap(e); u != nil {
+				walk(u)
+				return
+			}
+			msgs = append(msgs, e.Error())
+		}
+	}
+	walk(err)
+	return strings.Join(msgs, "; ")
 }
