@@ -20,7 +20,7 @@ var ErrPermission = errors.New("no permission to read the conntrack table (run a
 // Netlink message types of the conntrack subsystem (NFNL_SUBSYS_CTNETLINK).
 const (
 	subsysCT        = 1 << 8
-	msgCTNew        = subsysCT | 0
+	msgCTNew        = subsysCT // IPCTNL_MSG_CT_NEW is 0
 	msgCTGet        = subsysCT | 1
 	msgCTGetStatsCP = subsysCT | 4
 	msgCTGetStats   = subsysCT | 5

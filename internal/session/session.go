@@ -465,6 +465,7 @@ func (s *Session) confirm(ctx context.Context, args []string) (string, error) {
 
 func (s *Session) check(ctx context.Context) (string, error) {
 	if err := s.store.Check(ctx, s.candidate); err != nil {
+		//lint:ignore ST1005 printed to the operator as is, as the last line of the report
 		return "", fmt.Errorf("%s\n\nCommit check failed.", indentErrors(err))
 	}
 	return "Commit check passed: the configuration would commit.\n", nil
@@ -580,6 +581,7 @@ func (s *Session) load(args []string, merge bool) (string, error) {
 		bad = append(bad, "  "+e.Error())
 	}
 	if len(bad) > 0 {
+		//lint:ignore ST1005 printed to the operator as is, as the last line of the report
 		return "", fmt.Errorf("%s %s:\n%s\nNothing was loaded.", cmd, file, strings.Join(bad, "\n"))
 	}
 	s.candidate = next
