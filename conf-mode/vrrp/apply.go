@@ -64,8 +64,10 @@ func Spec(root paths.Root) handler.EngineSpec {
 			"-c", filepath.Join(run, "keepalived_checkers.pid"),
 			"-b", filepath.Join(run, "keepalived_bfd.pid"),
 		},
-		PidFile: filepath.Join(run, "keepalived.sup.pid"),
-		LogFile: filepath.Join(root.LogDir(), "keepalived.log"),
+		PidFile:     filepath.Join(run, "keepalived.sup.pid"),
+		LogFile:     filepath.Join(root.LogDir(), "keepalived.log"),
+		ConfigFile:  root.KeepalivedConf(),
+		StartedFile: root.KeepalivedStarted(),
 	}
 }
 

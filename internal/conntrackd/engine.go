@@ -31,10 +31,12 @@ func Binary() (string, error) {
 // supervisor adopts and the lock file a crash leaves behind.
 func Spec(root paths.Root, bin string) handler.EngineSpec {
 	return handler.EngineSpec{
-		Name:     EngineName,
-		Argv:     []string{bin, "-C", root.ConntrackdConf()},
-		PidFile:  root.ConntrackdPid(),
-		LockFile: root.ConntrackdLock(),
-		LogFile:  filepath.Join(root.LogDir(), "conntrackd.log"),
+		Name:        EngineName,
+		Argv:        []string{bin, "-C", root.ConntrackdConf()},
+		PidFile:     root.ConntrackdPid(),
+		LockFile:    root.ConntrackdLock(),
+		LogFile:     filepath.Join(root.LogDir(), "conntrackd.log"),
+		ConfigFile:  root.ConntrackdConf(),
+		StartedFile: root.ConntrackdStarted(),
 	}
 }

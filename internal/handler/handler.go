@@ -101,6 +101,11 @@ type EngineSpec struct {
 	PidFile  string   // written by the supervisor
 	LockFile string   // removed before start when no live process holds it
 	LogFile  string   // stdout and stderr
+	// ConfigFile is the generated file the engine reads at start; its
+	// hash is recorded in StartedFile, so that whether the engine runs
+	// the current file is a fact, not a guess from config structs.
+	ConfigFile  string
+	StartedFile string // written by the supervisor: see supervise.Started
 }
 
 // System answers questions about the live system for Verify.

@@ -82,6 +82,13 @@ func (r Root) ConntrackdLock() string { return filepath.Join(r.RunDir(), "conntr
 // ConntrackdPid is written by whoever starts conntrackd.
 func (r Root) ConntrackdPid() string { return filepath.Join(r.RunDir(), "conntrackd.pid") }
 
+// ConntrackdStarted records what the running conntrackd was started with
+// (pid, start time, hash of conntrackd.conf): see supervise.Started.
+func (r Root) ConntrackdStarted() string { return filepath.Join(r.RunDir(), "conntrackd.started.json") }
+
+// KeepalivedStarted is keepalived's record, as ConntrackdStarted.
+func (r Root) KeepalivedStarted() string { return filepath.Join(r.RunDir(), "keepalived.started.json") }
+
 // FailoverFacts is generated with conntrackd.conf in the same commit: what
 // the VRRP hook needs to know of the configuration (the sync-group), so that
 // it never depends on ctsyncd or on a running config written after the

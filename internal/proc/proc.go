@@ -73,25 +73,36 @@ func FromPidFile(path, binary string) int {
 	return pid
 }
 
-// StartTime reads when pid started from /proc: field 22 of
-// /proc/PID/stat is the start in clock ticks after boot (btime in
-// /proc/stat). USER_HZ is 100 on every Linux architecture Go supports.
-func StartTime(pid int) *time.Time {
+// StartTicks is field 22 of /proc/PID/stat: when pid started, in clock
+// ticks after boot. A pid and its start ticks name one process for the
+// life of the machine, where a pid alone may be reused.
+func StartTicks(pid int) (uint64, bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return nil
+		return 0, false
 	}
 	// The command name may contain spaces: fields start after ")".
 	i := strings.LastIndexByte(string(b), ')')
 	if i < 0 {
-		return nil
+		return 0, false
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 20 {
-		return nil
+		return 0, false
 	}
 	ticks, err := strconv.ParseUint(f[19], 10, 64)
 	if err != nil {
+		return 0, false
+	}
+	return ticks, true
+}
+
+// StartTime reads when pid started from /proc: field 22 of
+// /proc/PID/stat is the start in clock ticks after boot (btime in
+// /proc/stat). USER_HZ is 100 on every Linux architecture Go supports.
+func StartTime(pid int) *time.Time {
+	ticks, ok := StartTicks(pid)
+	if !ok {
 		return nil
 	}
 	s, err := os.ReadFile("/proc/stat")

@@ -294,6 +294,14 @@ func Spawn(spec handler.EngineSpec) (pid int, done chan struct{}, err error) {
 			}
 		}
 	}
+	var sum string
+	if spec.ConfigFile != "" {
+		// Hashed before the start: the engine reads the file after, so
+		// the record never claims a newer file than the engine read.
+		if sum, err = HashFile(spec.ConfigFile); err != nil {
+			return 0, nil, fmt.Errorf("starting %s: %w", spec.Name, err)
+		}
+	}
 	cmd := exec.Command(spec.Argv[0], spec.Argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if spec.LogFile != "" {
@@ -313,6 +321,11 @@ func Spawn(spec handler.EngineSpec) (pid int, done chan struct{}, err error) {
 		close(done)
 	}()
 	pid = cmd.Process.Pid
+	if err := writeStarted(spec, pid, sum); err != nil {
+		_ = cmd.Process.Kill()
+		<-done
+		return 0, nil, fmt.Errorf("starting %s: recording its start: %w", spec.Name, err)
+	}
 	if spec.PidFile != "" {
 		if err := atomicfile.WriteFile(spec.PidFile, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
 			_ = cmd.Process.Kill()
