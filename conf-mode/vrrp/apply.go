@@ -42,7 +42,7 @@ func VRRPPidFile(root paths.Root) string {
 // keepalived last read, so Apply reloads exactly when the installed file
 // differs from it, whoever installed it and whatever ctsyncd remembers.
 func LoadedFile(root paths.Root) string {
-	return filepath.Join(root.RunDir(), "keepalived.conf.loaded")
+	return root.KeepalivedLoaded()
 }
 
 // Spec is how ctsyncd runs keepalived under root. Every file keepalived

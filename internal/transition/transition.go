@@ -327,8 +327,32 @@ func (r *runner) backup() error {
 	}
 	return errors.Join(
 		r.request("reset-timers", conntrackd.ResetTimers),
-		r.request("request-resync", conntrackd.RequestResync),
+		r.requestResync(),
 	)
+}
+
+// requestResync asks the peer for its table. When the conntrackd that
+// runs has a Started record (whoever started it went through
+// supervise.Spawn), the request is the start of a refill, recorded for
+// readiness: the hook does not wait for the answer, which readiness and
+// ctsyncd's refill follow, so a master transition behind this one does
+// not wait for the peer either.
+func (r *runner) requestResync() error {
+	f, err := newRefiller(r.ctx, RefillOptions{Root: r.o.Root, By: "vrrp-transition backup", Log: r.log, Role: RoleBackup})
+	if err != nil {
+		return r.request("request-resync", conntrackd.RequestResync)
+	}
+	st := Step{Name: "request-resync", Code: conntrackd.RequestResync}
+	t0 := time.Now()
+	rec, err := f.begin()
+	if rec != nil {
+		st.Detail = fmt.Sprintf("refill of conntrackd pid %d: %s", rec.Pid, rec.State)
+	}
+	r.finish(&st, t0, err)
+	if err != nil {
+		return fmt.Errorf("request-resync: %w", err)
+	}
+	return nil
 }
 
 // request sends one code whose reply carries nothing to check (conntrackd

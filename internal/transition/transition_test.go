@@ -464,6 +464,11 @@ func TestNewLogger(t *testing.T) {
 // its log, within the time bound.
 func TestRunBackupStartFails(t *testing.T) {
 	root, _ := newRoot(t, setup{group: "MAIN"})
+	// The commit installs it with the facts; Spawn hashes it for the
+	// Started record before the start.
+	if err := os.WriteFile(root.ConntrackdConf(), []byte("General {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(root.ConntrackdLock(), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
