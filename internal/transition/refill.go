@@ -84,10 +84,10 @@ type RefillRecord struct {
 	// Received is how many entries the external cache took in since the
 	// request; External and Internal are the caches' sizes when last
 	// looked at.
-	Received   uint64    `json:"received"`
-	External   uint64    `json:"external_entries"`
-	Internal   uint64    `json:"internal_entries"`
-	PeerHeard  bool      `json:"peer_heard"`
+	Received  uint64 `json:"received"`
+	External  uint64 `json:"external_entries"`
+	Internal  uint64 `json:"internal_entries"`
+	PeerHeard bool   `json:"peer_heard"`
 	// AskedHeard: a request was sent while the peer was known to be
 	// heard. An alive message proves the link works, not that the
 	// request got through; a peer that sends nothing after such a
