@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/ctsync/ctsync/internal/ctdstats"
+	"github.com/ctsync/ctsync/internal/paths"
 )
 
 // Facts is what the conntrack-sync handler tells the hook, in a file it
@@ -30,6 +31,10 @@ func EncodeFacts(f Facts) []byte {
 	b, _ := json.MarshalIndent(f, "", "  ")
 	return append(b, '\n')
 }
+
+// ReadFacts reads the failover facts installed under root; nil when
+// conntrack-sync is not configured.
+func ReadFacts(root paths.Root) (*Facts, error) { return readFacts(root.FailoverFacts()) }
 
 // readFacts reads the facts file. A missing file (nil, nil) means
 // conntrack-sync is not configured; a corrupt one is an error, since the
