@@ -245,7 +245,9 @@ func TestApplyRestartHoldsTransitions(t *testing.T) {
 	if diff := cmp.Diff([]string{"hold", "release"}, log); diff != "" {
 		t.Errorf("lock (-want +got):\n%s", diff)
 	}
-	h.HoldTransitions = func(context.Context, paths.Root) (func(), error) { return nil, errors.New("a master transition is still committing") }
+	h.HoldTransitions = func(context.Context, paths.Root) (func(), error) {
+		return nil, errors.New("a master transition is still committing")
+	}
 	install(t, h, root, cfg)
 	if _, err := h.Apply(context.Background(), changed, cfg, env); err == nil || !strings.Contains(err.Error(), "still committing") {
 		t.Errorf("Apply with the lock held elsewhere = %v", err)
