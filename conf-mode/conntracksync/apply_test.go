@@ -16,6 +16,7 @@ import (
 	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/supervise"
+	"github.com/ctsync/ctsync/internal/transition"
 )
 
 func TestApply(t *testing.T) {
@@ -331,5 +332,45 @@ func BenchmarkGetConfigVerifyGenerate(b *testing.B) {
 		if _, err := h.Generate(cfg, env); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A commit renaming the sync-group tells the hook the old name, which
+// the keepalived running until its reload still calls it with.
+func TestGenerateFactsKeepPreviousSyncGroup(t *testing.T) {
+	root := paths.Root{Dir: t.TempDir()}
+	h := testHandler()
+	install(t, h, root, verified(t, h, baseLines, true))
+	renamed := []string{
+		"service conntrack-sync interface eth1 peer 198.18.10.3",
+		"service conntrack-sync failover-mechanism vrrp sync-group SYNC2",
+		"high-availability vrrp sync-group SYNC2 member wan",
+	}
+	files, err := h.Generate(verified(t, h, renamed, true), &handler.Env{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got transition.Facts
+	for _, f := range files {
+		if f.Path == root.FailoverFacts() {
+			if err := json.Unmarshal(f.Data, &got); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got.SyncGroup != "SYNC2" || got.Previous != "MAIN-GW" {
+		t.Errorf("facts = %+v, want SYNC2 with previous MAIN-GW", got)
+	}
+	// The same name again: no previous.
+	install(t, h, root, verified(t, h, renamed, true))
+	files, _ = h.Generate(verified(t, h, renamed, true), &handler.Env{Root: root})
+	for _, f := range files {
+		if f.Path == root.FailoverFacts() {
+			got = transition.Facts{}
+			_ = json.Unmarshal(f.Data, &got)
+		}
+	}
+	if got.Previous != "" {
+		t.Errorf("facts after an unchanged commit = %+v", got)
 	}
 }

@@ -115,13 +115,21 @@ func (h *Handler) Generate(cfg any, env *handler.Env) ([]handler.File, error) {
 	// The VRRP hook learns what it must know of the config from this file,
 	// rendered from the same cfg and installed with conntrackd.conf before
 	// keepalived can run the hook.
+	f := transition.Facts{
+		SyncGroup:            c.FailoverMechanism.VRRP.SyncGroup,
+		DisableExternalCache: c.DisableExternalCache,
+		ExpectSync:           len(c.ExpectSync) > 0,
+	}
+	// A renamed sync-group: the keepalived that runs until the vrrp
+	// handler reloads it still calls the hook with the old name, and a
+	// failover in that window must not be ignored. The installed facts
+	// are what that keepalived was started with.
+	if old, err := transition.ReadFacts(env.Root); err == nil && old != nil && old.SyncGroup != f.SyncGroup {
+		f.Previous = old.SyncGroup
+	}
 	return []handler.File{
 		{Path: path, Data: data, Mode: 0o644},
-		{Path: facts, Data: transition.EncodeFacts(transition.Facts{
-			SyncGroup:            c.FailoverMechanism.VRRP.SyncGroup,
-			DisableExternalCache: c.DisableExternalCache,
-			ExpectSync:           len(c.ExpectSync) > 0,
-		}), Mode: 0o644},
+		{Path: facts, Data: transition.EncodeFacts(f), Mode: 0o644},
 	}, nil
 }
 

@@ -2,6 +2,8 @@ package transition
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -168,4 +170,46 @@ func TestWriteRefillKeepsDone(t *testing.T) {
 	if got, _ := ReadRefill(root); got.Pid != 8 {
 		t.Errorf("a newer process's record was not written: %+v", got)
 	}
+}
+
+// Between a commit installing facts with a renamed sync-group and the
+// reload of keepalived, the running keepalived's hook (old name) still
+// acts; once keepalived has loaded the new file it no longer does.
+func TestHookActsForPreviousSyncGroupUntilReload(t *testing.T) {
+	root, sock := newRoot(t, setup{group: "NEW"})
+	if err := os.WriteFile(root.FailoverFacts(), EncodeFacts(Facts{SyncGroup: "NEW", Previous: "OLD"}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeCT(t, sock)
+	f.external = 5
+	newConf := []byte("vrrp_sync_group NEW {}\n")
+	if err := os.WriteFile(root.KeepalivedConf(), newConf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// keepalived still runs the file with OLD.
+	if err := os.WriteFile(root.KeepalivedLoaded(), []byte(sha("vrrp_sync_group OLD {}\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Run(context.Background(), Options{Root: root, State: Master, Group: "OLD", CountKernel: f.countKernel}); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := ReadRecord(root); rec == nil || rec.Group != "OLD" || rec.Committed != 5 {
+		t.Fatalf("the old keepalived's master hook did not commit: %+v", rec)
+	}
+	// keepalived reloaded: OLD is another group now.
+	if err := os.WriteFile(root.KeepalivedLoaded(), []byte(sha(string(newConf))+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := len(f.Codes())
+	if err := Run(context.Background(), Options{Root: root, State: Backup, Group: "OLD", CountKernel: f.countKernel}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Codes()) != n {
+		t.Errorf("a hook for the old name acted after the reload: %v", f.Codes()[n:])
+	}
+}
+
+func sha(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

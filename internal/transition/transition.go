@@ -114,7 +114,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log = log.With(zap.Uint64("seq", seq))
 
-	if facts != nil && facts.SyncGroup != o.Group {
+	if facts != nil && !facts.Acts(o.Root, o.Group) {
 		// Another VRRP group: only its state is worth keeping.
 		log.Info("not the conntrack-sync sync-group; nothing to do", zap.String("sync_group", facts.SyncGroup))
 		return recordGroup(ctx, o.Root, o.Group, GroupState{State: state, Since: start, Seq: seq})
