@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
@@ -279,6 +280,8 @@ func (r *runner) commit(dc Facts) error {
 	r.rec.ExternalEntries = cc.External
 
 	before, kerr := r.o.CountKernel()
+	logPath := filepath.Join(r.o.Root.LogDir(), "conntrackd.log")
+	logOff := logOffset(logPath)
 
 	code := pick(dc.ExpectSync, conntrackd.CommitAll, conntrackd.Commit)
 	st = Step{Name: "commit", Code: code}
@@ -306,6 +309,21 @@ func (r *runner) commit(dc Facts) error {
 		st.Detail = fmt.Sprintf("external cache %d, kernel table %d (was %d)", cc.External, after, before)
 		if after < cc.External {
 			err = fmt.Errorf("%w: external cache held %d entries, kernel table holds %d", ErrCommitIncomplete, cc.External, after)
+		}
+	}
+	if err == nil && logOff >= 0 {
+		// The table's size cannot tell a skipped commit on a busy table
+		// (it already holds more entries than the external cache did);
+		// the daemon's own account of the flows it committed can.
+		if cl, ok := readCommitLog(logPath, logOff); ok && (cl.Started || cl.Committed >= 0) {
+			r.rec.DaemonCommitted = cl.Committed
+			st.Detail += fmt.Sprintf(", conntrackd committed %d", cl.Committed)
+			switch {
+			case cl.Committed < 0:
+				err = fmt.Errorf("%w: conntrackd logged no commit of its %d external entries (skipped: another commit in progress?)", ErrCommitIncomplete, cc.External)
+			case cl.Failed > 0 || cl.Committed < cc.External:
+				err = fmt.Errorf("%w: external cache held %d entries, conntrackd committed %d (%d failed)", ErrCommitIncomplete, cc.External, cl.Committed, cl.Failed)
+			}
 		}
 	}
 	r.finish(&st, t0, err)
