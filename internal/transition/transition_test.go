@@ -37,11 +37,11 @@ type fakeCT struct {
 	// logPath, when set, gets the lines conntrackd logs in the
 	// foreground for a commit.
 	logPath string
-	hang       bool // read the request, never answer
-	delay      map[int32]time.Duration
-	got        chan int32
-	closing    chan struct{}
-	wg         sync.WaitGroup
+	hang    bool // read the request, never answer
+	delay   map[int32]time.Duration
+	got     chan int32
+	closing chan struct{}
+	wg      sync.WaitGroup
 }
 
 func newFakeCT(t *testing.T, path string) *fakeCT {
