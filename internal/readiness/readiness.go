@@ -91,7 +91,7 @@ func Evaluate(ctx context.Context, root paths.Root) Report {
 		return rep.not("conntrack-sync is not configured")
 	}
 	rep.ExternalCache = !facts.DisableExternalCache
-	rep.Role = transition.Role(root, facts.SyncGroup)
+	rep.Role = transition.Role(root, facts)
 
 	st, err := transition.ConntrackdStarted(root)
 	if err != nil {

@@ -187,13 +187,18 @@ func RefillNeeded(root paths.Root) bool {
 }
 
 // Role is this node's VRRP role as the hook last recorded it for the
-// conntrack-sync sync-group.
-func Role(root paths.Root, group string) string {
+// conntrack-sync sync-group of facts, or, right after a rename, for the
+// name the running keepalived still uses.
+func Role(root paths.Root, facts *Facts) string {
 	m, err := ReadVRRPState(root)
-	if err != nil {
+	if err != nil || facts == nil {
 		return RoleUnknown
 	}
-	switch gs, ok := m[group]; {
+	gs, ok := m[facts.SyncGroup]
+	if !ok && facts.Previous != "" {
+		gs, ok = m[facts.Previous]
+	}
+	switch {
 	case !ok:
 		return RoleUnknown
 	case gs.State == Master:
@@ -259,7 +264,7 @@ func (f *refiller) fail(err error) (*RefillRecord, error) {
 func (f *refiller) begin() (*RefillRecord, error) {
 	role := f.o.Role
 	if role == "" {
-		role = Role(f.o.Root, f.facts.SyncGroup)
+		role = Role(f.o.Root, &f.facts)
 	}
 	f.rec = &RefillRecord{Pid: f.st.Pid, StartTicks: f.st.StartTicks, Started: f.st.At, By: f.o.By, Role: role,
 		Mode: "external-cache", State: RefillPending}
