@@ -203,7 +203,11 @@ func refillLine(r *transition.RefillRecord) string {
 	case transition.RefillFailed:
 		return fmt.Sprintf("FAILED at %s (%s, by %s): %s", r.Finished.Local().Format("15:04:05"), what, r.By, r.Error)
 	}
-	return fmt.Sprintf("pending since %s (%s, asked %d times, by %s)", r.Requested.Local().Format("15:04:05"), what, r.Attempts, r.By)
+	asked := "asked once"
+	if r.Attempts != 1 {
+		asked = fmt.Sprintf("asked %d times", r.Attempts)
+	}
+	return fmt.Sprintf("pending since %s (%s, %s, by %s)", r.Requested.Local().Format("15:04:05"), what, asked, r.By)
 }
 
 func transitionLine(r *transition.Record) string {
