@@ -45,7 +45,7 @@ func (f *fakeCT) stats() string {
 	return s + "message tracking:\n                   0 Malformed msgs                    0 Lost msgs\n\n"
 }
 
-func serve(t *testing.T, path string, f *fakeCT) {
+func serve(t testing.TB, path string, f *fakeCT) {
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func serve(t *testing.T, path string, f *fakeCT) {
 
 // spawn starts a stand-in engine through supervise.Spawn, as every
 // starter does, and returns its Started record.
-func spawn(t *testing.T, startedFile, pidFile, conf string) *supervise.Started {
+func spawn(t testing.TB, startedFile, pidFile, conf string) *supervise.Started {
 	t.Helper()
 	bin, err := exec.LookPath("sleep")
 	if err != nil {
@@ -241,5 +241,37 @@ func TestEvaluateWatchesWithoutObservation(t *testing.T) {
 	}
 	if d := time.Since(t0); d >= watchMax {
 		t.Errorf("Evaluate with a recent look took %v: it watched", d)
+	}
+}
+
+// BenchmarkEvaluate is what `show conntrack-sync status` spends on the
+// verdict when ctsyncd keeps a recent look: one statistics request and a
+// few small files.
+func BenchmarkEvaluate(b *testing.B) {
+	dir, err := os.MkdirTemp("", "rdy")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	root := paths.Root{Dir: dir}
+	for _, d := range []string{root.RunDir(), root.EtcDir(), root.StateDir()} {
+		_ = os.MkdirAll(d, 0o755)
+	}
+	_ = os.WriteFile(root.FailoverFacts(), transition.EncodeFacts(transition.Facts{SyncGroup: "MAIN"}), 0o644)
+	_ = os.WriteFile(root.ConntrackdConf(), []byte("General {}\n"), 0o644)
+	f := &fakeCT{received: 5, external: 100, created: 110}
+	serve(b, root.ConntrackdSocket(), f)
+	st := spawn(b, root.ConntrackdStarted(), filepath.Join(root.RunDir(), "ct.pid"), root.ConntrackdConf())
+	spawn(b, root.KeepalivedStarted(), filepath.Join(root.RunDir(), "ka.pid"), "")
+	_ = transition.WriteRefill(root, &transition.RefillRecord{Pid: st.Pid, StartTicks: st.StartTicks, State: transition.RefillDone})
+	writeObservation(root, observation{Pid: st.Pid, StartTicks: st.StartTicks, Recv: 4, At: time.Now(), LastHeard: time.Now()})
+	ctx := context.Background()
+	for b.Loop() {
+		if rep := Evaluate(ctx, root); !rep.Ready {
+			b.Fatalf("not ready: %s", rep.Reason)
+		}
+		f.mu.Lock()
+		f.received++ // the peer's alive messages
+		f.mu.Unlock()
 	}
 }

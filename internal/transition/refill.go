@@ -174,16 +174,18 @@ func ConntrackdStarted(root paths.Root) (*supervise.Started, error) {
 	return supervise.ReadStarted(handler.EngineSpec{StartedFile: root.ConntrackdStarted(), ConfigFile: root.ConntrackdConf()})
 }
 
-// RefillNeeded reports whether the running conntrackd lacks a refill of
-// its own: no record, a record of another process, or a failed one. An
-// adopted conntrackd whose starter died before refilling is refilled.
+// RefillNeeded reports whether the running conntrackd lacks a finished
+// refill of its own: no record, a record of another process, a failed
+// one, or one still pending (the hook does not wait for the peer, and
+// nobody asked again while ctsyncd was stopped). An adopted conntrackd
+// whose starter did not finish its refill is refilled.
 func RefillNeeded(root paths.Root) bool {
 	st, err := ConntrackdStarted(root)
 	if err != nil || st == nil || !st.Running() {
 		return false
 	}
 	r, err := ReadRefill(root)
-	return err != nil || !r.For(st) || r.State == RefillFailed
+	return err != nil || !r.For(st) || r.State != RefillDone
 }
 
 // Role is this node's VRRP role as the hook last recorded it for the

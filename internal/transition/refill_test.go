@@ -112,8 +112,16 @@ func TestBackupRecordsRefill(t *testing.T) {
 	if !rec.For(st) || rec.State != RefillPending || rec.Role != RoleBackup || rec.Attempts != 1 || rec.By != "vrrp-transition backup" {
 		t.Errorf("refill record = %+v", rec)
 	}
+	// A ctsyncd adopting this conntrackd finishes the refill.
+	if !RefillNeeded(root) {
+		t.Error("RefillNeeded = false with the hook's refill still pending")
+	}
+	rec.State = RefillDone
+	if err := WriteRefill(root, rec); err != nil {
+		t.Fatal(err)
+	}
 	if RefillNeeded(root) {
-		t.Error("RefillNeeded after the hook's refill")
+		t.Error("RefillNeeded after a finished refill")
 	}
 }
 
