@@ -152,10 +152,12 @@ func ReadRefill(root paths.Root) (*RefillRecord, error) {
 	return &r, nil
 }
 
-// WriteRefill stores r unless that would step back: a record of another
-// process that still runs, or a finished record of the same process
-// replaced by an unfinished one (two refills of one start — ctsyncd's and
-// the hook's — may overlap; the first to finish wins).
+// WriteRefill stores r unless that would step back: a finished record of
+// the same process replaced by an unfinished one (two refills of one
+// start — ctsyncd's and the hook's, or readiness moving one on — may
+// overlap; the first to finish wins). Writers check first that their
+// process still runs, so a record of a process that is gone does not
+// replace the one of its successor.
 func WriteRefill(root paths.Root, r *RefillRecord) error {
 	if old, err := ReadRefill(root); err == nil && old != nil && old.Pid == r.Pid && old.StartTicks == r.StartTicks &&
 		old.State == RefillDone && r.State != RefillDone {
