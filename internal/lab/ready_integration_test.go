@@ -5,11 +5,15 @@ package lab
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ctsync/ctsync/internal/proc"
+	"github.com/ctsync/ctsync/internal/transition"
 )
 
 // readiness is what `show conntrack-sync status --json` says of it.
@@ -227,6 +231,50 @@ func TestFailoverStaysReady(t *testing.T) {
 			if err := r2.Start(ctx); err != nil {
 				t.Fatal(err)
 			}
+		}},
+		{name: "f: the hook restarts conntrackd with ctsyncd stopped, then ctsyncd resumes with a newer file", router: "r2", hold: true, restarts: true, act: func(t *testing.T) {
+			// ctsyncd is down when conntrackd crashes; keepalived's backup
+			// hook starts conntrackd itself, from a conntrackd.conf that an
+			// older ctsync wrote (here: the same with a comment added).
+			if err := r2.StopCtsyncd(); err != nil {
+				t.Fatal(err)
+			}
+			old, err := r2.EnginePid("conntrackd")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for proc.Alive(old) && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			f, err := os.OpenFile(r2.Root.ConntrackdConf(), os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = f.WriteString("# written by an older ctsync\n")
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := r2.ctsync(ctx, nil, "vrrp-transition", "backup", "MAIN"); err != nil {
+				t.Fatal(err)
+			}
+			byHook := waitNewPid(t, r2, "conntrackd", old)
+			if rec, err := transition.ReadRefill(r2.Root); err != nil || rec == nil || rec.Pid != byHook || rec.By != "vrrp-transition backup" {
+				t.Errorf("refill after the hook started conntrackd pid %d: %+v, %v", byHook, rec, err)
+			}
+			// ctsyncd resumes: the conntrackd it adopts runs another file
+			// than the one it renders, so it restarts it (and refills).
+			if err := r2.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			now := waitNewPid(t, r2, "conntrackd", byHook)
+			t.Logf("r2: conntrackd pid %d (killed) -> %d (started by the hook) -> %d (restarted by the resuming ctsyncd)", old, byHook, now)
 		}},
 		{name: "rename of the sync-group", router: "r2", act: func(t *testing.T) {
 			for _, r := range []*Router{r2, r1} {
