@@ -82,7 +82,7 @@ type instanceView struct {
 	Interface        string
 	VRID             int
 	Priority         int
-	AdvertInt        int
+	AdvertInt        string
 	NoPreempt        bool
 	PreemptDelay     int
 	Vmac             string
@@ -172,12 +172,23 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 		if err := safe(g.Interface, reIfname, "interface"); err != nil {
 			return nil, fmt.Errorf("group %s: %w", name, err)
 		}
+		advert, err := advertCentis(g.AdvertiseInterval)
+		if err != nil {
+			return nil, fmt.Errorf("group %s: advertise-interval: %w", name, err)
+		}
+		version := 0
+		if cfg.GlobalParameters != nil {
+			version = cfg.GlobalParameters.Version
+		}
+		if advert%100 != 0 && !g.runsVersion3(version) {
+			return nil, fmt.Errorf("group %s: advertise-interval %s: a fraction needs VRRP version 3", name, g.AdvertiseInterval)
+		}
 		iv := instanceView{
 			Name:      name,
 			Interface: g.Interface,
 			VRID:      g.VRID,
 			Priority:  g.Priority,
-			AdvertInt: g.AdvertiseInterval,
+			AdvertInt: formatCentis(advert),
 			NoPreempt: g.NoPreempt,
 		}
 		if !g.NoPreempt {

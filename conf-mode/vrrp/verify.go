@@ -152,8 +152,14 @@ func verify(cfg *Config, sys handler.System) error {
 		if g.Priority < 1 || g.Priority > 255 {
 			add(&cfgerr.Error{Path: p + " priority", Msg: "must be 1-255"})
 		}
-		if g.AdvertiseInterval < 1 || g.AdvertiseInterval > 255 {
-			add(&cfgerr.Error{Path: p + " advertise-interval", Msg: "must be 1-255 seconds"})
+		if c, err := advertCentis(g.AdvertiseInterval); err != nil {
+			add(&cfgerr.Error{Path: p + " advertise-interval", Msg: "must be 1-255 seconds, or 0.01-255 with VRRP version 3"})
+		} else if c%100 != 0 && !g.runsVersion3(version) {
+			// VRRPv2 counts adverts in whole seconds (RFC 3768); keepalived
+			// would round or refuse a fraction.
+			add(&cfgerr.Error{Path: p + " advertise-interval",
+				Msg:  fmt.Sprintf("%s: fractions of a second need VRRP version 3 (version 2 adverts are whole seconds, 1-255)", g.AdvertiseInterval),
+				Hint: "set " + base + " global-parameters version 3"})
 		}
 		if g.PreemptDelay < 0 || g.PreemptDelay > 1000 {
 			add(&cfgerr.Error{Path: p + " preempt-delay", Msg: "must be 0-1000 seconds"})
