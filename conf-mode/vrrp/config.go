@@ -32,6 +32,9 @@ var (
 	Owned = []string{"high-availability", "vrrp"}
 	// conntrackSync is the subtree whose failover sync-group gets hooks.
 	conntrackSync = []string{"service", "conntrack-sync"}
+	// haDisable is `high-availability disable`: keep the subtree, run no
+	// VRRP.
+	haDisable = []string{"high-availability", "disable"}
 )
 
 // Config is `high-availability vrrp`, decoded, plus what the rest of the
@@ -46,12 +49,16 @@ type Config struct {
 	// not exist: the conntrack-sync handler reports that).
 	ConntrackSync bool   `mapstructure:"-"`
 	HookGroup     string `mapstructure:"-"`
+	// Disabled is `high-availability disable`: the subtree is verified
+	// and kept, but keepalived does not run (and has no file).
+	Disabled bool `mapstructure:"-"`
 }
 
 // Group is one `group NAME`: a keepalived vrrp_instance. Description is
 // kept in the config only: keepalived.conf has no place for it.
 type Group struct {
 	Address              map[string]*Address `mapstructure:"address"`
+	ExcludedAddress      map[string]*Address `mapstructure:"excluded-address"`
 	AdvertiseInterval    string              `mapstructure:"advertise-interval"` // seconds, as written ("1", "0.1")
 	Authentication       *Authentication     `mapstructure:"authentication"`
 	Description          string              `mapstructure:"description"`
@@ -152,6 +159,7 @@ func FromTree(tree *configtree.Node, multi func(path []string) bool) (*Config, e
 	for _, s := range cfg.SyncGroup {
 		defaultHealth(s.HealthCheck)
 	}
+	cfg.Disabled = tree.Get(haDisable...) != nil
 	if cs := tree.Get(conntrackSync...); cs != nil {
 		cfg.ConntrackSync = true
 		if sg := cs.Get("failover-mechanism", "vrrp", "sync-group"); sg != nil && sg.Leaf && len(sg.Values) > 0 {

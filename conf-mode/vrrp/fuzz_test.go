@@ -18,6 +18,7 @@ func FuzzRender(f *testing.F) {
 			Group: map[string]*Group{name: {
 				Interface: iface, VRID: 1, Priority: 100, AdvertiseInterval: "1",
 				Address:          map[string]*Address{addr: {Interface: iface}},
+				ExcludedAddress:  map[string]*Address{addr: {Interface: iface}},
 				Authentication:   &Authentication{Type: "plaintext-password", Password: pass},
 				PeerAddress:      []string{peer},
 				Track:            &Track{Interface: []string{iface}},

@@ -115,6 +115,14 @@ var goldenCases = []struct {
 		"high-availability vrrp sync-group MAIN member lan",
 		"high-availability vrrp global-parameters version 3",
 	}},
+	{"excluded-address", []string{
+		wan + " interface eth0",
+		wan + " vrid 1",
+		wan + " address 198.18.0.101/24",
+		wan + " excluded-address 198.18.0.102/24",
+		wan + " excluded-address 2001:db8::101/64",
+		wan + " excluded-address 198.18.1.101/24 interface eth2",
+	}},
 	{"ipv6-rfc3768-disabled", []string{
 		"high-availability vrrp group v6 interface eth0",
 		"high-availability vrrp group v6 vrid 3",
@@ -221,7 +229,7 @@ func TestConntrackSyncTogglesHooks(t *testing.T) {
 }
 
 func TestReadsIncludesConntrackSync(t *testing.T) {
-	want := [][]string{{"high-availability", "vrrp"}, {"service", "conntrack-sync"}}
+	want := [][]string{{"high-availability", "vrrp"}, {"service", "conntrack-sync"}, {"high-availability", "disable"}}
 	if d := cmp.Diff(want, New().Reads()); d != "" {
 		t.Errorf("Reads (-want +got):\n%s", d)
 	}

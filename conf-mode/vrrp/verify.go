@@ -185,6 +185,26 @@ func verify(cfg *Config, sys handler.System) error {
 		if len(fams) > 1 {
 			add(&cfgerr.Error{Path: p + " address", Msg: "IPv4 and IPv6 addresses cannot be mixed in one group", Hint: "use one group per address family"})
 		}
+		// Excluded addresses move with the group but are not in its
+		// adverts: either family, any number.
+		for _, a := range sortedKeys(g.ExcludedAddress) {
+			ap := p + " excluded-address " + a
+			pfx, err := netip.ParsePrefix(a)
+			if err != nil {
+				add(&cfgerr.Error{Path: ap, Msg: "not an IP address with a prefix length"})
+				continue
+			}
+			if _, dup := g.Address[pfx.String()]; dup {
+				add(&cfgerr.Error{Path: ap, Msg: "is also an address of the group", Hint: "keep it in one of address and excluded-address"})
+			}
+			if x := g.ExcludedAddress[a]; x != nil && x.Interface != "" {
+				if !reIfname.MatchString(x.Interface) {
+					add(&cfgerr.Error{Path: ap + " interface", Msg: "invalid interface name"})
+				} else if !g.Disable {
+					ifaceExists(ap+" interface", x.Interface)
+				}
+			}
+		}
 		fam := g.family()
 
 		for _, peer := range g.PeerAddress {

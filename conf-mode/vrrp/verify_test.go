@@ -148,6 +148,16 @@ func TestVerifyRules(t *testing.T) {
 			"high-availability vrrp group v6 interface eth0", "high-availability vrrp group v6 vrid 3",
 			"high-availability vrrp group v6 address 2001:db8::1/64", "high-availability vrrp group v6 advertise-interval 0.25",
 		}, nil},
+		{"excluded-address of either family", with(wan+" excluded-address 2001:db8::5/64", wan+" excluded-address 198.18.0.5/24 interface eth1"), nil},
+		{"excluded-address not also an address", with(wan + " excluded-address 198.18.0.101/24"), []string{
+			"high-availability vrrp group wan excluded-address 198.18.0.101/24: is also an address of the group (keep it in one of address and excluded-address)",
+		}},
+		{"excluded-address interface exists", with(wan + " excluded-address 198.18.0.5/24 interface eth9"), []string{
+			"high-availability vrrp group wan excluded-address 198.18.0.5/24 interface: interface eth9 does not exist",
+		}},
+		{"disabled is still verified", with("high-availability disable", wan+" advertise-interval 0.5"), []string{
+			"high-availability vrrp group wan advertise-interval: 0.5: fractions of a second need VRRP version 3 (version 2 adverts are whole seconds, 1-255) (set high-availability vrrp global-parameters version 3)",
+		}},
 		// The conntrack-sync handler reports a missing sync-group; here it
 		// must merely not get in the way.
 		{"conntrack-sync names a missing sync-group", with("service conntrack-sync failover-mechanism vrrp sync-group NOPE"), nil},
