@@ -19,7 +19,15 @@
 //	                  vrrp-group N { virtual-address ... }
 //	vrrp 2            VyOS 1.2-1.3: high-availability vrrp group G
 //	                  virtual-address X
-//	vrrp 3            today's: high-availability vrrp group G address X/len
+//	vrrp 3            today's: high-availability vrrp group G address X/len,
+//	                  excluded-address X/len (VyOS 1.3:
+//	                  virtual-address-excluded)
+//	cluster           VyOS 1.2 / Vyatta heartbeat cluster: always migrated
+//	                  to vrrp groups when present (see cluster.go)
+//
+// Settings under high-availability or service conntrack-sync that no
+// step can carry over are Report.Dropped: load refuses the file unless
+// told `force`, since the pair would fail over differently without them.
 package migrate
 
 import (
