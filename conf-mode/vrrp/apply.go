@@ -75,6 +75,9 @@ func Spec(root paths.Root) handler.EngineSpec {
 // keepalived.conf itself (keepalived -t) before the commit engine lets any
 // handler touch an engine.
 func (h *Handler) Precheck(ctx context.Context, c any, env *handler.Env) error {
+	if cfg, _ := c.(*Config); cfg == nil || cfg.Disabled {
+		return nil // no file to test: keepalived will not run
+	}
 	return h.configTest(ctx, env.Root.KeepalivedConf())
 }
 
@@ -85,11 +88,14 @@ func (h *Handler) Precheck(ctx context.Context, c any, env *handler.Env) error {
 // net_namespace or instance, are never set), so Apply never restarts it.
 func (h *Handler) Apply(ctx context.Context, prev, c any, env *handler.Env) (string, error) {
 	cfg, _ := c.(*Config)
-	if cfg == nil {
+	if cfg == nil || cfg.Disabled {
 		if err := env.Engines.Stop(ctx, Engine); err != nil {
 			return "", fmt.Errorf("stopping keepalived: %w", err)
 		}
 		_ = os.Remove(LoadedFile(env.Root))
+		if cfg != nil {
+			return fmt.Sprintf("keepalived stopped: high-availability disable (%s kept in the configuration)", Describe(cfg)), nil
+		}
 		return "keepalived stopped", nil
 	}
 	conf := env.Root.KeepalivedConf()

@@ -534,8 +534,14 @@ func (s *Session) load(args []string, merge bool) (string, error) {
 	if merge {
 		cmd = "merge"
 	}
+	// "force" imports a file even when it holds failover settings ctsync
+	// does not manage, dropping them (and listing what it dropped).
+	force := len(args) == 2 && args[1] == "force"
+	if force {
+		args = args[:1]
+	}
 	if len(args) != 1 {
-		return "", fmt.Errorf("%s: usage: %s FILE", cmd, cmd)
+		return "", fmt.Errorf("%s: usage: %s FILE [force]", cmd, cmd)
 	}
 	file := s.resolveFile(args[0])
 	fail := func(format string, a ...any) (string, error) {
@@ -557,6 +563,13 @@ func (s *Session) load(args []string, merge bool) (string, error) {
 	tree, rep, err := migrate.Load(data, s.schema)
 	if err != nil {
 		return fail("%v", err)
+	}
+	if len(rep.Dropped) > 0 && !force {
+		// Loaded without them, the pair would fail over differently from
+		// the one the file describes: say so rather than import quietly.
+		//lint:ignore ST1005 printed to the operator as is, a report ending in a sentence
+		return "", fmt.Errorf("%s %s: it holds settings ctsync does not manage that change how the pair fails over:\n  %s\n`%s %s force` loads the rest without them. Nothing was loaded.",
+			cmd, file, strings.Join(rep.Dropped, "\n  "), cmd, args[0])
 	}
 	if len(tree.Children) == 0 {
 		return fail("holds nothing ctsync manages%s", skippedSummary(rep))
