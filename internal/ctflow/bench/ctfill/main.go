@@ -17,6 +17,7 @@ import (
 func main() {
 	n := flag.Int("n", 250000, "flows to create")
 	workers := flag.Int("workers", 4, "parallel netlink sockets")
+	markEvery := flag.Int("mark-every", 0, "give every Nth flow (i % N == 0) mark 1, for tests of filtered deletes")
 	flag.Parse()
 	var wg sync.WaitGroup
 	errs := make(chan error, *workers)
@@ -34,7 +35,11 @@ func main() {
 				// Distinct 5-tuples: 10.x.y.z sources over one destination.
 				src := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 				dst := netip.AddrFrom4([4]byte{192, 0, 2, 1})
-				f := conntrack.NewFlow(6, conntrack.StatusSeenReply|conntrack.StatusAssured|conntrack.StatusConfirmed, src, dst, uint16(1024+i%60000), 80, 3600, 0)
+				mark := uint32(0)
+				if *markEvery > 0 && i%*markEvery == 0 {
+					mark = 1
+				}
+				f := conntrack.NewFlow(6, conntrack.StatusSeenReply|conntrack.StatusAssured|conntrack.StatusConfirmed, src, dst, uint16(1024+i%60000), 80, 3600, mark)
 				// CONFIRMED must be in the status: the kernel sets it on
 				// creation and refuses (EBUSY) a request that clears it.
 				f.ProtoInfo.TCP = &conntrack.ProtoInfoTCP{State: 3}
