@@ -15,18 +15,17 @@ import (
 	"github.com/ctsync/ctsync/internal/opcmd"
 )
 
-const filterUsage = "[ipv4|ipv6] [protocol P] [source ADDR[/LEN]] [destination ADDR[/LEN]] [port N] [state S] [mark M] [zone Z]"
 
 func init() {
 	opcmd.Register(opcmd.Command{
 		Path: []string{"reset", "conntrack"},
-		Args: filterUsage + " [--yes]",
-		Help: "Delete kernel conntrack entries: all of them, or those matching the filters",
+		Args: "[ipv4|ipv6] [FILTER VALUE]... [--yes]",
+		Help: "Delete kernel conntrack entries: all, or those matching the filters of show conntrack table",
 		Run:  runReset,
 	})
 	opcmd.Register(opcmd.Command{
 		Path: []string{"monitor", "conntrack"},
-		Args: filterUsage,
+		Args: "[ipv4|ipv6] [FILTER VALUE]...",
 		Help: "Print conntrack events (new, update, destroy) as they happen, until Ctrl-C",
 		Run:  runMonitor,
 	})
