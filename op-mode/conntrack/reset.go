@@ -15,7 +15,6 @@ import (
 	"github.com/ctsync/ctsync/internal/opcmd"
 )
 
-
 func init() {
 	opcmd.Register(opcmd.Command{
 		Path: []string{"reset", "conntrack"},
