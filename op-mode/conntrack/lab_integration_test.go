@@ -21,7 +21,10 @@ import (
 
 type logWriter struct{ t *testing.T }
 
-func (w logWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimRight(string(p), "\n")); return len(p), nil }
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
 
 // TestLabResetAndMonitor, in the two-router lab: on the master r1,
 // `reset conntrack ipv4 mark 1` removes exactly the 25,000 marked
