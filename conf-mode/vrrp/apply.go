@@ -38,10 +38,6 @@ func VRRPPidFile(root paths.Root) string {
 	return filepath.Join(root.RunDir(), "keepalived_vrrp.pid")
 }
 
-// DumpDir is where the keepalived of root writes keepalived.json,
-// keepalived.data and keepalived.stats when signalled (see Spec).
-func DumpDir(root paths.Root) string { return root.RunDir() }
-
 // LoadedFile records the hash of the keepalived.conf the running
 // keepalived last read, so Apply reloads exactly when the installed file
 // differs from it, whoever installed it and whatever ctsyncd remembers.
@@ -58,7 +54,7 @@ func LoadedFile(root paths.Root) string {
 // checks at start to refuse a second copy of itself. keepalived writes its
 // state dumps (SIGUSR1, SIGUSR2, the JSON signal) into $TMPDIR, /tmp by
 // default, which routers sharing a machine share too: TMPDIR puts them in
-// the router's own run directory (DumpDir), where `show vrrp` reads them.
+// the router's own run directory (KeepalivedDumpDir), where `show vrrp` reads them.
 func Spec(root paths.Root) handler.EngineSpec {
 	run := root.RunDir()
 	return handler.EngineSpec{
@@ -71,7 +67,7 @@ func Spec(root paths.Root) handler.EngineSpec {
 			"-c", filepath.Join(run, "keepalived_checkers.pid"),
 			"-b", filepath.Join(run, "keepalived_bfd.pid"),
 		},
-		Env:         []string{"TMPDIR=" + DumpDir(root)},
+		Env:         []string{"TMPDIR=" + root.KeepalivedDumpDir()},
 		PidFile:     filepath.Join(run, "keepalived.sup.pid"),
 		LogFile:     filepath.Join(root.LogDir(), "keepalived.log"),
 		ConfigFile:  root.KeepalivedConf(),

@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	confvrrp "github.com/ctsync/ctsync/conf-mode/vrrp"
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/proc"
@@ -75,7 +74,7 @@ func Keepalived(root paths.Root) (pid int, dir string, err error) {
 	if pid == 0 {
 		return 0, "", fmt.Errorf("%w (no live process in %s); ctsyncd starts it at commit and keeps it running", ErrNotRunning, root.KeepalivedPid())
 	}
-	dir = confvrrp.DumpDir(root)
+	dir = root.KeepalivedDumpDir()
 	// Several routers share a machine, and keepalived writes its dumps
 	// to $TMPDIR, /tmp when unset: only a keepalived started with this
 	// router's own TMPDIR can be read without the risk of reading

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	confvrrp "github.com/ctsync/ctsync/conf-mode/vrrp"
 	"github.com/ctsync/ctsync/internal/golden"
+	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -151,4 +153,17 @@ func FuzzParseStats(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSameKeepalived: restart asks for the engine the supervisor runs,
+// and show reads where the supervisor makes keepalived write.
+func TestSameKeepalived(t *testing.T) {
+	if engine != confvrrp.Engine {
+		t.Errorf("engine %q, conf-mode/vrrp runs %q", engine, confvrrp.Engine)
+	}
+	root := paths.Root{Dir: "/srv/r1"}
+	env := confvrrp.Spec(root).Env
+	if want := "TMPDIR=" + root.KeepalivedDumpDir(); len(env) != 1 || env[0] != want {
+		t.Errorf("keepalived's environment %q, want %q", env, want)
+	}
 }
