@@ -72,17 +72,27 @@ func Delete(s Socket, del BatchSocket, q Query) (DeleteResult, error) {
 
 // deleteBatch sends msgs and reads one ack per message.
 func deleteBatch(del BatchSocket, msgs []netlink.Message) (DeleteResult, error) {
-	var res DeleteResult
+	res, err := execBatch(del, msgs, "deleting conntrack entries")
+	return DeleteResult{Removed: res.ok, Vanished: res.enoent}, err
+}
+
+type batchResult struct{ ok, enoent int }
+
+// execBatch sends msgs, each asking for an ack, in one sendmsg and reads
+// their acks, counting those that succeeded and those refused with
+// ENOENT; any other refusal ends it with an error.
+func execBatch(del BatchSocket, msgs []netlink.Message, what string) (batchResult, error) {
+	var res batchResult
 	if err := del.SendMessages(msgs); err != nil {
-		return res, fmt.Errorf("deleting conntrack entries: %w", mapErrno(err))
+		return res, fmt.Errorf("%s: %w", what, mapErrno(err))
 	}
 	for want := len(msgs); want > 0; {
 		got, err := del.Receive()
 		if err != nil {
-			return res, fmt.Errorf("deleting conntrack entries: %w", mapErrno(err))
+			return res, fmt.Errorf("%s: %w", what, mapErrno(err))
 		}
 		if len(got) == 0 {
-			return res, fmt.Errorf("deleting conntrack entries: %d acks missing", want)
+			return res, fmt.Errorf("%s: %d acks missing", what, want)
 		}
 		for _, m := range got {
 			if m.Header.Type != netlink.Error {
@@ -90,15 +100,15 @@ func deleteBatch(del BatchSocket, msgs []netlink.Message) (DeleteResult, error) 
 			}
 			want--
 			if len(m.Data) < 4 {
-				return res, fmt.Errorf("deleting conntrack entries: %w: short ack", ErrMalformed)
+				return res, fmt.Errorf("%s: %w: short ack", what, ErrMalformed)
 			}
 			switch code := int32(nlenc.Uint32(m.Data[:4])); {
 			case code == 0:
-				res.Removed++
+				res.ok++
 			case unix.Errno(-code) == unix.ENOENT:
-				res.Vanished++
+				res.enoent++
 			default:
-				return res, fmt.Errorf("deleting conntrack entries: %w", kernelErr{unix.Errno(-code)})
+				return res, fmt.Errorf("%s: %w", what, kernelErr{unix.Errno(-code)})
 			}
 		}
 	}
