@@ -218,3 +218,78 @@ func TestMonitorConntrack(t *testing.T) {
 		t.Error("monitor did not stop on SIGINT")
 	}
 }
+
+// TestMonitorOverrun: a monitor that cannot keep up (stopped while
+// 250,000 entries are created: more events than its socket buffer
+// holds) reports the overrun as a line, keeps running, and still shows
+// an event that comes after.
+func TestMonitorOverrun(t *testing.T) {
+	nstest.Require(t, "conntrack")
+	ns := nstest.New(t, "monov")
+	ctsync, _ := nstest.Binaries(t)
+	bin := filepath.Join(t.TempDir(), "ctfill")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/ctsync/ctsync/internal/ctflow/bench/ctfill").CombinedOutput(); err != nil {
+		t.Fatalf("building ctfill: %v\n%s", err, out)
+	}
+	// Only the marker flow (mark 7) is printed; every event is read.
+	cmd := ns.Cmd(ctsync, "monitor", "conntrack", "ipv4", "mark", "7")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	time.Sleep(500 * time.Millisecond)
+	// ip netns exec execs ctsync: the pid is the monitor's own.
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	ns.Run(bin, "-n", "250000")
+	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	// While the monitor drains its queue the kernel still counts the
+	// socket congested and drops new events: add a marker flow every
+	// half second until one shows.
+	var overrun, marker bool
+	deadline := time.After(60 * time.Second)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	sport := 0
+	for !marker {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("monitor ended (overrun seen: %v)", overrun)
+			}
+			switch {
+			case strings.Contains(l, "[OVERRUN]"):
+				overrun = true
+			case strings.Contains(l, "[NEW]") && strings.Contains(l, "198.18.9.9:"):
+				marker = true
+			default:
+				t.Errorf("unexpected line %q", l)
+			}
+		case <-tick.C:
+			sport++
+			ns.Run("conntrack", "-I", "-p", "tcp", "-s", "198.18.9.9", "-d", "198.19.9.9", "--sport", fmt.Sprint(sport), "--dport", "9",
+				"--state", "ESTABLISHED", "-t", "600", "-m", "7")
+		case <-deadline:
+			t.Fatalf("overrun seen: %v, marker flow seen: %v", overrun, marker)
+		}
+	}
+	t.Logf("the marker flow's event showed after %d tries", sport)
+	if !overrun {
+		t.Error("no overrun line after 250,000 events to a stopped monitor")
+	}
+}
