@@ -97,7 +97,7 @@ func runReset(ctx context.Context, env *opcmd.Env, args []string) error {
 	}
 	what := describe(args)
 	if !yes {
-		if !env.Terminal {
+		if !env.Terminal || env.In == nil {
 			return fmt.Errorf("reset conntrack deletes %s from the kernel table: confirm with --yes (stdin is not a terminal)", what)
 		}
 		fmt.Fprintf(env.Err, "Delete %s from the kernel conntrack table? [y/N] ", what)
