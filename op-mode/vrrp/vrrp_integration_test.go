@@ -92,7 +92,8 @@ func TestIntegrationCaptureDumps(t *testing.T) {
 		t.Skip("only with -capture")
 	}
 	r1, r2 := newPair(t)
-	time.Sleep(8 * time.Second)
+	waitStates(t, r1, "MASTER")
+	waitStates(t, r2, "BACKUP")
 	for name, r := range map[string]*nstest.Router{"master": r1, "backup": r2} {
 		for _, k := range []Kind{JSONDump, DataDump, StatsDump} {
 			b, err := Fetch(context.Background(), r.Root, k)
