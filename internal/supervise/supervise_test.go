@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -147,5 +148,35 @@ func TestRestartOnRequestIsNotACrash(t *testing.T) {
 	}
 	if got := s.Restarts(spec.Name); got != 0 {
 		t.Errorf("an operator's restart counted as %d crash restarts", got)
+	}
+}
+
+// TestSpawnEnv: the spec's Env reaches the engine, on top of ctsyncd's
+// own environment (keepalived's TMPDIR keeps its dumps per router).
+func TestSpawnEnv(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	dir := t.TempDir()
+	spec := handler.EngineSpec{
+		Name:    "printer",
+		Argv:    []string{sh, "-c", `echo "$TMPDIR $HOME"`},
+		Env:     []string{"TMPDIR=" + dir},
+		PidFile: filepath.Join(dir, "printer.pid"),
+		LogFile: filepath.Join(dir, "printer.log"),
+	}
+	t.Setenv("HOME", "/home/ctsyncd")
+	_, done, err := Spawn(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	b, err := os.ReadFile(spec.LogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.TrimSpace(string(b)), dir+" /home/ctsyncd"; got != want {
+		t.Errorf("the engine saw %q, want %q", got, want)
 	}
 }
