@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -165,5 +166,22 @@ func TestSameKeepalived(t *testing.T) {
 	env := confvrrp.Spec(root).Env
 	if want := "TMPDIR=" + root.KeepalivedDumpDir(); len(env) != 1 || env[0] != want {
 		t.Errorf("keepalived's environment %q, want %q", env, want)
+	}
+}
+
+// TestEnviron reads another process's environment, as Keepalived does
+// to see where a running keepalived writes its dumps.
+func TestEnviron(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	cmd.Env = []string{"A=1", "TMPDIR=/srv/r1/run/ctsync", "B=2"}
+	if err := cmd.Start(); err != nil {
+		t.Skip(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	if got := environ(cmd.Process.Pid, "TMPDIR"); got != "/srv/r1/run/ctsync" {
+		t.Errorf("TMPDIR %q", got)
+	}
+	if got := environ(cmd.Process.Pid, "HOME"); got != "" {
+		t.Errorf("HOME %q, want none", got)
 	}
 }
