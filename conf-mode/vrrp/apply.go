@@ -51,7 +51,10 @@ func LoadedFile(root paths.Root) string {
 // do not take each other for an already running keepalived. -P runs the
 // VRRP child only: ctsync configures no virtual servers. The supervisor's
 // own pid file is distinct from keepalived's -p file, which keepalived
-// checks at start to refuse a second copy of itself.
+// checks at start to refuse a second copy of itself. keepalived writes its
+// state dumps (SIGUSR1, SIGUSR2, the JSON signal) into $TMPDIR, /tmp by
+// default, which routers sharing a machine share too: TMPDIR puts them in
+// the router's own run directory (KeepalivedDumpDir), where `show vrrp` reads them.
 func Spec(root paths.Root) handler.EngineSpec {
 	run := root.RunDir()
 	return handler.EngineSpec{
@@ -64,6 +67,7 @@ func Spec(root paths.Root) handler.EngineSpec {
 			"-c", filepath.Join(run, "keepalived_checkers.pid"),
 			"-b", filepath.Join(run, "keepalived_bfd.pid"),
 		},
+		Env:         []string{"TMPDIR=" + root.KeepalivedDumpDir()},
 		PidFile:     filepath.Join(run, "keepalived.sup.pid"),
 		LogFile:     filepath.Join(root.LogDir(), "keepalived.log"),
 		ConfigFile:  root.KeepalivedConf(),

@@ -98,6 +98,12 @@ func (r Root) FailoverFacts() string { return filepath.Join(r.EtcDir(), "failove
 // KeepalivedConf is the generated keepalived.conf.
 func (r Root) KeepalivedConf() string { return filepath.Join(r.EtcDir(), "keepalived.conf") }
 
+// KeepalivedDumpDir is where keepalived writes its state dumps
+// (keepalived.json, .data, .stats): ctsyncd starts it with TMPDIR set to
+// it, since keepalived writes them into $TMPDIR, which routers sharing a
+// machine would otherwise share.
+func (r Root) KeepalivedDumpDir() string { return r.RunDir() }
+
 // KeepalivedPid is keepalived's main pid file.
 func (r Root) KeepalivedPid() string { return filepath.Join(r.RunDir(), "keepalived.pid") }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -201,5 +202,35 @@ func TestOnStartEveryStart(t *testing.T) {
 	}
 	if c2 := next("adoption"); c2.pid != c.pid || !c2.adopted {
 		t.Errorf("adoption: %+v", c2)
+	}
+}
+
+// TestSpawnEnv: the spec's Env reaches the engine, on top of ctsyncd's
+// own environment (keepalived's TMPDIR keeps its dumps per router).
+func TestSpawnEnv(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	dir := t.TempDir()
+	spec := handler.EngineSpec{
+		Name:    "printer",
+		Argv:    []string{sh, "-c", `echo "$TMPDIR $HOME"`},
+		Env:     []string{"TMPDIR=" + dir},
+		PidFile: filepath.Join(dir, "printer.pid"),
+		LogFile: filepath.Join(dir, "printer.log"),
+	}
+	t.Setenv("HOME", "/home/ctsyncd")
+	_, done, err := Spawn(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	b, err := os.ReadFile(spec.LogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.TrimSpace(string(b)), dir+" /home/ctsyncd"; got != want {
+		t.Errorf("the engine saw %q, want %q", got, want)
 	}
 }
