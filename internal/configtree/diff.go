@@ -19,11 +19,12 @@ func Diff(old, new *Node) string {
 	return d.b.String()
 }
 
-// ChangedUnder reports whether the subtree at path differs between old
-// and new; an absent subtree equals an empty one. The commit engine asks
-// it for each handler's subtrees.
+// ChangedUnder reports whether the configuration under path differs
+// between old and new, comments aside (they change no engine); an absent
+// subtree equals an empty one. The commit engine asks it for each
+// handler's subtrees.
 func ChangedUnder(old, new *Node, path []string) bool {
-	return !Equal(old.Get(path...), new.Get(path...))
+	return !SameConfig(old.Get(path...), new.Get(path...))
 }
 
 type differ struct {
