@@ -280,3 +280,28 @@ func keepComments(t *configtree.Node, data []byte) {
 		configtree.CopyComments(t, f.Root)
 	}
 }
+
+// CommandWord returns the command a line's first word abbreviates (an
+// error for an ambiguous one; an unknown word comes back as is). The
+// shell uses it to find run lines and to complete.
+func CommandWord(w string) (string, error) { return expandKeyword(w, commandNames, w) }
+
+// only returns the part of t on path: the nodes leading to it (so that
+// a diff's headers name the whole path) and its subtree.
+func only(t *configtree.Node, path []string) *configtree.Node {
+	out := configtree.New()
+	cur, src := out, t
+	for i, p := range path {
+		src = src.Child(p)
+		if src == nil {
+			break
+		}
+		c := &configtree.Node{Name: p, Tag: src.Tag, Comment: src.Comment}
+		if i == len(path)-1 {
+			c = src.Clone()
+		}
+		cur.Children = []*configtree.Node{c}
+		cur = c
+	}
+	return out
+}

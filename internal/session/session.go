@@ -312,7 +312,7 @@ func (s *Session) compare(args []string) (string, error) {
 		to, what = t, "revisions "+args[0]+" and "+args[1]
 	}
 	if l := s.Level(); len(l) > 0 {
-		from, to = from.Get(l...), to.Get(l...)
+		from, to = only(from, l), only(to, l)
 		what += " at [edit " + pathString(l) + "]"
 	}
 	if d := configtree.Diff(from, to); d != "" {
