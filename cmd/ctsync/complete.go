@@ -27,7 +27,7 @@ type completer struct {
 // references are the leaves whose value names an entry of a tag node
 // elsewhere in the configuration: completion offers the existing names.
 var references = map[string][]string{
-	"high-availability vrrp sync-group member":                   {"high-availability", "vrrp", "group"},
+	"high-availability vrrp sync-group member":                  {"high-availability", "vrrp", "group"},
 	"service conntrack-sync failover-mechanism vrrp sync-group": {"high-availability", "vrrp", "sync-group"},
 }
 
