@@ -3,6 +3,7 @@ module github.com/ctsync/ctsync
 go 1.26.8
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/ergochat/readline v0.1.3
 	github.com/go-viper/mapstructure/v2 v2.5.0
 	github.com/google/go-cmp v0.7.0

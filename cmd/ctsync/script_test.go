@@ -36,38 +36,11 @@ func TestShellTranscripts(t *testing.T) {
 		Dir:           golden.Dir("shell"),
 		UpdateScripts: golden.Update(),
 		Setup: func(e *testscript.Env) error {
-			root := paths.Root{Dir: filepath.Join(e.WorkDir, "root")}
-			for _, d := range []string{root.RunDir(), root.ConfigDir(), root.EtcDir(), root.StateDir()} {
-				if err := os.MkdirAll(d, 0o755); err != nil {
-					return err
-				}
-			}
-			ct, vrrp := handlertest.Pair(root, nil)
-			eng := commit.New(commit.Options{
-				Schema:   schema.Default(),
-				Handlers: []handler.Handler{vrrp, ct},
-				Env:      &handler.Env{Root: root},
-				LockPath: root.CommitLock(),
-			})
-			srv := &configd.Server{Root: root, Schema: schema.Default(), Engine: eng, Log: zap.NewNop()}
-			if err := srv.Boot(context.Background()); err != nil {
-				return err
-			}
-			ln, err := srv.Listen()
+			root, stop, err := startService(filepath.Join(e.WorkDir, "root"))
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				srv.Serve(ctx, ln)
-			}()
-			e.Defer(func() {
-				cancel()
-				<-done
-				srv.Close()
-			})
+			e.Defer(stop)
 			e.Setenv("CTSYNC_ROOT", root.Dir)
 			e.Setenv("ROOT", root.Dir)
 			// History and the like belong to the operator, never the root.
@@ -75,4 +48,43 @@ func TestShellTranscripts(t *testing.T) {
 			return nil
 		},
 	})
+}
+
+// startService serves ctsyncd's control socket under dir from this
+// process: the configd server with the real commit engine and schema,
+// and fake handlers that only write their generated file, so no engine
+// runs. stop ends it.
+func startService(dir string) (paths.Root, func(), error) {
+	root := paths.Root{Dir: dir}
+	for _, d := range []string{root.RunDir(), root.ConfigDir(), root.EtcDir(), root.StateDir()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return root, nil, err
+		}
+	}
+	ct, vrrp := handlertest.Pair(root, nil)
+	eng := commit.New(commit.Options{
+		Schema:   schema.Default(),
+		Handlers: []handler.Handler{vrrp, ct},
+		Env:      &handler.Env{Root: root},
+		LockPath: root.CommitLock(),
+	})
+	srv := &configd.Server{Root: root, Schema: schema.Default(), Engine: eng, Log: zap.NewNop()}
+	if err := srv.Boot(context.Background()); err != nil {
+		return root, nil, err
+	}
+	ln, err := srv.Listen()
+	if err != nil {
+		return root, nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ctx, ln)
+	}()
+	return root, func() {
+		cancel()
+		<-done
+		srv.Close()
+	}, nil
 }

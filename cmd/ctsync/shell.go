@@ -148,7 +148,7 @@ func keys(c *completer, print func(string), line []rune, pos int, key rune) ([]r
 	partial, matches, ok := c.complete(head)
 	if !ok || len(matches) == 0 {
 		if key == '?' {
-			print("\r\n  (nothing may follow)\r\n")
+			print("\n  (nothing may follow)\n")
 		}
 		return strip()
 	}
@@ -175,14 +175,14 @@ func keys(c *completer, print func(string), line []rune, pos int, key rune) ([]r
 // listing is the choices, one a line with its description.
 func listing(ms []schema.Completion) string {
 	var b strings.Builder
-	b.WriteString("\r\n")
+	b.WriteString("\n")
 	w := 0
 	for _, m := range ms {
 		w = max(w, len(m.Word))
 	}
 	w = min(w, 28)
 	for _, m := range ms {
-		fmt.Fprintf(&b, "  %-*s  %s\r\n", w, m.Word, m.Help)
+		fmt.Fprintf(&b, "  %-*s  %s\n", w, m.Word, m.Help)
 	}
 	return b.String()
 }
