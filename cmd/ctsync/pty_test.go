@@ -149,8 +149,8 @@ const (
 // descriptions), '?', Ctrl-C on a half-typed line, Ctrl-D and its exit
 // guard, edit levels in the prompt, and history (Up, Ctrl-R) carried
 // from the first shell to the second. wantIfs are interfaces the
-// completion after `interface` must list.
-func shellSession(t *testing.T, newCmd func() *exec.Cmd, wantIfs []string) {
+// completion after `interface` must list, notIfs ones it must not.
+func shellSession(t *testing.T, newCmd func() *exec.Cmd, wantIfs, notIfs []string) {
 	home := t.TempDir()
 	env := func(c *exec.Cmd) *exec.Cmd {
 		c.Env = append(os.Environ(), "HOME="+home, "XDG_STATE_HOME=", "TERM=xterm")
@@ -165,7 +165,12 @@ func shellSession(t *testing.T, newCmd func() *exec.Cmd, wantIfs []string) {
 	sh.expect("set service ")
 	sh.typ("conntrack-sync interface \t")
 	want := append([]string{"interface on this router", "<interface name>"}, wantIfs...)
-	sh.expect(want...)
+	listed := sh.expect(want...)
+	for _, i := range notIfs {
+		if strings.Contains(listed, "  "+i+" ") {
+			t.Errorf("completion lists %s, an interface of another namespace:\n%s", i, listed)
+		}
+	}
 	sh.typ(wantIfs[0] + " peer 198.18.10.3\r")
 	sh.expect("[edit]")
 
@@ -228,5 +233,27 @@ func TestShellOnTerminal(t *testing.T) {
 	}
 	t.Cleanup(stop)
 	bin := ctsyncBinary(t)
-	shellSession(t, func() *exec.Cmd { return exec.Command(bin, "--root", root.Dir, "configure") }, []string{"lo"})
+	shellSession(t, func() *exec.Cmd { return exec.Command(bin, "--root", root.Dir, "configure") }, []string{"lo"}, nil)
+}
+
+// TestShellOnDumbTerminal: a terminal without cursor control gets plain
+// lines, and the shell still works (and Ctrl-D still exits).
+func TestShellOnDumbTerminal(t *testing.T) {
+	root, stop, err := startService(filepath.Join(t.TempDir(), "root"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	cmd := exec.Command(ctsyncBinary(t), "--root", root.Dir, "configure")
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "TERM=dumb")
+	sh := startTerm(t, cmd)
+	sh.expect("[edit]", "# ")
+	sh.typ("edit service conntrack-sync\r")
+	sh.expect("[edit service conntrack-sync]")
+	sh.typ(ctrlD)
+	sh.expect("[edit]")
+	sh.typ(ctrlD)
+	if err := sh.wait(); err != nil {
+		t.Fatalf("Ctrl-D at the top: %v", err)
+	}
 }

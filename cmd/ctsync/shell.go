@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -61,23 +62,19 @@ func interactive(g globals, c *configd.Client, tty *os.File, stdout, stderr io.W
 		}
 		return t
 	}
-	var rl *readline.Instance
-	cfg := &readline.Config{
-		Prompt:            "# ",
-		HistoryFile:       historyPath(),
-		HistoryLimit:      1000,
-		HistorySearchFold: true,
-		Stdin:             tty,
-		Stdout:            stdout,
-		Stderr:            stderr,
-		Listener: func(line []rune, pos int, key rune) ([]rune, int, bool) {
-			return keys(comp, func(s string) { rl.Write([]byte(s)) }, line, pos, key)
-		},
-	}
-	rl, err := readline.NewFromConfig(cfg)
-	if err != nil {
-		fmt.Fprintln(stderr, "ctsync:", err)
-		return 1
+	var rl lineReader
+	if os.Getenv("TERM") == "dumb" {
+		// A terminal without cursor control (an editor's shell buffer)
+		// gets no line editing: readline would wait for its answer to
+		// the cursor-position request before every prompt.
+		rl = &plainReader{sc: bufio.NewScanner(tty), out: stdout}
+	} else {
+		r, err := newReadline(comp, tty, stdout, stderr)
+		if err != nil {
+			fmt.Fprintln(stderr, "ctsync:", err)
+			return 1
+		}
+		rl = r
 	}
 	defer rl.Close()
 	// An empty line runs nothing but tells the level and whether another
@@ -125,6 +122,49 @@ func interactive(g globals, c *configd.Client, tty *os.File, stdout, stderr io.W
 		last = r
 	}
 }
+
+// lineReader reads the operator's lines: readline's, or plainReader's.
+type lineReader interface {
+	ReadLine() (string, error)
+	Close() error
+}
+
+func newReadline(comp *completer, tty *os.File, stdout, stderr io.Writer) (*readline.Instance, error) {
+	var rl *readline.Instance
+	cfg := &readline.Config{
+		Prompt:            "# ",
+		HistoryFile:       historyPath(),
+		HistoryLimit:      1000,
+		HistorySearchFold: true,
+		Stdin:             tty,
+		Stdout:            stdout,
+		Stderr:            stderr,
+		Listener: func(line []rune, pos int, key rune) ([]rune, int, bool) {
+			return keys(comp, func(s string) { rl.Write([]byte(s)) }, line, pos, key)
+		},
+	}
+	rl, err := readline.NewFromConfig(cfg)
+	return rl, err
+}
+
+// plainReader reads lines with no editing, for a dumb terminal.
+type plainReader struct {
+	sc  *bufio.Scanner
+	out io.Writer
+}
+
+func (p *plainReader) ReadLine() (string, error) {
+	io.WriteString(p.out, "# ")
+	if !p.sc.Scan() {
+		if err := p.sc.Err(); err != nil {
+			return "", err
+		}
+		return "", io.EOF
+	}
+	return p.sc.Text(), nil
+}
+
+func (p *plainReader) Close() error { return nil }
 
 // keys handles TAB and `?`, which readline has already put in the line
 // at pos-1: TAB completes the word (or as much of it as the choices
