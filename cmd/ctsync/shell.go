@@ -188,7 +188,7 @@ func keys(c *completer, print func(string), line []rune, pos int, key rune) ([]r
 	partial, matches, ok := c.complete(head)
 	if !ok || len(matches) == 0 {
 		if key == '?' {
-			print("\n  (nothing may follow)\n")
+			print("# " + head + rest + "\n  (nothing may follow)\n")
 		}
 		return strip()
 	}
@@ -208,7 +208,8 @@ func keys(c *completer, print func(string), line []rune, pos int, key rune) ([]r
 			return []rune(nl + rest), len([]rune(nl)), true
 		}
 	}
-	print(listing(matches))
+	// The line as typed stays above its choices, as on a router.
+	print("# " + head + rest + listing(matches))
 	return strip()
 }
 
