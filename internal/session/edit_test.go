@@ -172,3 +172,39 @@ func TestExitLeavesTheLevelFirst(t *testing.T) {
 		t.Fatal("exit discard at a level did not leave the shell")
 	}
 }
+
+// FuzzEditCommands: whatever line is typed, the command parser does not
+// panic, and a line that fails changes neither the candidate nor the
+// level. Commands that reach files or the commit engine are left out:
+// they are not parsing.
+func FuzzEditCommands(f *testing.F) {
+	for _, l := range []string{
+		"edit high-availability vrrp group wan", "up", "top", "exit", "exit discard",
+		"copy group wan to group wan3", "rename group wan to group x", "rename high vrrp group wan to high vrrp group w2",
+		`comment group wan "text"`, `comment service conntrack-sync ""`, "show | commands", "sh serv con comm",
+		"compare saved", "set serv con i eth1", "delete high vrrp gr wan vrid", "ed high vrrp sync-group MAIN",
+	} {
+		f.Add("edit high-availability vrrp", l)
+		f.Add("", l)
+	}
+	r := newRig(f)
+	f.Fuzz(func(t *testing.T, first, line string) {
+		s := r.session()
+		run(t, s, baseConfig...)
+		for _, l := range []string{first, line} {
+			words, err := configtree.Tokenize(l)
+			if err == nil && len(words) > 0 {
+				switch w, _ := CommandWord(words[0]); w {
+				case "commit", "commit-confirm", "save", "load", "merge", "rollback", "confirm":
+					return
+				}
+			}
+			before, level := s.Candidate(), strings.Join(s.Level(), " ")
+			if _, err := s.Exec(context.Background(), l); err != nil {
+				if !configtree.Equal(before, s.Candidate()) || strings.Join(s.Level(), " ") != level {
+					t.Fatalf("%q failed (%v) but changed the candidate or the level", l, err)
+				}
+			}
+		}
+	})
+}
