@@ -79,12 +79,15 @@ func (c *completer) choices(words []string) []schema.Completion {
 	args := words[1:]
 	switch cmd {
 	case "set", "delete", "edit":
+		if cmd == "delete" {
+			return c.existing(args)
+		}
 		return c.path(cmd, args)
 	case "show":
-		out := c.path(cmd, args)
+		out := c.existing(args)
 		return append(out, schema.Completion{Word: "commands", Help: "Show as set commands"})
 	case "comment":
-		return append(c.path(cmd, args), schema.Completion{Word: `<"text">`, Help: "The comment, quoted; \"\" removes it"})
+		return append(c.existing(args), schema.Completion{Word: `<"text">`, Help: "The comment, quoted; \"\" removes it"})
 	case "copy", "rename":
 		if i := slices.Index(args, "to"); i >= 0 {
 			return c.path(cmd, args[i+1:])
@@ -95,7 +98,7 @@ func (c *completer) choices(words []string) []schema.Completion {
 				return []schema.Completion{{Word: "to", Help: "Then the new entry: TAG NEWKEY (" + cmd + " group wan to group wan2)"}}
 			}
 		}
-		return c.path(cmd, args)
+		return c.existing(args)
 	case "run":
 		return opCompletions(args)
 	case "commit":
@@ -127,6 +130,47 @@ func (c *completer) choices(words []string) []schema.Completion {
 		}
 	}
 	return nil
+}
+
+// existing completes a path to what the candidate holds, for delete,
+// show, comment and the source of copy and rename: only the nodes,
+// entries and values that exist, with their descriptions. Without the
+// candidate it completes as set does.
+func (c *completer) existing(args []string) []schema.Completion {
+	var cand *configtree.Node
+	if c.candidate != nil {
+		cand = c.candidate()
+	}
+	if cand == nil {
+		return c.path("show", args)
+	}
+	p, err := c.schema.Expand(append(slices.Clone(c.level), args...))
+	if err != nil {
+		return nil
+	}
+	at := cand.Get(p...)
+	if at == nil {
+		return []schema.Completion{}
+	}
+	n := c.schema.Lookup(p)
+	if n != nil && n.Kind != schema.Container && len(p) > 0 && p[len(p)-1] == n.Name {
+		// A tag key or a leaf's value: those in the candidate.
+		var out []schema.Completion
+		for _, v := range names(at) {
+			out = append(out, schema.Completion{Word: v, Help: n.Description})
+		}
+		for _, v := range at.Values {
+			out = append(out, schema.Completion{Word: v, Help: n.Description})
+		}
+		return out
+	}
+	out := []schema.Completion{}
+	for _, ch := range c.schema.Complete(p) {
+		if at.Child(ch.Word) != nil {
+			out = append(out, ch)
+		}
+	}
+	return out
 }
 
 // path completes a configuration path relative to the level: node names
