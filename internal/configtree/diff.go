@@ -10,10 +10,10 @@ import (
 // deepest node present in both trees; an added or removed subtree is
 // shown whole, in config.boot form, each line prefixed "+" or "-"; a
 // changed leaf shows "-name old" then "+name new", and a leaf-list only
-// the values that went or came; a changed comment shows
-// "-/* old */ name" then "+/* new */ name". A header is repeated when output returns
-// to it after a deeper one. Diff is "" when the trees are equal; either
-// tree may be nil (no configuration).
+// the values that went or came; a changed comment shows "-/* old */ name"
+// then "+/* new */ name". A header is repeated when output returns to it
+// after a deeper one. Diff is "" when the trees are equal; either tree
+// may be nil (no configuration).
 func Diff(old, new *Node) string {
 	var d differ
 	d.container(nil, old, new)
