@@ -208,3 +208,28 @@ func FuzzEditCommands(f *testing.F) {
 		}
 	})
 }
+
+// A comment-only commit is kept in the running configuration but
+// reruns no handler: comments change no engine.
+func TestCommentOnlyCommitTouchesNoEngine(t *testing.T) {
+	r := newRig(t)
+	s := r.session()
+	run(t, s, baseConfig...)
+	run(t, s, "commit")
+	r.log.Take()
+	run(t, s, `comment service conntrack-sync "replication"`)
+	if !s.Modified() {
+		t.Fatal("a comment does not count as a change to commit")
+	}
+	out, err := s.Exec(context.Background(), "commit")
+	if err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	if calls := r.log.Take(); len(calls) != 0 {
+		t.Errorf("a comment-only commit ran handlers: %q (output %q)", calls, out)
+	}
+	running, _ := r.eng.Running()
+	if got := running.Get("service", "conntrack-sync").Comment; got != "replication" {
+		t.Errorf("running comment = %q", got)
+	}
+}
