@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -117,5 +118,26 @@ func TestParseGlobals(t *testing.T) {
 	}
 	if _, _, err := parseGlobals([]string{"show", "--root"}); err == nil {
 		t.Error("--root without a directory was accepted")
+	}
+}
+
+// BenchmarkComplete is one TAB's work in the shell, the candidate fetch
+// over the socket aside: expanding abbreviations, resolving the path
+// relative to the level and gathering live values.
+func BenchmarkComplete(b *testing.B) {
+	s := schema.Default()
+	cand := configtree.New()
+	for i := range 50 {
+		if err := s.Set(cand, strings.Fields(fmt.Sprintf("high-availability vrrp group g%d vrid %d", i, i+1))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c := &completer{schema: s, candidate: func() *configtree.Node { return cand }, interfaces: func() []string { return []string{"lo", "eth0", "eth1"} }}
+	heads := []string{"set serv con int eth1 p", "set high-availability vrrp sync-group MAIN member ", "delete high vrrp group ", "run show conn"}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, h := range heads {
+			c.complete(h)
+		}
 	}
 }
