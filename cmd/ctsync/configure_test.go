@@ -141,3 +141,30 @@ func BenchmarkComplete(b *testing.B) {
 		}
 	}
 }
+
+// TestExpandOp: op-mode words take unique abbreviations; arguments are
+// kept as typed.
+func TestExpandOp(t *testing.T) {
+	tests := []struct {
+		in, want, err string
+	}{
+		{in: "sh conf comm", want: "show configuration commands"},
+		{in: "sh conntrack-sync statu", want: "show conntrack-sync status"},
+		{in: "sh conntrack-sync stat", err: `ambiguous: "stat" could be statistics, status`},
+		{in: "show conntrack table ipv4 protocol tcp", want: "show conntrack table ipv4 protocol tcp"},
+		{in: "re conntrack", err: `ambiguous: "re" could be reset, restart`},
+		{in: "bogus words", want: "bogus words"},
+	}
+	for _, tt := range tests {
+		got, err := expandOp(strings.Fields(tt.in))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("expandOp(%q) error %v; want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || strings.Join(got, " ") != tt.want {
+			t.Errorf("expandOp(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
