@@ -83,6 +83,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, usage, opHelp())
 		return 0
 	}
+	// Op-mode words take unique abbreviations, as on routers
+	// (ctsync sh conntrack-sync st); configure and the hook never do.
+	if words[0] != "configure" && words[0] != "vrrp-transition" {
+		w, err := expandOp(words)
+		if err != nil {
+			fmt.Fprintln(stderr, "ctsync:", strings.TrimPrefix(err.Error(), "run "))
+			return 2
+		}
+		words = w
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	switch words[0] {

@@ -319,6 +319,10 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			if err != nil {
 				resp.Err = err.Error()
 			}
+		} else if req.Query == "candidate" {
+			resp.Out = strings.Join(sess.Candidate().Commands(), "\n")
+		} else if req.Query != "" {
+			resp.Err = "unknown query " + strconv.Quote(req.Query)
 		} else {
 			out, err := sess.Exec(ctx, req.Line)
 			resp.Out = out
@@ -327,6 +331,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			}
 		}
 		resp.Exit = sess.Exited()
+		resp.Level = sess.Level()
 		resp.Modified = sess.Modified()
 		resp.Others = s.othersModified(sess)
 		resp.ConfirmBy = s.confirmBy()
