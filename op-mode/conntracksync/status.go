@@ -11,6 +11,7 @@ import (
 
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/ctdstats"
+	"github.com/ctsync/ctsync/internal/guard"
 	"github.com/ctsync/ctsync/internal/opcmd"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/transition"
@@ -24,6 +25,9 @@ type Status struct {
 	Transition  *transition.Record `json:"last_transition,omitempty"`
 	Conntrackd  Daemon             `json:"conntrackd"`
 	Replication Replication        `json:"replication"`
+	// Guard is the switchover guard (package guard): up while this node
+	// is not a committed master.
+	Guard *guard.Report `json:"guard,omitempty"`
 }
 
 // Daemon is conntrackd's process.
@@ -84,6 +88,7 @@ func CollectStatus(ctx context.Context, root paths.Root, cfg *Config) *Status {
 		st.Conntrackd = Daemon{Running: true, Pid: pid, Since: proc.StartTime(pid)}
 	}
 	st.Replication = replication(ctx, root, st.Conntrackd.Running)
+	st.Guard = guard.Inspect(root, guard.Kernel{})
 	return st
 }
 
@@ -203,6 +208,9 @@ func WriteStatus(w io.Writer, st *Status, asJSON bool) error {
 	}
 	fmt.Fprintf(w, "cache entries         : %d internal, %d external\n", st.Replication.Internal, st.Replication.External)
 	fmt.Fprintf(w, "replication           : %s (%s)\n", st.Replication.Verdict, st.Replication.Detail)
+	if st.Guard != nil {
+		fmt.Fprintf(w, "switchover guard      : %s\n", st.Guard.Line())
+	}
 	return nil
 }
 
