@@ -5,6 +5,8 @@
 #      archive listing of 1,000 revisions
 #   2. show conntrack table ipv4 vs conntrack -L on 250,000 entries
 #   3. master transition vs conntrackd -c and the stock -c -f -R -B sequence
+#   4. failover in the two-router lab: stock conntrackd + keepalived vs
+#      ctsync (advert 1 s and 0.1 s), at 200 and 100,000 synced entries
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -20,3 +22,7 @@ CTSYNC="${CTSYNC:-bin/ctsync}" ./scripts/bench-table.sh
 echo
 echo "== 3. master transition vs conntrackd -c"
 ./scripts/bench-failover.sh
+
+echo
+echo "== 4. failover in the lab: stock vs ctsync, gaps, flows alive, resets, guard"
+./scripts/bench-failover-lab.sh
