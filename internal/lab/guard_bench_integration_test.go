@@ -41,17 +41,18 @@ import (
 //
 //	go test -tags integration -run '^$' -bench FailoverGuard -benchtime 1x -timeout 40m ./internal/lab/
 //
-// (scripts/bench-failover-lab.sh; make bench runs it.)
+// (scripts/bench-failover-lab.sh; make bench runs it.) CTSYNC_BENCH_ONLY=
+// part of a variant's name runs only that variant.
 func BenchmarkFailoverGuard(b *testing.B) {
 	variants := []struct {
-		name  string
-		stock bool
-		o     PairOptions
+		name         string
+		stock, noExt bool
+		o            PairOptions
 	}{
-		{"stock conntrackd+keepalived, primary-backup.sh, advert 1s", true, PairOptions{}},
-		{"ctsync, advert 1s", false, PairOptions{}},
-		{"ctsync, advert 0.1s (VRRPv3)", false, PairOptions{AdvertInterval: 100 * time.Millisecond, VRRPVersion: 3}},
-		{"ctsync, advert 1s, disable-external-cache", false, PairOptions{ExtraLines: map[string][]string{
+		{"stock conntrackd+keepalived, primary-backup.sh, advert 1s", true, false, PairOptions{}},
+		{"ctsync, advert 1s", false, false, PairOptions{}},
+		{"ctsync, advert 0.1s (VRRPv3)", false, false, PairOptions{AdvertInterval: 100 * time.Millisecond, VRRPVersion: 3}},
+		{"ctsync, advert 1s, disable-external-cache", false, true, PairOptions{ExtraLines: map[string][]string{
 			"r1": {"set service conntrack-sync disable-external-cache"},
 			"r2": {"set service conntrack-sync disable-external-cache"},
 		}}},
@@ -59,9 +60,13 @@ func BenchmarkFailoverGuard(b *testing.B) {
 	// 100,000 twice: the stock resets are a race, one sample says little.
 	sizes := []int{0, 100000, 100000}
 	var rows []benchRow
+	only := os.Getenv("CTSYNC_BENCH_ONLY") // a part of a variant's name: run that one
 	for _, v := range variants {
+		if only != "" && !strings.Contains(v.name, only) {
+			continue
+		}
 		for i := 0; i < b.N; i++ {
-			rows = append(rows, runVariant(b, v.name, v.stock, v.o, sizes)...)
+			rows = append(rows, runVariant(b, v.name, v.stock, v.noExt, v.o, sizes)...)
 		}
 	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 8, 2, ' ', 0)
@@ -97,67 +102,71 @@ func ms(d time.Duration) string {
 }
 
 // runVariant starts one pair and fails it over once per size (filler
-// entries on top of the 200 live flows), failing back between.
-func runVariant(b *testing.B, name string, stock bool, o PairOptions, sizes []int) []benchRow {
+// entries on top of the 200 live flows), failing back between. A step
+// that fails ends the variant with a row that says why; the other
+// variants still run.
+func runVariant(b *testing.B, name string, stock, noExt bool, o PairOptions, sizes []int) (rows []benchRow) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	p, err := startBenchPair(b, ctx, o)
 	if err != nil {
 		// A variant this build cannot configure (advertise-interval 0.1
-		// before its schema lands) is reported as such, and the others
-		// still run: the table says which figure is missing and why.
+		// before its schema lands) is reported as such.
 		b.Logf("%s: not measured: %v", name, err)
 		return []benchRow{{variant: name, note: firstLine(err.Error())}}
 	}
 	defer p.Close()
-	if stock {
-		if err := makeStock(ctx, p); err != nil {
+	defer func() {
+		if err != nil {
 			p.Keep()
-			b.Fatalf("%s: %v", name, err)
+			b.Logf("%s: stopped: %v", name, err)
+			rows = append(rows, benchRow{variant: name, note: firstLine(err.Error())})
+		}
+	}()
+	if stock {
+		if err = makeStock(ctx, p); err != nil {
+			return rows
 		}
 	}
+	sy := syncer{p: p, kernel: noExt}
 	const each = 100
-	var rows []benchRow
 	filled := 0
 	for _, extra := range sizes {
 		if extra > filled {
-			if err := p.FillSynced(ctx, extra-filled); err != nil {
-				p.Keep()
-				b.Fatalf("%s: %v", name, err)
+			if err = sy.fill(ctx, extra-filled); err != nil {
+				return rows
 			}
 			filled = extra
-		} else if got, err := p.WaitExternal(ctx, "r2", filled, 30*time.Second); err != nil && got >= 0 && got < filled {
+		} else if got, werr := sy.wait(ctx, filled, 30*time.Second); werr != nil && got >= 0 && got < filled {
 			// A failover and failback later, r2 holds what r1 resent
 			// after its commit: entries whose timers the fault hook
 			// shortened may be gone. Top the table up to the size.
-			if err := p.FillSynced(ctx, filled-got); err != nil {
-				b.Fatalf("%s: topping up: %v", name, err)
+			if err = sy.fill(ctx, filled-got); err != nil {
+				return rows
 			}
-		} else if err != nil {
-			b.Fatalf("%s: %v", name, err)
+		} else if err = werr; err != nil {
+			return rows
 		}
-		cs, err := p.StartFlows(ctx, each, ClientSends)
-		if err != nil {
-			b.Fatalf("%s: %v", name, err)
+		var cs, ss *Flows
+		if cs, err = p.StartFlows(ctx, each, ClientSends); err != nil {
+			return rows
 		}
-		ss, err := p.StartFlows(ctx, each, ServerSends)
-		if err != nil {
-			b.Fatalf("%s: %v", name, err)
+		if ss, err = p.StartFlows(ctx, each, ServerSends); err != nil {
+			return rows
 		}
-		if _, err := p.WaitExternal(ctx, "r2", filled+2*each, time.Minute); err != nil {
-			b.Fatalf("%s: %v", name, err)
+		if _, err = sy.wait(ctx, filled+2*each, time.Minute); err != nil {
+			return rows
 		}
 		time.Sleep(2 * time.Second)
-		rsts, err := p.TCPOutRsts(ctx, "r2")
-		if err != nil {
-			b.Fatal(err)
+		var rsts, after uint64
+		if rsts, err = p.TCPOutRsts(ctx, "r2"); err != nil {
+			return rows
 		}
-		fo, err := p.Failover(ctx, cs, ss)
-		if err != nil {
-			p.Keep()
-			b.Fatalf("%s: %v", name, err)
+		var fo Phase
+		if fo, err = p.Failover(ctx, cs, ss); err != nil {
+			return rows
 		}
-		after, _ := p.TCPOutRsts(ctx, "r2")
+		after, _ = p.TCPOutRsts(ctx, "r2")
 		row := benchRow{variant: name, synced: filled + 2*each, flows: fo.Sample.Flows, alive: fo.Sample.Alive,
 			gap: fo.Sample.LongestGap, rsts: after - rsts}
 		if len(fo.Samples) == 2 {
@@ -174,27 +183,89 @@ func runVariant(b *testing.B, name string, stock bool, o PairOptions, sizes []in
 		rows = append(rows, row)
 		cs.Stop()
 		ss.Stop()
-		if _, err := p.Failback(ctx); err != nil {
-			b.Fatalf("%s: %v", name, err)
+		if _, err = p.Failback(ctx); err != nil {
+			return rows
 		}
-		if err := clearFlows(ctx, p); err != nil {
-			b.Fatalf("%s: %v", name, err)
+		if err = clearFlows(ctx, sy); err != nil {
+			return rows
 		}
 	}
 	return rows
 }
 
+// syncer counts and fills what r2 holds of r1's table: its external
+// cache, or with disable-external-cache (kernel) its kernel table, where
+// conntrackd puts the peer's states straight away.
+type syncer struct {
+	p      *Pair
+	kernel bool
+}
+
+func (s syncer) count(ctx context.Context) (int, error) {
+	if !s.kernel {
+		return s.p.External(ctx, "r2")
+	}
+	out, err := s.p.run.Run(ctx, nil, "ip", "netns", "exec", s.p.NS("r2"), "conntrack", "-C")
+	if err != nil {
+		return -1, err
+	}
+	var n int
+	if _, err := fmt.Sscan(string(out), &n); err != nil {
+		return -1, fmt.Errorf("r2: conntrack -C: %q", out)
+	}
+	return n, nil
+}
+
+func (s syncer) wait(ctx context.Context, n int, limit time.Duration) (int, error) {
+	if !s.kernel {
+		return s.p.WaitExternal(ctx, "r2", n, limit)
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		got, err := s.count(ctx)
+		if err != nil || got >= n {
+			return got, err
+		}
+		if time.Now().After(deadline) {
+			return got, fmt.Errorf("r2: kernel table holds %d entries after %v, want %d", got, limit, n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// fill is FillSynced, or for the kernel count the same entries made in
+// r1's table and waited for in r2's.
+func (s syncer) fill(ctx context.Context, n int) error {
+	if !s.kernel {
+		return s.p.FillSynced(ctx, n)
+	}
+	before, err := s.count(ctx)
+	if err != nil {
+		return err
+	}
+	s.p.mu.Lock()
+	first := s.p.filled
+	s.p.filled += n
+	s.p.mu.Unlock()
+	if err := fillTable(s.p.NS("r1"), first, n); err != nil {
+		return err
+	}
+	_, err = s.wait(ctx, before+n, 15*time.Second+time.Duration(n)*200*time.Microsecond)
+	return err
+}
+
 // clearFlows deletes the stopped flows' entries (to the server) from both
-// kernel tables and waits until r2's external cache stops moving, so
-// that the next FillSynced counts only its own entries.
-func clearFlows(ctx context.Context, p *Pair) error {
+// kernel tables and waits until what r2 holds stops moving, so that the
+// next fill counts only its own entries.
+func clearFlows(ctx context.Context, sy syncer) error {
+	p := sy.p
 	for _, r := range []string{"r1", "r2"} {
 		// conntrack -D exits 1 when nothing matched.
 		_, _ = p.run.Run(ctx, nil, "ip", "netns", "exec", p.NS(r), "conntrack", "-D", "-p", "tcp", "--orig-dst", ServerIP.String())
 	}
 	last := -2
 	for i := 0; i < 30; i++ {
-		n, err := p.External(ctx, "r2")
+		n, err := sy.count(ctx)
 		if err != nil {
 			return err
 		}
