@@ -72,15 +72,19 @@ func BenchmarkFailoverGuard(b *testing.B) {
 	w := tabwriter.NewWriter(os.Stdout, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(w, "\nfailover r1->r2, tcp_loose=0\t")
 	fmt.Fprintln(w, "variant\tsynced entries\tflows alive (client sends + server sends)\tlongest gap\tr2 TcpOutRsts\tkernel ready\tguard lifted after\t")
+	var notes []string
 	for _, r := range rows {
 		if r.note != "" {
-			fmt.Fprintf(w, "%s\tnot measured: %s\t\n", r.variant, r.note)
+			notes = append(notes, fmt.Sprintf("%s: not measured: %s", r.variant, r.note))
 			continue
 		}
 		fmt.Fprintf(w, "%s\t%d\t%d/%d (%d + %d)\t%.2f s\t%d\t%s\t%s\t\n", r.variant, r.synced, r.alive, r.flows, r.aliveCS, r.aliveSS,
 			r.gap.Seconds(), r.rsts, ms(r.kernelReady), ms(r.guardLifted))
 	}
 	w.Flush()
+	for _, n := range notes {
+		fmt.Println(n)
+	}
 }
 
 type benchRow struct {
