@@ -7,7 +7,8 @@ require (
 	github.com/ergochat/readline v0.1.3
 	github.com/go-viper/mapstructure/v2 v2.5.0
 	github.com/google/go-cmp v0.7.0
-	github.com/mdlayher/netlink v1.7.2
+	github.com/google/nftables v0.3.0
+	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42
 	github.com/openconfig/goyang v1.6.0
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/ti-mo/conntrack v0.6.0
@@ -19,7 +20,6 @@ require (
 )
 
 require (
-	github.com/josharian/native v1.1.0 // indirect
 	github.com/mdlayher/socket v0.5.1 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/ti-mo/netfilter v0.5.3 // indirect

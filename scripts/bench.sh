@@ -6,6 +6,8 @@
 #   2. show conntrack table ipv4 vs conntrack -L on 250,000 entries
 #   3. master transition vs conntrackd -c and the stock -c -f -R -B sequence
 #   4. reset conntrack vs conntrack -D on 100,000 entries, whole and filtered
+#   5. failover in the two-router lab: stock conntrackd + keepalived vs
+#      ctsync (advert 1 s and 0.1 s), at 200 and 100,000 synced entries
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -25,3 +27,7 @@ echo "== 3. master transition vs conntrackd -c"
 echo
 echo "== 4. reset conntrack vs conntrack -D"
 CTSYNC="${CTSYNC:-bin/ctsync}" ./scripts/bench-reset.sh
+
+echo
+echo "== 5. failover in the lab: stock vs ctsync, gaps, flows alive, resets, guard"
+./scripts/bench-failover-lab.sh

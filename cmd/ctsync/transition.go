@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/ctsync/ctsync/internal/guard"
 	"github.com/ctsync/ctsync/internal/transition"
 )
 
@@ -18,7 +19,7 @@ func vrrpTransition(ctx context.Context, g globals, args []string, stderr io.Wri
 	}
 	log := transition.NewLogger()
 	defer log.Sync()
-	err := transition.Run(ctx, transition.Options{Root: g.root, State: args[0], Group: args[1], Log: log})
+	err := transition.Run(ctx, transition.Options{Root: g.root, State: args[0], Group: args[1], Log: log, Guard: guard.Kernel{}})
 	if err != nil {
 		fmt.Fprintln(stderr, "ctsync vrrp-transition:", err)
 		return 1

@@ -4,7 +4,9 @@
 package conntracksync
 
 import (
+	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/handler"
@@ -44,6 +46,9 @@ type Config struct {
 	// SyncGroupExists records, from the rest of the tree, whether the
 	// failover sync-group is configured under high-availability vrrp.
 	SyncGroupExists bool `mapstructure:"-"`
+	// VIPs are the virtual addresses of the sync-group's member groups,
+	// for the switchover guard.
+	VIPs []string `mapstructure:"-"`
 
 	// Facts is filled by Verify from the live system.
 	Facts Facts `mapstructure:"-"`
@@ -117,6 +122,36 @@ func FromTree(tree *configtree.Node, multi func(path []string) bool) (*Config, e
 	}
 	if sg := cfg.FailoverMechanism.VRRP.SyncGroup; sg != "" {
 		cfg.SyncGroupExists = tree.Exists("high-availability", "vrrp", "sync-group", sg)
+		cfg.VIPs = syncGroupVIPs(tree, sg)
 	}
 	return cfg, nil
+}
+
+// syncGroupVIPs lists the addresses (without prefix length) of the VRRP
+// groups that are members of sync-group sg, sorted. The vrrp handler
+// verifies them; an address that does not parse is left out here rather
+// than guessed at.
+func syncGroupVIPs(tree *configtree.Node, sg string) []string {
+	members := tree.Get("high-availability", "vrrp", "sync-group", sg, "member")
+	if members == nil {
+		return nil
+	}
+	var vips []string
+	for _, m := range members.Values {
+		addrs := tree.Get("high-availability", "vrrp", "group", m, "address")
+		if addrs == nil {
+			continue
+		}
+		for _, a := range addrs.Children {
+			s := a.Name
+			if i := strings.IndexByte(s, '/'); i >= 0 {
+				s = s[:i]
+			}
+			if ip, err := netip.ParseAddr(s); err == nil {
+				vips = append(vips, ip.String())
+			}
+		}
+	}
+	slices.Sort(vips)
+	return slices.Compact(vips)
 }

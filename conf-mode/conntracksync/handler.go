@@ -11,6 +11,7 @@ import (
 
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/conntrackd"
+	"github.com/ctsync/ctsync/internal/guard"
 	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/kernelinfo"
 	"github.com/ctsync/ctsync/internal/paths"
@@ -45,6 +46,9 @@ type Handler struct {
 	// ones waiting until release is called; nil means
 	// transition.HoldLock, bounded by transition.DefaultTimeout.
 	HoldTransitions func(ctx context.Context, root paths.Root) (release func(), err error)
+	// Guard is the switchover guard Apply sets (transition.ApplyGuard);
+	// nil leaves it alone.
+	Guard guard.Guard
 }
 
 func init() {
@@ -57,6 +61,7 @@ func New() *Handler {
 		Kernel:       kernelinfo.System,
 		Probe:        ProbeSocket,
 		ProbeTimeout: 5 * time.Second,
+		Guard:        guard.Kernel{},
 	}
 }
 
@@ -115,11 +120,7 @@ func (h *Handler) Generate(cfg any, env *handler.Env) ([]handler.File, error) {
 	// The VRRP hook learns what it must know of the config from this file,
 	// rendered from the same cfg and installed with conntrackd.conf before
 	// keepalived can run the hook.
-	f := transition.Facts{
-		SyncGroup:            c.FailoverMechanism.VRRP.SyncGroup,
-		DisableExternalCache: c.DisableExternalCache,
-		ExpectSync:           len(c.ExpectSync) > 0,
-	}
+	f := c.failoverFacts()
 	// A renamed sync-group: the keepalived that runs until the vrrp
 	// handler reloads it still calls the hook with the old name, and a
 	// failover in that window must not be ignored. The installed facts
@@ -131,6 +132,34 @@ func (h *Handler) Generate(cfg any, env *handler.Env) ([]handler.File, error) {
 		{Path: path, Data: data, Mode: 0o644},
 		{Path: facts, Data: transition.EncodeFacts(f), Mode: 0o644},
 	}, nil
+}
+
+// failoverFacts is what the hook (and the guard) know of c.
+func (c *Config) failoverFacts() transition.Facts {
+	return transition.Facts{
+		SyncGroup:            c.FailoverMechanism.VRRP.SyncGroup,
+		DisableExternalCache: c.DisableExternalCache,
+		ExpectSync:           len(c.ExpectSync) > 0,
+		VIPs:                 c.VIPs,
+	}
+}
+
+// applyGuard sets the switchover guard for c (nil: conntrack-sync is
+// gone) and adds what it did to the commit's message.
+func (h *Handler) applyGuard(ctx context.Context, env *handler.Env, c *Config, msg string) (string, error) {
+	if h.Guard == nil {
+		return msg, nil
+	}
+	var f *transition.Facts
+	if c != nil {
+		ff := c.failoverFacts()
+		f = &ff
+	}
+	g, err := transition.ApplyGuard(ctx, env.Root, h.Guard, f)
+	if err != nil {
+		return "", fmt.Errorf("switchover guard (nftables table inet %s): %w", guard.Table, err)
+	}
+	return msg + "; " + g, nil
 }
 
 // Apply implements handler.Handler. Whether conntrackd restarts depends
@@ -149,7 +178,7 @@ func (h *Handler) Apply(ctx context.Context, prev, cfg any, env *handler.Env) (s
 		if err := env.Engines.Stop(ctx, EngineName); err != nil {
 			return "", fmt.Errorf("stopping conntrackd: %w", err)
 		}
-		return "conntrackd stopped", nil
+		return h.applyGuard(ctx, env, nil, "conntrackd stopped")
 	}
 
 	bin := h.Binary
@@ -190,14 +219,16 @@ func (h *Handler) Apply(ctx context.Context, prev, cfg any, env *handler.Env) (s
 	if err := h.waitAnswer(ctx, env.Root.ConntrackdSocket()); err != nil {
 		return "", err
 	}
+	var msg string
 	switch {
 	case restart:
-		return "conntrackd restarted (" + c.Summary() + ")", nil
+		msg = "conntrackd restarted (" + c.Summary() + ")"
 	case running:
-		return "conntrackd unchanged", nil
+		msg = "conntrackd unchanged"
 	default:
-		return "conntrackd started (" + c.Summary() + ")", nil
+		msg = "conntrackd started (" + c.Summary() + ")"
 	}
+	return h.applyGuard(ctx, env, c, msg)
 }
 
 // waitAnswer retries the probe until conntrackd answers: it opens its

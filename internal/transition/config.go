@@ -34,6 +34,9 @@ type Facts struct {
 	// ExpectSync: expectations are synced too, so the "all tables"
 	// requests (ct + expect) are used.
 	ExpectSync bool `json:"expect_sync,omitempty"`
+	// VIPs are the virtual addresses of the sync-group's VRRP groups,
+	// which the switchover guard protects from the router's own resets.
+	VIPs []string `json:"vips,omitempty"`
 }
 
 // EncodeFacts renders the facts file.

@@ -38,6 +38,8 @@ type Record struct {
 	// KernelReady is the time from the hook's start until the commit was
 	// checked complete: when old flows can pass again.
 	KernelReady time.Duration `json:"kernel_ready_ns,omitempty"`
+	// Guard is what the transition did to the switchover guard.
+	Guard *GuardRecord `json:"guard,omitempty"`
 	// Skipped says why nothing was done (conntrack-sync not configured).
 	Skipped string `json:"skipped,omitempty"`
 	OK      bool   `json:"ok"`

@@ -37,6 +37,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ctsync/ctsync/internal/conntrackd"
+	"github.com/ctsync/ctsync/internal/guard"
 	"github.com/ctsync/ctsync/internal/paths"
 )
 
@@ -76,6 +77,9 @@ type Options struct {
 	// CountKernel counts the kernel conntrack table; nil means
 	// KernelCount (the calling thread's network namespace).
 	CountKernel func() (int, error)
+	// Guard is the switchover guard (see guard.go); nil leaves it alone.
+	// The hook's command sets guard.Kernel{}.
+	Guard guard.Guard
 }
 
 // Run performs the transition, records it, and returns an error when any
@@ -121,6 +125,13 @@ func Run(ctx context.Context, o Options) error {
 		return recordGroup(ctx, o.Root, o.Group, GroupState{State: state, Since: start, Seq: seq})
 	}
 
+	var armed *GuardRecord
+	if facts != nil && state == Master {
+		// Before waiting for an earlier transition: from here on the
+		// guard is bounded by this hook's deadline, whatever happens.
+		armed = armMaster(ctx, &o, *facts, seq, start, log)
+	}
+
 	lk, err := lockFile(ctx, o.Root.TransitionLock())
 	if err != nil {
 		log.Error("waiting for an earlier transition", zap.Error(err))
@@ -136,7 +147,7 @@ func Run(ctx context.Context, o Options) error {
 		return nil
 	}
 
-	rec := &Record{Seq: seq, State: state, Group: o.Group, Started: start}
+	rec := &Record{Seq: seq, State: state, Group: o.Group, Started: start, Guard: armed}
 	if facts == nil {
 		rec.Skipped = "conntrack-sync is not configured"
 		rec.OK = true
@@ -219,9 +230,9 @@ func (r *runner) run() error {
 	case Master:
 		return r.master(dc)
 	case Backup:
-		return r.backup()
+		return errors.Join(r.raiseGuard(), r.backup())
 	default:
-		return r.request("reset-timers", conntrackd.ResetTimers)
+		return errors.Join(r.raiseGuard(), r.request("reset-timers", conntrackd.ResetTimers))
 	}
 }
 
@@ -234,7 +245,13 @@ func (r *runner) master(dc Facts) error {
 			r.request("send-bulk", conntrackd.SendBulk),
 		)
 	}
-	if err := r.commit(dc); err != nil {
+	err := r.commit(dc)
+	// Verified or failed, the guard goes now: it must not outlive the
+	// commit it covers.
+	if gerr := r.liftAfterCommit(); gerr != nil {
+		err = errors.Join(err, gerr)
+	}
+	if err != nil {
 		// Keep the external cache: flushing it now would throw away the
 		// states a retry could still commit.
 		return err

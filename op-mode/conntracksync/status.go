@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ctsync/ctsync/internal/guard"
 	"github.com/ctsync/ctsync/internal/opcmd"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/readiness"
@@ -30,6 +31,9 @@ type Status struct {
 	// start; absent when none was recorded for it.
 	Refill      *transition.RefillRecord `json:"refill,omitempty"`
 	Replication Replication              `json:"replication"`
+	// Guard is the switchover guard (package guard): up while this node
+	// is not a committed master.
+	Guard *guard.Report `json:"guard,omitempty"`
 }
 
 // Daemon is an engine's process.
@@ -90,6 +94,7 @@ func CollectStatus(ctx context.Context, root paths.Root, cfg *Config) *Status {
 	st.Keepalived = Daemon(rep.Keepalived)
 	st.Refill = rep.Refill
 	st.Replication = replication(rep)
+	st.Guard = guard.Inspect(root, guard.Kernel{})
 	return st
 }
 
@@ -181,6 +186,9 @@ func WriteStatus(w io.Writer, st *Status, asJSON bool) error {
 		fmt.Fprintf(w, "cache refill          : %s\n", refillLine(st.Refill))
 	}
 	fmt.Fprintf(w, "replication           : %s (%s)\n", st.Replication.Verdict, st.Replication.Detail)
+	if st.Guard != nil {
+		fmt.Fprintf(w, "switchover guard      : %s\n", st.Guard.Line())
+	}
 	return nil
 }
 

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
 	confvrrp "github.com/ctsync/ctsync/conf-mode/vrrp"
 	"github.com/ctsync/ctsync/internal/golden"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/proc"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -178,6 +180,12 @@ func TestEnviron(t *testing.T) {
 		t.Skip(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	// Until the child has exec'd, /proc shows the test's own environment.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if argv := proc.Argv(cmd.Process.Pid); len(argv) > 0 && filepath.Base(argv[0]) == "sleep" {
+			break
+		}
+	}
 	if got := environ(cmd.Process.Pid, "TMPDIR"); got != "/srv/r1/run/ctsync" {
 		t.Errorf("TMPDIR %q", got)
 	}
