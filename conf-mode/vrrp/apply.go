@@ -71,11 +71,15 @@ func Spec(root paths.Root) handler.EngineSpec {
 	}
 }
 
-// Precheck implements handler.Prechecker: keepalived tests the installed
-// keepalived.conf itself (keepalived -t) before the commit engine lets any
-// handler touch an engine.
-func (h *Handler) Precheck(ctx context.Context, c any, env *handler.Env) error {
-	return h.configTest(ctx, env.Root.KeepalivedConf())
+// Precheck implements handler.Prechecker: keepalived tests the generated
+// keepalived.conf itself (keepalived -t -f, on the staged copy) before the
+// commit engine installs anything or lets any handler touch an engine.
+func (h *Handler) Precheck(ctx context.Context, c any, staged map[string]string, env *handler.Env) error {
+	path := staged[env.Root.KeepalivedConf()]
+	if path == "" {
+		path = env.Root.KeepalivedConf()
+	}
+	return h.configTest(ctx, path)
 }
 
 // Apply implements handler.Handler. A config change is a SIGHUP: keepalived

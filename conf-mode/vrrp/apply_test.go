@@ -121,7 +121,7 @@ func TestApplyFailures(t *testing.T) {
 		h.configTest = func(context.Context, string) error { return errors.New("keepalived -t refuses keepalived.conf: boom") }
 		env, eng := newEnv(t)
 		install(t, h, cfg, env)
-		if err := h.Precheck(ctx, cfg, env); err == nil || !strings.Contains(err.Error(), "boom") {
+		if err := h.Precheck(ctx, cfg, nil, env); err == nil || !strings.Contains(err.Error(), "boom") {
 			t.Errorf("Precheck = %v", err)
 		}
 		if c := eng.takeCalls(); len(c) != 0 {
