@@ -2,7 +2,6 @@ package configd
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -57,40 +56,55 @@ type Server struct {
 	closed  bool
 }
 
-// Boot brings the system to the configuration at start: first it resumes
-// what the previous ctsyncd left running (adopting its engines without
-// restarting them); then, when a commit-confirm is pending, it keeps
-// counting down (or rolls back at once when the deadline passed while it
-// was down); otherwise it commits the saved configuration if that
-// differs. A saved configuration that is corrupt, truncated or invalid
-// is renamed config.boot.bad-TIME and the last good archived revision
-// runs instead, which the log and `show system commit` say loudly.
+// Boot brings the system to the configuration at start. First it
+// finishes or undoes a commit the previous ctsyncd left in the journal.
+// Then, when a running configuration is recorded under the run
+// directory, this is a restart of ctsyncd, not a boot: it resumes that
+// configuration (adopting the engines, restarting only those that run a
+// file other than the installed one) and keeps a pending commit-confirm
+// counting down (or rolls it back at once when the deadline passed while
+// it was down). Otherwise it is a boot: it commits the saved
+// configuration. A saved configuration that is corrupt, truncated or
+// invalid is renamed config.boot.bad-TIME and the last good archived
+// revision runs instead, which the log and `show system commit` say
+// loudly.
 func (s *Server) Boot(ctx context.Context) error {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
-	if prev, err := readTree(s.Root.RunningConfig()); err == nil && prev != nil {
+	// No session survives a restart: neither does their count.
+	s.recordSessions()
+	s.recoverJournal()
+	prev, err := readTree(FullRunningPath(s.Root))
+	if err != nil {
+		s.Log.Warn("previous running configuration unreadable; booting from the saved one", zap.Error(err))
+	}
+	if prev != nil {
 		if _, err := s.Engine.Resume(ctx, prev); err != nil {
 			s.Log.Error("resuming the previous running configuration failed", zap.Error(err))
 		} else {
 			s.Log.Info("resumed the previous running configuration")
 		}
-	} else if err != nil {
-		s.Log.Warn("previous running configuration unreadable; starting empty", zap.Error(err))
-	}
-	p, err := ReadPending(s.Root)
-	if err != nil {
-		s.Log.Error("the pending commit-confirm record is unreadable; ignoring it", zap.Error(err))
-	}
-	if p != nil {
-		s.pending = p
-		if !p.Deadline.After(s.now()) {
-			s.Log.Warn("a commit-confirm expired while ctsyncd was down: rolling back now", zap.Int("archive", p.Seq), zap.Time("deadline", p.Deadline))
-			s.rollbackPending()
-		} else {
-			s.arm(time.Until(p.Deadline))
-			s.Log.Warn("a commit-confirm is pending: confirm it, or ctsyncd rolls back", zap.Int("archive", p.Seq), zap.Time("deadline", p.Deadline))
+		if p := s.pending; p != nil {
+			if !p.Deadline.After(s.now()) {
+				s.Log.Warn("a commit-confirm expired while ctsyncd was down: rolling back now", zap.Int("archive", p.Seq), zap.Time("deadline", p.Deadline))
+				s.rollbackPending()
+			} else {
+				s.arm(time.Until(p.Deadline))
+				s.Log.Warn("a commit-confirm is pending: confirm it, or ctsyncd rolls back", zap.Int("archive", p.Seq), zap.Time("deadline", p.Deadline))
+			}
 		}
 		return s.writeRunning()
+	}
+	if p := s.pending; p != nil {
+		// A boot with a commit-confirm pending: the unconfirmed
+		// configuration is not running (nothing is), and config.boot
+		// holds what was saved before it (save refuses while one is
+		// pending). Booting from it is the rollback.
+		s.note(p.Seq, fmt.Sprintf("not confirmed: the system restarted before %s", p.Deadline.Local().Format("15:04:05")))
+		s.pending = nil
+		if err := s.writeJournal(); err != nil {
+			s.Log.Error("ending the commit-confirm", zap.Error(err))
+		}
 	}
 	saved, err := s.readSaved()
 	if err != nil {
@@ -104,19 +118,18 @@ func (s *Server) Boot(ctx context.Context) error {
 	if configtree.Equal(running, saved) {
 		return s.writeRunning()
 	}
-	res, err := s.Engine.Commit(ctx, saved)
+	res, _, err := s.commitLocked(ctx, saved, intentMeta{Kind: archive.KindBoot, User: "ctsyncd", Comment: "start: committed " + s.Root.ConfigBoot()})
 	if err != nil {
 		s.notice(fmt.Sprintf("%s was not applied at start (%v); running the configuration ctsyncd had before", s.Root.ConfigBoot(), oneLine(err)))
+		if werr := s.writeRunning(); werr != nil {
+			s.Log.Error("recording the running configuration", zap.Error(werr))
+		}
 		return fmt.Errorf("committing %s: %w", s.Root.ConfigBoot(), err)
 	}
 	for _, m := range res.Messages {
 		s.Log.Info(m)
 	}
-	if _, err := s.archive().Add(archive.Entry{Time: s.now(), User: "ctsyncd", Kind: archive.KindBoot,
-		Comment: "start: committed " + s.Root.ConfigBoot(), Diff: configtree.Diff(running, saved), Config: saved.String()}); err != nil {
-		s.Log.Error("archiving the start commit", zap.Error(err))
-	}
-	return s.writeRunning()
+	return nil
 }
 
 // readSaved reads config.boot, migrating it when an older release or
@@ -166,14 +179,10 @@ func (s *Server) fallback(ctx context.Context, why error) error {
 		}
 		running, _ := s.Engine.Running()
 		if !configtree.Equal(running, t) {
-			if _, err := s.Engine.Commit(ctx, t); err != nil {
+			if _, _, err := s.commitLocked(ctx, t, intentMeta{Kind: archive.KindBoot, User: "ctsyncd",
+				Comment: fmt.Sprintf("start: config.boot unusable; fell back to revision seq %d", e.Seq)}); err != nil {
 				s.Log.Error("committing the archived revision failed", zap.Int("archive", e.Seq), zap.Error(err))
 				continue
-			}
-			if _, err := s.archive().Add(archive.Entry{Time: s.now(), User: "ctsyncd", Kind: archive.KindBoot,
-				Comment: fmt.Sprintf("start: config.boot unusable; fell back to revision seq %d", e.Seq),
-				Diff:    configtree.Diff(running, t), Config: t.String()}); err != nil {
-				s.Log.Error("archiving the fallback commit", zap.Error(err))
 			}
 		}
 		s.notice(fmt.Sprintf("%s was unusable (%s); it is kept as %s; running the last good archived revision (seq %d, committed %s by %s)",
@@ -210,17 +219,6 @@ func readTree(path string) (*configtree.Node, error) {
 	}
 	defer f.Close()
 	return configtree.Parse(f)
-}
-
-// writeRunning records the running config where op-mode and the VRRP
-// hook read it without asking ctsyncd.
-func (s *Server) writeRunning() error {
-	running, _ := s.Engine.Running()
-	var b bytes.Buffer
-	if err := running.Format(&b); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(s.Root.RunningConfig(), b.Bytes(), 0o644)
 }
 
 // Running implements session.Store.

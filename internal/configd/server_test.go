@@ -64,6 +64,17 @@ func (r *rig) start() {
 	}
 }
 
+// reboot empties the run directory (a tmpfs), as a reboot does.
+func (r *rig) reboot() {
+	r.t.Helper()
+	if err := os.RemoveAll(r.root.RunDir()); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.MkdirAll(r.root.RunDir(), 0o755); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
 func (r *rig) session(user string) *session.Session {
 	s := session.New(r.root, r.srv.Schema, r.srv)
 	s.SetUser(user)
@@ -554,7 +565,7 @@ func TestCorruptSavedConfigFallsBackToArchive(t *testing.T) {
 			if err := os.WriteFile(r.root.ConfigBoot(), bad, 0o640); err != nil {
 				t.Fatal(err)
 			}
-			_ = os.Remove(r.root.RunningConfig()) // as after a reboot
+			r.reboot()
 			r.srv.Close()
 			r.srv = nil
 			r.start()

@@ -57,6 +57,9 @@ type CommitOptions struct {
 	// service refuses with ErrStale when the running configuration has
 	// moved since, and the session merges again.
 	Base int
+	// CheckBase turns the Base check on: a session always sets it, as
+	// revision 0 is a base like any other.
+	CheckBase bool
 	// Merged says the candidate merges another session's commit.
 	Merged bool
 }
@@ -422,7 +425,7 @@ func (s *Session) commit(ctx context.Context, a commitArgs) (string, error) {
 		var res *commit.Result
 		var err error
 		if svc != nil {
-			res, err = svc.CommitWith(ctx, cand, CommitOptions{User: s.user, Comment: a.comment, Confirm: a.confirm, Base: rev, Merged: merged != ""})
+			res, err = svc.CommitWith(ctx, cand, CommitOptions{User: s.user, Comment: a.comment, Confirm: a.confirm, Base: rev, CheckBase: true, Merged: merged != ""})
 		} else {
 			res, err = s.store.Commit(ctx, cand)
 		}
@@ -491,8 +494,9 @@ func indentErrors(err error) string {
 	return strings.Join(lines, "\n")
 }
 
-// PendingPath is where ctsyncd keeps a commit-confirm awaiting confirm.
-func PendingPath(r paths.Root) string { return filepath.Join(r.StateDir(), "commit-confirm.json") }
+// confirmPending is what a service that runs commit-confirm says about
+// one awaiting confirm.
+type confirmPending interface{ ConfirmPending() bool }
 
 // save writes the running configuration (what is committed, as in VyOS)
 // to the saved config or to FILE (relative names under the config dir),
@@ -502,7 +506,7 @@ func (s *Session) save(args []string) (string, error) {
 	if len(args) > 0 {
 		target = s.resolveFile(args[0])
 	}
-	if _, err := os.Stat(PendingPath(s.root)); err == nil && target == s.root.ConfigBoot() {
+	if cp, ok := s.store.(confirmPending); ok && cp.ConfirmPending() && target == s.root.ConfigBoot() {
 		// The next start would bring back a configuration that may be
 		// rolled back in a minute.
 		return "", errors.New("save: a commit-confirm awaits confirm; type confirm first (or save to another file); nothing was saved")
