@@ -106,6 +106,9 @@ func TestApply(t *testing.T) {
 				PidFile:  root.Join("run/ctsync/conntrackd.pid"),
 				LockFile: root.Join("run/ctsync/conntrackd.lock"),
 				LogFile:  root.Join("var/log/ctsync/conntrackd.log"),
+
+				ConfigFile:  root.Join("etc/ctsync/conntrackd.conf"),
+				StartedFile: root.Join("run/ctsync/conntrackd.started.json"),
 			}
 			if diff := cmp.Diff([]handler.EngineSpec{want}, eng.specs); diff != "" {
 				t.Errorf("engine spec (-want +got):\n%s", diff)

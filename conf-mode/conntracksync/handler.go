@@ -12,6 +12,7 @@ import (
 	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/kernelinfo"
 	"github.com/ctsync/ctsync/internal/schema"
+	"github.com/ctsync/ctsync/internal/supervise"
 	"github.com/ctsync/ctsync/internal/transition"
 )
 
@@ -140,9 +141,11 @@ func (h *Handler) Apply(ctx context.Context, prev, cfg any, env *handler.Env) (s
 
 	running := env.Engines.Adopt(spec) != 0
 	// prev nil while conntrackd runs means ctsyncd just started and
-	// adopted it: the file it runs with was generated from the same saved
-	// config, so it must not be restarted.
-	restart := running && p != nil && !Same(p, c)
+	// adopted it. Whether it must restart is then a fact, not a guess
+	// from config structs: its Started record says which content of
+	// conntrackd.conf it read, and a commit cut short by a crash may have
+	// left it running another than the installed one.
+	restart := running && ((p != nil && !Same(p, c)) || runsOtherFile(spec))
 	if err := env.Engines.Ensure(ctx, spec, restart); err != nil {
 		return "", fmt.Errorf("starting conntrackd: %w", err)
 	}
@@ -157,6 +160,14 @@ func (h *Handler) Apply(ctx context.Context, prev, cfg any, env *handler.Env) (s
 	default:
 		return "conntrackd started (" + c.Summary() + ")", nil
 	}
+}
+
+// runsOtherFile reports whether the conntrackd spec describes runs a
+// conntrackd.conf other than the installed one, by its Started record.
+// No record (an engine a test stands in for) says nothing.
+func runsOtherFile(spec handler.EngineSpec) bool {
+	st, err := supervise.ReadStarted(spec)
+	return err == nil && st != nil && st.Running() && !st.ConfigCurrent(spec)
 }
 
 // waitAnswer retries the probe until conntrackd answers: it opens its

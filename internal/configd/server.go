@@ -46,6 +46,9 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[*session.Session]struct{}
+	perUser  map[int]int // open sessions by peer uid
+	open     map[net.Conn]struct{}
+	stopping bool
 	conns    sync.WaitGroup // sessions being served
 
 	// cmu serializes commits with the archive and the pending
@@ -263,12 +266,16 @@ func (s *Server) Listen() (net.Listener, error) {
 	return ln, nil
 }
 
-// Serve answers sessions until ctx ends.
+// Serve answers sessions until ctx ends. A request being answered when
+// ctx ends is answered in full: requests run on a context ctx's end does
+// not cancel, so a commit under way finishes or rolls back rather than
+// stopping half-way; Shutdown then waits for it.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() {
 		<-ctx.Done()
 		ln.Close()
 	}()
+	reqCtx := context.WithoutCancel(ctx)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -277,18 +284,97 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			return err
 		}
+		s.mu.Lock()
+		if s.stopping {
+			s.mu.Unlock()
+			c.Close()
+			continue
+		}
+		if s.open == nil {
+			s.open = map[net.Conn]struct{}{}
+		}
+		s.open[c] = struct{}{}
 		s.conns.Add(1)
+		s.mu.Unlock()
 		go func() {
 			defer s.conns.Done()
-			s.serveConn(ctx, c)
+			defer func() {
+				s.mu.Lock()
+				delete(s.open, c)
+				s.mu.Unlock()
+			}()
+			s.serveConn(reqCtx, c)
 		}()
 	}
 }
 
+// Shutdown ends every session once the request it is answering (if any)
+// is answered, and waits, at most grace, for that and for a commit under
+// way to finish. Call it after Serve returned.
+func (s *Server) Shutdown(grace time.Duration) error {
+	s.mu.Lock()
+	s.stopping = true
+	for c := range s.open {
+		// Wakes a session waiting for its next request; one answering a
+		// request writes its answer, then finds the read deadline passed.
+		_ = c.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.conns.Wait()
+		// A commit-confirm's rollback runs on its timer, not a session.
+		s.cmu.Lock()
+		s.closed = true
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+		s.cmu.Unlock()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(grace):
+		return fmt.Errorf("a request or commit still runs after %s: stopping anyway (the next start finishes or undoes it from the commit journal)", grace)
+	}
+}
+
+// MaxRequest bounds one request line.
+const MaxRequest = 1 << 20
+
+// MaxSessionsPerUser bounds the sessions one uid holds open at once.
+const MaxSessionsPerUser = 16
+
 func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	defer c.Close()
+	enc := json.NewEncoder(c)
+	cred := peerCred(c)
+	uid := -1
+	if cred != nil {
+		uid = int(cred.Uid)
+	}
+	s.mu.Lock()
+	if s.perUser == nil {
+		s.perUser = map[int]int{}
+	}
+	if s.perUser[uid] >= MaxSessionsPerUser {
+		s.mu.Unlock()
+		_ = enc.Encode(&Response{Err: fmt.Sprintf("too many sessions: uid %d holds %d open (the limit); close one and try again", uid, MaxSessionsPerUser), Exit: true})
+		return
+	}
+	s.perUser[uid]++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.perUser[uid]--
+		s.mu.Unlock()
+	}()
 	sess := session.New(s.Root, s.Schema, s)
-	sess.SetUser(peerUser(c))
+	sess.SetUser(userName(cred))
+	if cred != nil {
+		sess.SetFiles(&peerFiles{cred: *cred})
+	}
 	s.mu.Lock()
 	if s.sessions == nil {
 		s.sessions = map[*session.Session]struct{}{}
@@ -302,35 +388,43 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		s.recordSessions()
 	}()
 	sc := bufio.NewScanner(c)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	enc := json.NewEncoder(c)
+	sc.Buffer(make([]byte, 64*1024), MaxRequest)
 	for sc.Scan() {
-		var req Request
-		var resp Response
-		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
-			resp.Err = "malformed request: " + err.Error()
-		} else if req.Op != "" {
-			out, err := s.operate(ctx, req)
-			resp.Out = out
-			if err != nil {
-				resp.Err = err.Error()
-			}
-		} else {
-			out, err := sess.Exec(ctx, req.Line)
-			resp.Out = out
-			if err != nil {
-				resp.Err = err.Error()
-			}
-		}
-		resp.Exit = sess.Exited()
-		resp.Modified = sess.Modified()
-		resp.Others = s.othersModified(sess)
-		resp.ConfirmBy = s.confirmBy()
-		s.recordSessions()
+		resp := s.answer(ctx, sess, sc.Bytes())
 		if err := enc.Encode(&resp); err != nil || resp.Exit {
 			return
 		}
 	}
+	if errors.Is(sc.Err(), bufio.ErrTooLong) {
+		_ = enc.Encode(&Response{Err: fmt.Sprintf("request refused: longer than %d bytes; the session ends", MaxRequest), Exit: true})
+	}
+}
+
+// answer runs one request line of sess.
+func (s *Server) answer(ctx context.Context, sess *session.Session, line []byte) Response {
+	var resp Response
+	req, err := DecodeRequest(line)
+	if err != nil {
+		resp.Err = err.Error()
+	} else if req.Op != "" {
+		out, err := s.operate(ctx, req)
+		resp.Out = out
+		if err != nil {
+			resp.Err = err.Error()
+		}
+	} else {
+		out, err := sess.Exec(ctx, req.Line)
+		resp.Out = out
+		if err != nil {
+			resp.Err = err.Error()
+		}
+	}
+	resp.Exit = sess.Exited()
+	resp.Modified = sess.Modified()
+	resp.Others = s.othersModified(sess)
+	resp.ConfirmBy = s.confirmBy()
+	s.recordSessions()
+	return resp
 }
 
 // othersModified counts the other sessions with uncommitted changes.
@@ -360,22 +454,30 @@ func (s *Server) recordSessions() {
 	_ = atomicfile.WriteFile(SessionsPath(s.Root), []byte(strconv.Itoa(n)+"\n"), 0o644)
 }
 
-// peerUser names the user at the other end of a session's socket
-// (SO_PEERCRED), for the commit archive.
-func peerUser(c net.Conn) string {
+// peerCred is the credentials of the process at the other end of a
+// session's socket (SO_PEERCRED), nil when unknown.
+func peerCred(c net.Conn) *syscall.Ucred {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
-		return "unknown"
+		return nil
 	}
 	raw, err := uc.SyscallConn()
 	if err != nil {
-		return "unknown"
+		return nil
 	}
 	var cred *syscall.Ucred
 	var cerr error
 	if err := raw.Control(func(fd uintptr) {
 		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
 	}); err != nil || cerr != nil {
+		return nil
+	}
+	return cred
+}
+
+// userName names a peer, for the commit archive.
+func userName(cred *syscall.Ucred) string {
+	if cred == nil {
 		return "unknown"
 	}
 	uid := strconv.Itoa(int(cred.Uid))

@@ -20,7 +20,6 @@ import (
 	"unicode"
 
 	"github.com/ctsync/ctsync/internal/archive"
-	"github.com/ctsync/ctsync/internal/atomicfile"
 	"github.com/ctsync/ctsync/internal/cfgerr"
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configtree"
@@ -97,6 +96,7 @@ type Session struct {
 	base      int              // running revision the candidate was taken from
 	baseTree  *configtree.Node // and that revision's configuration
 	exited    bool
+	files     Files
 	// dirty mirrors "the candidate holds edits", for other sessions'
 	// prompts, which ask while this session may be running a command.
 	dirty atomic.Bool
@@ -106,6 +106,17 @@ type Session struct {
 func New(root paths.Root, s *schema.Schema, store Store) *Session {
 	running, rev := store.Running()
 	return &Session{root: root, schema: s, store: store, candidate: running, base: rev, baseTree: running.Clone(), user: "root"}
+}
+
+// SetFiles sets how the session opens files named to save, load and
+// merge; the default acts with the process's own permissions.
+func (s *Session) SetFiles(f Files) { s.files = f }
+
+func (s *Session) fileAccess() Files {
+	if s.files == nil {
+		return LocalFiles{}
+	}
+	return s.files
 }
 
 // SetUser names the operator, as recorded in the commit archive.
@@ -503,8 +514,14 @@ type confirmPending interface{ ConfirmPending() bool }
 // with the version footer that lets a later release migrate it.
 func (s *Session) save(args []string) (string, error) {
 	target := s.root.ConfigBoot()
+	// The saved configuration is the service's own file; any other is
+	// the operator's, written with the operator's permissions.
+	var files Files = LocalFiles{}
 	if len(args) > 0 {
 		target = s.resolveFile(args[0])
+		if target != s.root.ConfigBoot() {
+			files = s.fileAccess()
+		}
 	}
 	if cp, ok := s.store.(confirmPending); ok && cp.ConfirmPending() && target == s.root.ConfigBoot() {
 		// The next start would bring back a configuration that may be
@@ -516,11 +533,13 @@ func (s *Session) save(args []string) (string, error) {
 	if err := (&configtree.File{Root: running, Footer: migrate.Footer()}).Format(&b); err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(filepath.Dir(target), 0o750); err != nil {
-		return "", fmt.Errorf("save: %w", err)
+	if target == s.root.ConfigBoot() {
+		if err := os.MkdirAll(filepath.Dir(target), 0o750); err != nil {
+			return "", fmt.Errorf("save: %w", err)
+		}
 	}
-	if err := atomicfile.WriteFile(target, b.Bytes(), 0o640); err != nil {
-		return "", fmt.Errorf("save: %w", err)
+	if err := files.WriteFile(target, b.Bytes(), 0o640); err != nil {
+		return "", fmt.Errorf("save: %w; nothing was saved", err)
 	}
 	return fmt.Sprintf("Saved configuration to %s\n", target), nil
 }
@@ -545,18 +564,13 @@ func (s *Session) load(args []string, merge bool) (string, error) {
 	fail := func(format string, a ...any) (string, error) {
 		return "", fmt.Errorf("%s %s: %s; nothing was loaded", cmd, file, fmt.Sprintf(format, a...))
 	}
-	fi, err := os.Stat(file)
-	switch {
-	case err != nil:
-		return fail("%v", errors.Unwrap(err))
-	case fi.IsDir():
-		return fail("is a directory")
-	case fi.Size() > MaxLoadSize:
-		return fail("%d bytes is too large for a config.boot", fi.Size())
-	}
-	data, err := os.ReadFile(file)
+	data, err := s.fileAccess().ReadFile(file, MaxLoadSize)
 	if err != nil {
-		return fail("%v", errors.Unwrap(err))
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fail("%v", err)
 	}
 	tree, rep, err := migrate.Load(data, s.schema)
 	if err != nil {

@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"github.com/ctsync/ctsync/internal/configd"
-	"github.com/ctsync/ctsync/internal/proc"
+	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/supervise"
 	"time"
 
 	"github.com/ctsync/ctsync/internal/conntrackd"
@@ -171,12 +172,14 @@ func runRestart(ctx context.Context, env *opcmd.Env, args []string) error {
 	return nil
 }
 
-// readPid returns the pid in path and whether that process is a live
-// conntrackd (a stale pid file may name a reused pid).
-func readPid(path string) (int, bool) {
-	pid, err := proc.ReadPidFile(path)
-	if err != nil {
+// livePid returns the pid of this root's conntrackd and whether it runs:
+// the process its Started record names, still with the same start time
+// and command line. A pid file and a process name prove nothing (a pid
+// is reused; anyone can name a process conntrackd).
+func livePid(root paths.Root) (int, bool) {
+	st, err := supervise.ReadStarted(conntrackd.Spec(root, ""))
+	if err != nil || st == nil {
 		return 0, false
 	}
-	return pid, proc.Runs(pid, conntrackd.EngineName)
+	return st.Pid, st.Running()
 }

@@ -80,7 +80,7 @@ func CollectStatus(ctx context.Context, root paths.Root, cfg *Config) *Status {
 			st.VRRPState = strings.ToUpper(r.State)
 		}
 	}
-	if pid, ok := readPid(root.ConntrackdPid()); ok {
+	if pid, ok := livePid(root); ok {
 		st.Conntrackd = Daemon{Running: true, Pid: pid, Since: proc.StartTime(pid)}
 	}
 	st.Replication = replication(ctx, root, st.Conntrackd.Running)
