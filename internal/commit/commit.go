@@ -38,6 +38,7 @@ type Engine struct {
 	sys      handler.System
 	env      *handler.Env
 	lockPath string
+	fault    func(string)
 
 	mu       sync.Mutex
 	running  *configtree.Node
@@ -55,6 +56,10 @@ type Options struct {
 	// LockPath, when set, is flock'ed for the whole of every commit so
 	// that other processes (op-mode restart) can tell one is running.
 	LockPath string
+	// Fault, when set, is called at every point where a crash leaves a
+	// different state ("journalled", "installed", "applied NAME"): tests
+	// stop the commit there as a SIGKILL would.
+	Fault func(point string)
 }
 
 // New returns an engine with an empty running configuration.
@@ -68,7 +73,7 @@ func New(o Options) *Engine {
 	if o.Env.Log == nil {
 		o.Env.Log = zap.NewNop()
 	}
-	return &Engine{schema: o.Schema, handlers: hs, sys: o.System, env: o.Env, running: configtree.New(), applied: map[string]any{}, lockPath: o.LockPath}
+	return &Engine{schema: o.Schema, handlers: hs, sys: o.System, env: o.Env, running: configtree.New(), applied: map[string]any{}, lockPath: o.LockPath, fault: o.Fault}
 }
 
 func priority(s *schema.Schema, h handler.Handler) int {
@@ -279,10 +284,12 @@ func (e *Engine) commit(ctx context.Context, t Txn, resume bool) (*Result, error
 			return nil, &Error{Stage: "install", Errs: []error{err}}
 		}
 	}
+	e.at("journalled")
 	if err := backup.install(); err != nil {
 		rerr := backup.restore()
 		return nil, &Error{Stage: "install", Errs: []error{err}, Restored: rerr}
 	}
+	e.at("installed")
 	var msgs []string
 	var resumeErrs []error
 	for _, p := range plans {
@@ -301,6 +308,7 @@ func (e *Engine) commit(ctx context.Context, t Txn, resume bool) (*Result, error
 			return nil, &Error{Stage: "apply", Errs: []error{fmt.Errorf("%s: %w", p.h.Name(), err)}, Restored: rerr}
 		}
 		p.applied = true
+		e.at("applied " + p.h.Name())
 		if msg != "" {
 			msgs = append(msgs, p.h.Name()+": "+msg)
 		}
@@ -354,6 +362,12 @@ func (e *Engine) journal(t Txn, revision int, running *configtree.Node, plans []
 	}
 	rec.Intent = in
 	return t.Journal.Write(rec)
+}
+
+func (e *Engine) at(point string) {
+	if e.fault != nil {
+		e.fault(point)
+	}
 }
 
 func (e *Engine) appliedCopy() map[string]any {

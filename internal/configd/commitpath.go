@@ -79,18 +79,26 @@ func (s *Server) commitLocked(ctx context.Context, target *configtree.Node, m in
 		s.Log.Error("recording the running configuration", zap.Error(err))
 		res.Messages = append(res.Messages, "warning: the running configuration is not recorded: "+err.Error())
 	}
+	s.at("recorded")
 	e, aerr := s.archive().Add(archive.Entry{Time: s.now(), User: m.User, Comment: m.Comment, Kind: m.Kind,
 		Diff: configtree.Diff(prev, target), Config: target.String()})
 	if aerr != nil {
 		s.Log.Error("archiving the commit", zap.Error(aerr))
 		res.Messages = append(res.Messages, "warning: the commit is not archived: "+aerr.Error())
 	}
+	s.at("archived")
 	s.finishPending(m, e.Seq)
 	if err := s.writeJournal(); err != nil {
 		s.Log.Error("ending the commit in the journal", zap.Error(err))
 		res.Messages = append(res.Messages, "warning: the commit journal could not be updated: "+err.Error())
 	}
 	return res, e, nil
+}
+
+func (s *Server) at(point string) {
+	if s.Fault != nil {
+		s.Fault(point)
+	}
 }
 
 // finishPending moves the commit-confirm as a finished commit of m

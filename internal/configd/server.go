@@ -40,6 +40,9 @@ type Server struct {
 	Archive *archive.Archive
 	// Now is the clock, for tests; nil means time.Now.
 	Now func() time.Time
+	// Fault, when set, is called where a crash of ctsyncd leaves a
+	// different state ("recorded", "archived"), for tests.
+	Fault func(point string)
 	// Engines restarts supervised engines for `restart conntrack-sync`;
 	// nil refuses such requests.
 	Engines Restarter

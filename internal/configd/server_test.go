@@ -30,6 +30,8 @@ type rig struct {
 	ct   *handlertest.Fake
 	vrrp *handlertest.Fake
 	srv  *Server
+	// fault, when set, is called at every crash point of a commit.
+	fault func(point string)
 }
 
 func newRig(t *testing.T) *rig {
@@ -56,11 +58,18 @@ func (r *rig) start() {
 		Handlers: []handler.Handler{r.vrrp, r.ct},
 		Env:      &handler.Env{Root: r.root},
 		LockPath: r.root.CommitLock(),
+		Fault:    r.at,
 	})
-	r.srv = &Server{Root: r.root, Schema: schema.Default(), Engine: eng, Log: zap.NewNop()}
+	r.srv = &Server{Root: r.root, Schema: schema.Default(), Engine: eng, Log: zap.NewNop(), Fault: r.at}
 	r.t.Cleanup(r.srv.Close)
 	if err := r.srv.Boot(context.Background()); err != nil {
 		r.t.Fatalf("boot: %v", err)
+	}
+}
+
+func (r *rig) at(point string) {
+	if r.fault != nil {
+		r.fault(point)
 	}
 }
 
