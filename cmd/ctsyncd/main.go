@@ -92,8 +92,8 @@ func run(rootFlag, ctsyncBin string, log *zap.Logger) error {
 	}
 	sup.Adopt(vrrp.Spec(root))
 	env := &handler.Env{Root: root, Engines: sup, Log: log, Self: self}
-	eng := commit.New(commit.Options{Schema: s, System: sys, Env: env, LockPath: root.CommitLock()})
-	srv := &configd.Server{Root: root, Schema: s, Engine: eng, Log: log, Engines: sup}
+	eng := commit.New(commit.Options{Schema: s, System: sys, Env: env, LockPath: root.CommitLock(), Fault: fault})
+	srv := &configd.Server{Root: root, Schema: s, Engine: eng, Log: log, Engines: sup, Fault: fault}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -119,6 +119,10 @@ func run(rootFlag, ctsyncBin string, log *zap.Logger) error {
 	}
 	return err
 }
+
+// fault is where a crash test stops ctsyncd; nil unless built with the
+// crashtest tag (crash.go).
+var fault func(point string)
 
 // shutdownGrace bounds how long SIGTERM waits for a commit (and the
 // requests being answered) to finish: a commit restarts engines and

@@ -285,7 +285,7 @@ func (e *Engine) commit(ctx context.Context, t Txn, resume bool) (*Result, error
 		}
 	}
 	e.at("journalled")
-	if err := backup.install(); err != nil {
+	if err := backup.install(e.at); err != nil {
 		rerr := backup.restore()
 		return nil, &Error{Stage: "install", Errs: []error{err}, Restored: rerr}
 	}
@@ -551,8 +551,8 @@ func stage(files []handler.File) (*backup, error) {
 	return b, nil
 }
 
-// install writes every staged file, in order.
-func (b *backup) install() error {
+// install writes every staged file, in order, calling at after each.
+func (b *backup) install(at func(string)) error {
 	for _, s := range b.saved {
 		var err error
 		if s.data2 == nil {
@@ -563,6 +563,7 @@ func (b *backup) install() error {
 		if err != nil {
 			return err
 		}
+		at("installed " + filepath.Base(s.path))
 	}
 	return nil
 }

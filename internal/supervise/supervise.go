@@ -281,6 +281,18 @@ func Terminate(ctx context.Context, pid int, done <-chan struct{}) error {
 	}
 }
 
+// Fault, when set, is called where a crash of the starter leaves a
+// different trail: "engine-started NAME" (the process runs, nothing
+// records it yet) and "engine-recorded NAME" (its Started record is
+// written, its pid file not). Nil outside crash tests.
+var Fault func(point string)
+
+func at(point string) {
+	if Fault != nil {
+		Fault(point)
+	}
+}
+
 // Spawn starts spec detached (its own session, so it outlives its
 // starter), clears a stale lock file first, and writes the pid file. done
 // is closed when the process exits. The VRRP hook uses it too, so that
@@ -334,11 +346,13 @@ func Spawn(spec handler.EngineSpec) (pid int, done chan struct{}, err error) {
 		close(done)
 	}()
 	pid = cmd.Process.Pid
+	at("engine-started " + spec.Name)
 	if err := writeStarted(spec, pid, sum); err != nil {
 		_ = cmd.Process.Kill()
 		<-done
 		return 0, nil, fmt.Errorf("starting %s: recording its start: %w", spec.Name, err)
 	}
+	at("engine-recorded " + spec.Name)
 	if spec.PidFile != "" {
 		if err := atomicfile.WriteFile(spec.PidFile, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
 			_ = cmd.Process.Kill()
