@@ -17,6 +17,7 @@ import (
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/session"
 )
 
 // JournalPath is the commit journal: a commit's intent while it runs,
@@ -233,46 +234,9 @@ func (s *Server) writeRunning() error {
 		return err
 	}
 	b.Reset()
-	if err := MaskSecrets(running).Format(&b); err != nil {
+	if err := session.MaskSecrets(running).Format(&b); err != nil {
 		return err
 	}
 	return atomicfile.WriteFile(s.Root.RunningConfig(), b.Bytes(), 0o644)
 }
 
-// Masked is what a secret reads as for a user who may not see it.
-const Masked = "********"
-
-// secretPaths are the leaves whose values are secrets ("*" matches any
-// tag). VRRP's plaintext password is the only one today.
-var secretPaths = [][]string{
-	{"high-availability", "vrrp", "group", "*", "authentication", "password"},
-}
-
-// MaskSecrets returns a copy of t with every secret's value replaced by
-// Masked.
-func MaskSecrets(t *configtree.Node) *configtree.Node {
-	out := t.Clone()
-	for _, p := range secretPaths {
-		maskAt(out, p)
-	}
-	return out
-}
-
-func maskAt(n *configtree.Node, p []string) {
-	if n == nil {
-		return
-	}
-	if len(p) == 0 {
-		for i := range n.Values {
-			n.Values[i] = Masked
-		}
-		return
-	}
-	if p[0] == "*" {
-		for _, c := range n.Children {
-			maskAt(c, p[1:])
-		}
-		return
-	}
-	maskAt(n.Get(p[0]), p[1:])
-}

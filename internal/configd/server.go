@@ -378,6 +378,9 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	if cred != nil {
 		sess.SetFiles(&peerFiles{cred: *cred})
 	}
+	// Secrets are root's: any other user (the ctsync group) sees them
+	// masked, as VyOS shows them only to admins.
+	sess.SetHideSecrets(cred == nil || cred.Uid != 0)
 	s.mu.Lock()
 	if s.sessions == nil {
 		s.sessions = map[*session.Session]struct{}{}

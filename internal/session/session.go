@@ -97,6 +97,7 @@ type Session struct {
 	baseTree  *configtree.Node // and that revision's configuration
 	exited    bool
 	files     Files
+	hide      bool // print secrets masked
 	// dirty mirrors "the candidate holds edits", for other sessions'
 	// prompts, which ask while this session may be running a command.
 	dirty atomic.Bool
@@ -222,9 +223,10 @@ func (s *Session) delete(words []string) error {
 }
 
 func (s *Session) show(words []string) (string, error) {
-	n := s.candidate
+	cand := s.view(s.candidate)
+	n := cand
 	if len(words) > 0 {
-		n = s.candidate.Get(words...)
+		n = cand.Get(words...)
 		if n == nil {
 			return "", cfgerr.New(words, "configuration path does not exist")
 		}
@@ -275,7 +277,7 @@ func (s *Session) compare(args []string) (string, error) {
 		}
 		to, what = t, "revisions "+args[0]+" and "+args[1]
 	}
-	if d := configtree.Diff(from, to); d != "" {
+	if d := configtree.Diff(s.view(from), s.view(to)); d != "" {
 		return d, nil
 	}
 	return "No changes between " + what + ".\n", nil
