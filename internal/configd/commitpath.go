@@ -239,4 +239,3 @@ func (s *Server) writeRunning() error {
 	}
 	return atomicfile.WriteFile(s.Root.RunningConfig(), b.Bytes(), 0o644)
 }
-
