@@ -314,7 +314,7 @@ func Spawn(spec handler.EngineSpec) (pid int, done chan struct{}, err error) {
 	}
 	for _, f := range []string{spec.PidFile, spec.LockFile, spec.LogFile} {
 		if f != "" {
-			if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			if err := atomicfile.MkdirAll(filepath.Dir(f), 0o755); err != nil {
 				return 0, nil, fmt.Errorf("starting %s: %w", spec.Name, err)
 			}
 		}
