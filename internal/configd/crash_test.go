@@ -2,10 +2,13 @@ package configd
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -205,4 +208,107 @@ func FuzzDecodeRequest(f *testing.F) {
 			t.Fatalf("accepted both a line and an op: %+v", req)
 		}
 	})
+}
+
+// serve runs r's server on its socket until the test ends.
+func (r *rig) serve(t *testing.T) string {
+	t.Helper()
+	ln, err := r.srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = r.srv.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; _ = r.srv.Shutdown(5 * time.Second) })
+	return r.root.CtsyncdSocket()
+}
+
+func request(t *testing.T, c net.Conn, line string) Response {
+	t.Helper()
+	b, _ := json.Marshal(Request{Line: line})
+	if _, err := c.Write(append(b, '\n')); err != nil {
+		t.Fatal(err)
+	}
+	return readResponse(t, c)
+}
+
+func readResponse(t *testing.T, c net.Conn) Response {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var resp Response
+	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	return resp
+}
+
+func TestSessionLimitPerUser(t *testing.T) {
+	r := newRig(t)
+	sock := r.serve(t)
+	var conns []net.Conn
+	for i := 0; i < MaxSessionsPerUser; i++ {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if resp := request(t, c, "show"); resp.Err != "" {
+			t.Fatalf("session %d: %s", i, resp.Err)
+		}
+		conns = append(conns, c)
+	}
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	resp := readResponse(t, c)
+	if !strings.Contains(resp.Err, "too many sessions") || !resp.Exit {
+		t.Errorf("session %d: %+v, want a too-many-sessions refusal", MaxSessionsPerUser+1, resp)
+	}
+	// One closed makes room.
+	conns[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := request(t, c, "show")
+		c.Close()
+		if resp.Err == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no room after closing a session: %s", resp.Err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestRequestTooLong(t *testing.T) {
+	r := newRig(t)
+	sock := r.serve(t)
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go func() {
+		_, _ = c.Write([]byte(`{"line":"` + strings.Repeat("x", MaxRequest+10) + "\"}\n"))
+	}()
+	resp := readResponse(t, c)
+	if !strings.Contains(resp.Err, "longer than") || !resp.Exit {
+		t.Errorf("over-long request: %+v", resp)
+	}
+	// ctsyncd still serves.
+	c2, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if resp := request(t, c2, "show"); resp.Err != "" {
+		t.Errorf("after an over-long request: %s", resp.Err)
+	}
 }
