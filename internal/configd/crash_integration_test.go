@@ -114,6 +114,9 @@ func crashCase(t *testing.T, bin, sig, point string) {
 	}
 	r.SetEnv()
 	r.Start()
+	// The socket exists from before the start's recovery; a session is
+	// served only after it.
+	r.MustConfigure("show service conntrack-sync")
 
 	// KILL before the running config is recorded undoes the commit;
 	// after it, or TERM anywhere, the commit stands.

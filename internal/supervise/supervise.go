@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -411,11 +412,32 @@ func Orphans(spec handler.EngineSpec, keep int) []int {
 		if err != nil || pid == keep || pid == os.Getpid() {
 			continue
 		}
-		if slices.Equal(procfs.Argv(pid), spec.Argv) {
+		// A child an engine forked (keepalived's VRRP process) has its
+		// parent's command line: the parent is the engine.
+		if argv := procfs.Argv(pid); slices.Equal(argv, spec.Argv) && !slices.Equal(procfs.Argv(parentPid(pid)), argv) {
 			out = append(out, pid)
 		}
 	}
 	return out
+}
+
+// parentPid is pid's parent, 0 when unknown.
+func parentPid(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	p, _ := strconv.Atoi(f[1])
+	return p
 }
 
 // ReapOrphans stops every orphan of spec (see Orphans) but keep, and
