@@ -52,3 +52,7 @@ func (s *Session) view(t *configtree.Node) *configtree.Node {
 	}
 	return MaskSecrets(t)
 }
+
+// CandidateShown is the candidate as this session may print it (secrets
+// masked for a user other than root).
+func (s *Session) CandidateShown() *configtree.Node { return s.view(s.candidate.Clone()) }

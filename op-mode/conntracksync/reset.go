@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/ctsync/ctsync/internal/configd"
-	"github.com/ctsync/ctsync/internal/paths"
-	"github.com/ctsync/ctsync/internal/supervise"
 	"time"
 
 	"github.com/ctsync/ctsync/internal/conntrackd"
@@ -170,16 +168,4 @@ func runRestart(ctx context.Context, env *opcmd.Env, args []string) error {
 	}
 	fmt.Fprint(env.Out, out)
 	return nil
-}
-
-// livePid returns the pid of this root's conntrackd and whether it runs:
-// the process its Started record names, still with the same start time
-// and command line. A pid file and a process name prove nothing (a pid
-// is reused; anyone can name a process conntrackd).
-func livePid(root paths.Root) (int, bool) {
-	st, err := supervise.ReadStarted(conntrackd.Spec(root, ""))
-	if err != nil || st == nil {
-		return 0, false
-	}
-	return st.Pid, st.Running()
 }
