@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ctsync/ctsync/internal/configd"
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/schema"
 )
@@ -22,7 +23,12 @@ func showConfiguration(g globals, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		form = args[0]
 	}
-	f, err := os.Open(g.root.RunningConfig())
+	// Root reads the whole running config (0600, secrets included);
+	// anyone else the one with secrets masked.
+	f, err := os.Open(configd.FullRunningPath(g.root))
+	if err != nil {
+		f, err = os.Open(g.root.RunningConfig())
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		fmt.Fprintln(stderr, "ctsync: no running configuration (is ctsyncd running?)")
 		return 1

@@ -20,7 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	_ "github.com/ctsync/ctsync/conf-mode/conntracksync"
-	_ "github.com/ctsync/ctsync/conf-mode/vrrp"
+	"github.com/ctsync/ctsync/conf-mode/vrrp"
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configd"
 	"github.com/ctsync/ctsync/internal/conntrackd"
@@ -76,6 +76,14 @@ func run(rootFlag, ctsyncBin string, log *zap.Logger) error {
 		return fmt.Errorf("opening netlink: %w", err)
 	}
 	defer sys.Close()
+	// One ctsyncd per root, for its whole life: a second would run
+	// commits and engines beside the first.
+	unlock, err := configd.LockRoot(root)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
@@ -83,9 +91,16 @@ func run(rootFlag, ctsyncBin string, log *zap.Logger) error {
 	sup.OnStart = refillOnStart(ctx, root, log.Named("refill"))
 	// Engines outlive ctsyncd: the next one adopts them.
 	defer sup.Release()
+	// Before anything is started: take over the engines a previous
+	// ctsyncd (or the hook) left for this root, and stop any whose start
+	// was never recorded, so that every later decision sees them.
+	if bin, err := conntrackd.Binary(); err == nil {
+		sup.Adopt(conntrackd.Spec(root, bin))
+	}
+	sup.Adopt(vrrp.Spec(root))
 	env := &handler.Env{Root: root, Engines: sup, Log: log, Self: self}
-	eng := commit.New(commit.Options{Schema: s, System: sys, Env: env, LockPath: root.CommitLock()})
-	srv := &configd.Server{Root: root, Schema: s, Engine: eng, Log: log, Engines: sup}
+	eng := commit.New(commit.Options{Schema: s, System: sys, Env: env, LockPath: root.CommitLock(), Fault: fault})
+	srv := &configd.Server{Root: root, Schema: s, Engine: eng, Log: log, Engines: sup, Fault: fault}
 	// Readiness compares each look at the sync link with the previous
 	// one: looking every second keeps `show conntrack-sync status` to a
 	// single request to conntrackd.
@@ -101,11 +116,27 @@ func run(rootFlag, ctsyncBin string, log *zap.Logger) error {
 	}
 	log.Info("ctsyncd ready", zap.String("root", root.Dir), zap.String("socket", root.CtsyncdSocket()))
 	err = srv.Serve(ctx, ln)
+	// Stop means finish: a commit under way runs to its end (or rolls
+	// back), and every session gets the answer to the request it sent.
+	if serr := srv.Shutdown(shutdownGrace); serr != nil {
+		log.Error("stopping", zap.Error(serr))
+	}
+	log.Info("ctsyncd stopped")
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
 }
+
+// fault is where a crash test stops ctsyncd; nil unless built with the
+// crashtest tag (crash.go).
+var fault func(point string)
+
+// shutdownGrace bounds how long SIGTERM waits for a commit (and the
+// requests being answered) to finish: a commit restarts engines and
+// waits for them to answer, well under a minute; systemd's default stop
+// timeout is 90 s.
+const shutdownGrace = 75 * time.Second
 
 // refillOnStart makes every start of conntrackd under this ctsyncd —
 // by a commit, a restart, the supervisor after a crash, boot — refill its

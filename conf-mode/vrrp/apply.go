@@ -75,14 +75,18 @@ func Spec(root paths.Root) handler.EngineSpec {
 	}
 }
 
-// Precheck implements handler.Prechecker: keepalived tests the installed
-// keepalived.conf itself (keepalived -t) before the commit engine lets any
-// handler touch an engine.
-func (h *Handler) Precheck(ctx context.Context, c any, env *handler.Env) error {
+// Precheck implements handler.Prechecker: keepalived tests the generated
+// keepalived.conf itself (keepalived -t -f, on the staged copy) before the
+// commit engine installs anything or lets any handler touch an engine.
+func (h *Handler) Precheck(ctx context.Context, c any, staged map[string]string, env *handler.Env) error {
 	if cfg, _ := c.(*Config); cfg == nil || cfg.Disabled {
 		return nil // no file to test: keepalived will not run
 	}
-	return h.configTest(ctx, env.Root.KeepalivedConf())
+	path := staged[env.Root.KeepalivedConf()]
+	if path == "" {
+		path = env.Root.KeepalivedConf()
+	}
+	return h.configTest(ctx, path)
 }
 
 // Apply implements handler.Handler. A config change is a SIGHUP: keepalived

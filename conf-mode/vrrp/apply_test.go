@@ -128,7 +128,7 @@ func TestApplyFailures(t *testing.T) {
 		h.configTest = func(context.Context, string) error { return errors.New("keepalived -t refuses keepalived.conf: boom") }
 		env, eng := newEnv(t)
 		install(t, h, cfg, env)
-		if err := h.Precheck(ctx, cfg, env); err == nil || !strings.Contains(err.Error(), "boom") {
+		if err := h.Precheck(ctx, cfg, nil, env); err == nil || !strings.Contains(err.Error(), "boom") {
 			t.Errorf("Precheck = %v", err)
 		}
 		if c := eng.takeCalls(); len(c) != 0 {
@@ -204,7 +204,7 @@ func TestDisabledWritesNoFile(t *testing.T) {
 	}
 	h := New()
 	h.configTest = func(context.Context, string) error { return errors.New("keepalived -t ran") }
-	if err := h.Precheck(context.Background(), cfg, testEnv()); err != nil {
+	if err := h.Precheck(context.Background(), cfg, nil, testEnv()); err != nil {
 		t.Errorf("Precheck of a disabled config: %v", err)
 	}
 	// Still verified: a disabled pair must come back valid.

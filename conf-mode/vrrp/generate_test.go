@@ -142,7 +142,8 @@ func testEnv() *handler.Env {
 
 func TestGenerateGolden(t *testing.T) {
 	executable = func(string) bool { return true }
-	t.Cleanup(func() { executable = defaultExecutable })
+	scriptSafe = func(string) error { return nil }
+	t.Cleanup(func() { executable, scriptSafe = defaultExecutable, defaultScriptSafe })
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := configOf(t, tc.lines...)

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 
 	"github.com/ctsync/ctsync/internal/cfgerr"
 	"github.com/ctsync/ctsync/internal/handler"
@@ -21,6 +23,45 @@ var PingPath = "/usr/bin/ping"
 // executable reports whether path is a regular file someone may execute;
 // a variable so unit tests do not depend on the machine's files.
 var executable = defaultExecutable
+
+// scriptSafe checks that a script keepalived will run as root could only
+// have been written by root; a variable for the same reason.
+var scriptSafe = defaultScriptSafe
+
+// defaultScriptSafe is keepalived's enable_script_security rule, checked
+// at commit so the operator hears of it rather than keepalived silently
+// disabling the script: the file and every directory above it (and
+// above what a symlink points to) are owned by root and writable by
+// nobody else. Otherwise a member of the ctsync group (or anyone) who
+// can write the script, or rename it away, runs code as root.
+func defaultScriptSafe(path string) error {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	for _, p := range []string{path, real} {
+		for q := p; ; q = filepath.Dir(q) {
+			fi, err := os.Lstat(q)
+			if err != nil {
+				return err
+			}
+			st, ok := fi.Sys().(*syscall.Stat_t)
+			if !ok {
+				return fmt.Errorf("%s: cannot tell its owner", q)
+			}
+			if st.Uid != 0 {
+				return fmt.Errorf("%s is owned by uid %d, not root", q, st.Uid)
+			}
+			if fi.Mode()&os.ModeSymlink == 0 && fi.Mode().Perm()&0o022 != 0 {
+				return fmt.Errorf("%s is writable by group or others (mode %04o)", q, fi.Mode().Perm())
+			}
+			if q == "/" {
+				break
+			}
+		}
+	}
+	return nil
+}
 
 func defaultExecutable(path string) bool {
 	st, err := os.Stat(path)
@@ -337,6 +378,11 @@ func verifyScript(path, script string, add func(*cfgerr.Error)) {
 		add(&cfgerr.Error{Path: path, Msg: "must be an absolute path of letters, digits, '.', '_', '+', '/' and '-'"})
 	case !executable(script):
 		add(&cfgerr.Error{Path: path, Msg: fmt.Sprintf("%s does not exist or is not executable", script)})
+	default:
+		if err := scriptSafe(script); err != nil {
+			add(&cfgerr.Error{Path: path, Msg: fmt.Sprintf("keepalived runs it as root, so only root may be able to change it: %v", err),
+				Hint: "install the script root-owned, mode 0755 or stricter, in a directory only root can write (such as /usr/local/sbin)"})
+		}
 	}
 }
 

@@ -3,6 +3,8 @@ package vrrp
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -297,5 +299,27 @@ func TestGetConfig(t *testing.T) {
 	vrrp.Children = append(vrrp.Children, &configtree.Node{Name: "zzz-unknown", Leaf: true, Values: []string{"x"}})
 	if _, err := h.GetConfig(tree); err == nil {
 		t.Error("GetConfig accepted an unknown node")
+	}
+}
+
+func TestScriptSafe(t *testing.T) {
+	dir := t.TempDir() // under /tmp, which anyone may write
+	script := filepath.Join(dir, "check")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := defaultScriptSafe(script); err == nil {
+		t.Errorf("a script under %s passed", dir)
+	}
+	if err := os.Chmod(script, 0o775); err != nil {
+		t.Fatal(err)
+	}
+	if err := defaultScriptSafe(script); err == nil || !strings.Contains(err.Error(), "writable by group or others") {
+		t.Errorf("group-writable script: %v", err)
+	}
+	if os.Geteuid() == 0 {
+		if err := defaultScriptSafe("/bin/sh"); err != nil {
+			t.Errorf("/bin/sh: %v", err)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ctsync/ctsync/internal/configd"
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/nstest"
 	"github.com/ctsync/ctsync/internal/proc"
@@ -264,7 +265,7 @@ func TestIntegrationVyattaLoad(t *testing.T) {
 	}
 	deadline = time.Now().Add(20 * time.Second)
 	for {
-		if _, err := os.Stat(filepath.Join(r.Root.StateDir(), "commit-confirm.json")); os.IsNotExist(err) {
+		if p, err := configd.ReadPending(r.Root); err == nil && p == nil {
 			break
 		}
 		if time.Now().After(deadline) {

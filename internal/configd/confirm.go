@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ctsync/ctsync/internal/archive"
-	"github.com/ctsync/ctsync/internal/atomicfile"
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/paths"
@@ -31,9 +29,6 @@ type Pending struct {
 	Previous string `json:"previous"`
 }
 
-// PendingPath is where the pending commit-confirm is kept.
-func PendingPath(r paths.Root) string { return session.PendingPath(r) }
-
 // NoticePath holds what ctsyncd must tell the operator about its last
 // start (a corrupt saved config it replaced), one line each.
 func NoticePath(r paths.Root) string { return filepath.Join(r.StateDir(), "boot-notice") }
@@ -42,18 +37,19 @@ func NoticePath(r paths.Root) string { return filepath.Join(r.StateDir(), "boot-
 // for `show system commit`, which does not ask ctsyncd.
 func SessionsPath(r paths.Root) string { return filepath.Join(r.RunDir(), "edit-sessions") }
 
-// ReadPending returns the pending commit-confirm, nil when none.
+// ReadPending returns the pending commit-confirm, nil when none, from
+// the commit journal.
 func ReadPending(r paths.Root) (*Pending, error) {
-	data, err := os.ReadFile(PendingPath(r))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+	rec, err := (&commit.Journal{Path: JournalPath(r)}).Read()
 	if err != nil {
 		return nil, err
 	}
+	if len(rec.Kept) == 0 {
+		return nil, nil
+	}
 	var p Pending
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("%s: %w", PendingPath(r), err)
+	if err := json.Unmarshal(rec.Kept, &p); err != nil {
+		return nil, fmt.Errorf("%s: %w", JournalPath(r), err)
 	}
 	return &p, nil
 }
@@ -73,13 +69,20 @@ func (s *Server) now() time.Time {
 }
 
 // CommitWith implements session.Service: the commit, its archive entry,
-// and commit-confirm's bookkeeping, one at a time.
+// and commit-confirm's bookkeeping, one at a time, through the one
+// commit path.
 func (s *Server) CommitWith(ctx context.Context, c *configtree.Node, o session.CommitOptions) (*commit.Result, error) {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
 	prev, rev := s.Engine.Running()
-	if o.Base != 0 && rev != o.Base {
+	// Revision 0 is a revision like any other: a session that began
+	// before any commit still must not overwrite one made since.
+	if o.CheckBase && rev != o.Base {
 		return nil, session.ErrStale
+	}
+	m := intentMeta{Kind: archive.KindCommit, User: o.User, Comment: o.Comment}
+	if o.Merged {
+		m.Kind = archive.KindMerge
 	}
 	var cancels *Pending
 	if p := s.pending; p != nil {
@@ -90,47 +93,36 @@ func (s *Server) CommitWith(ctx context.Context, c *configtree.Node, o session.C
 				p.User, p.Deadline.Local().Format("15:04:05"), session.CommitFailed)
 		}
 		cancels = p
+		m.EndsPending = true
+		m.EndNote = "rolled back by " + o.User + " before confirm"
 	}
-	res, err := s.Engine.Commit(ctx, c)
+	if o.Confirm > 0 {
+		m.Kind = archive.KindCommitConfirm
+		m.Confirm = &Pending{User: o.User, Deadline: s.now().Add(o.Confirm), Previous: prev.String()}
+	}
+	res, e, err := s.commitLocked(ctx, c, m)
 	if err != nil {
 		s.Log.Warn("commit failed", zap.String("user", o.User), zap.Error(err))
 		return nil, err
 	}
-	if err := s.writeRunning(); err != nil {
-		s.Log.Error("recording the running configuration", zap.Error(err))
-	}
-	kind := archive.KindCommit
-	switch {
-	case o.Confirm > 0:
-		kind = archive.KindCommitConfirm
-	case o.Merged:
-		kind = archive.KindMerge
-	}
-	res = &commit.Result{Revision: res.Revision, Changed: res.Changed, Messages: append([]string(nil), res.Messages...)}
-	e, aerr := s.archive().Add(archive.Entry{Time: s.now(), User: o.User, Comment: o.Comment, Kind: kind,
-		Diff: configtree.Diff(prev, c), Config: c.String()})
-	if aerr != nil {
-		s.Log.Error("archiving the commit", zap.Error(aerr))
-		res.Messages = append(res.Messages, "warning: the commit is not archived: "+aerr.Error())
-	}
 	s.Log.Info("commit", zap.Int("revision", res.Revision), zap.Int("archive", e.Seq), zap.String("user", o.User),
 		zap.String("comment", o.Comment), zap.Strings("messages", res.Messages))
 	if cancels != nil {
-		s.note(cancels.Seq, fmt.Sprintf("rolled back by %s before confirm (revision seq %d)", o.User, e.Seq))
-		s.clearPending()
 		res.Messages = append(res.Messages, "The pending commit-confirm is cancelled: this commit restored the configuration from before it.")
 	}
-	if o.Confirm > 0 {
-		p := &Pending{Seq: e.Seq, User: o.User, Deadline: s.now().Add(o.Confirm), Previous: prev.String()}
-		if err := s.setPending(p); err != nil {
-			// Without the record a restart would forget the rollback:
-			// say so rather than promise it.
-			res.Messages = append(res.Messages, "warning: the confirm deadline could not be recorded; it is lost if ctsyncd restarts: "+err.Error())
-		}
+	if m.Confirm != nil {
 		res.Messages = append(res.Messages, fmt.Sprintf("commit-confirm: type confirm within %s (by %s), or ctsyncd commits the previous revision back.",
-			o.Confirm, p.Deadline.Local().Format("15:04:05")))
+			o.Confirm, m.Confirm.Deadline.Local().Format("15:04:05")))
 	}
 	return res, nil
+}
+
+// ConfirmPending implements session.Service: whether a commit-confirm
+// awaits confirm.
+func (s *Server) ConfirmPending() bool {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return s.pending != nil
 }
 
 // Confirm implements session.Service.
@@ -156,27 +148,14 @@ func (s *Server) note(seq int, text string) {
 	}
 }
 
-// setPending records p and arms its timer. Callers hold cmu.
-func (s *Server) setPending(p *Pending) error {
-	s.pending = p
-	s.arm(time.Until(p.Deadline))
-	data, err := json.Marshal(p)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(s.Root.StateDir(), 0o750); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(PendingPath(s.Root), data, 0o640)
-}
-
+// clearPending ends the pending commit-confirm. Callers hold cmu.
 func (s *Server) clearPending() {
 	s.pending = nil
 	if s.timer != nil {
 		s.timer.Stop()
 		s.timer = nil
 	}
-	if err := atomicfile.Remove(PendingPath(s.Root)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := s.writeJournal(); err != nil {
 		s.Log.Error("removing the commit-confirm record", zap.Error(err))
 	}
 }
@@ -219,28 +198,17 @@ func (s *Server) rollbackPending() {
 		s.clearPending()
 		return
 	}
-	running, _ := s.Engine.Running()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := s.Engine.Commit(ctx, prev); err != nil {
+	comment := fmt.Sprintf("automatic rollback: commit-confirm by %s not confirmed by %s", p.User, p.Deadline.Local().Format("2006-01-02 15:04:05"))
+	_, _, err = s.commitLocked(ctx, prev, intentMeta{Kind: archive.KindAutoRollback, User: "ctsyncd", Comment: comment, EndsPending: true,
+		EndNote: "not confirmed: rolled back by ctsyncd at " + s.now().Local().Format("15:04:05")})
+	if err != nil {
 		s.Log.Error("commit-confirm not confirmed, but the automatic rollback failed; retrying",
 			zap.Int("archive", p.Seq), zap.Duration("retry", retryRollback), zap.Error(err))
 		s.arm(retryRollback)
 		return
 	}
-	if err := s.writeRunning(); err != nil {
-		s.Log.Error("recording the running configuration", zap.Error(err))
-	}
-	comment := fmt.Sprintf("automatic rollback: commit-confirm by %s not confirmed by %s", p.User, p.Deadline.Local().Format("2006-01-02 15:04:05"))
-	e, aerr := s.archive().Add(archive.Entry{Time: s.now(), User: "ctsyncd", Comment: comment, Kind: archive.KindAutoRollback,
-		Diff: configtree.Diff(running, prev), Config: prev.String()})
-	if aerr != nil {
-		s.Log.Error("archiving the automatic rollback", zap.Error(aerr))
-	}
-	// The note lands before the record goes: whoever sees the record gone
-	// finds the archive complete.
-	s.note(p.Seq, fmt.Sprintf("not confirmed: rolled back by ctsyncd at %s (revision seq %d)", s.now().Local().Format("15:04:05"), e.Seq))
-	s.clearPending()
 	s.Log.Warn("commit-confirm was not confirmed in time: the previous configuration is committed back",
 		zap.Int("unconfirmed", p.Seq), zap.String("by", p.User), zap.Time("deadline", p.Deadline))
 }

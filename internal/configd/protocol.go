@@ -4,6 +4,13 @@
 // a connection is one session, and its candidate dies with it.
 package configd
 
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
 // Request is one line from the shell, or an operation op-mode asks of
 // the service (Op "restart" with Engine "conntrackd").
 type Request struct {
@@ -29,4 +36,23 @@ type Response struct {
 	// Level is the session's edit level (a tree path, keys included),
 	// for the prompt: [edit high-availability vrrp group wan].
 	Level []string `json:"level,omitempty"`
+}
+
+// DecodeRequest decodes one request line strictly: an unknown field is
+// an error (a client newer than the service must not have part of its
+// request silently ignored), and so is anything after the object.
+func DecodeRequest(line []byte) (Request, error) {
+	var req Request
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return Request{}, fmt.Errorf("malformed request: %w", err)
+	}
+	if dec.More() {
+		return Request{}, errors.New("malformed request: data after the request")
+	}
+	if req.Line != "" && req.Op != "" {
+		return Request{}, errors.New("malformed request: both a command line and an operation")
+	}
+	return req, nil
 }

@@ -2,7 +2,6 @@ package configd
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,12 +42,18 @@ type Server struct {
 	Archive *archive.Archive
 	// Now is the clock, for tests; nil means time.Now.
 	Now func() time.Time
+	// Fault, when set, is called where a crash of ctsyncd leaves a
+	// different state ("recorded", "archived"), for tests.
+	Fault func(point string)
 	// Engines restarts supervised engines for `restart conntrack-sync`;
 	// nil refuses such requests.
 	Engines Restarter
 
 	mu       sync.Mutex
 	sessions map[*session.Session]struct{}
+	perUser  map[int]int // open sessions by peer uid
+	open     map[net.Conn]struct{}
+	stopping bool
 	conns    sync.WaitGroup // sessions being served
 
 	// cmu serializes commits with the archive and the pending
@@ -59,40 +64,55 @@ type Server struct {
 	closed  bool
 }
 
-// Boot brings the system to the configuration at start: first it resumes
-// what the previous ctsyncd left running (adopting its engines without
-// restarting them); then, when a commit-confirm is pending, it keeps
-// counting down (or rolls back at once when the deadline passed while it
-// was down); otherwise it commits the saved configuration if that
-// differs. A saved configuration that is corrupt, truncated or invalid
-// is renamed config.boot.bad-TIME and the last good archived revision
-// runs instead, which the log and `show system commit` say loudly.
+// Boot brings the system to the configuration at start. First it
+// finishes or undoes a commit the previous ctsyncd left in the journal.
+// Then, when a running configuration is recorded under the run
+// directory, this is a restart of ctsyncd, not a boot: it resumes that
+// configuration (adopting the engines, restarting only those that run a
+// file other than the installed one) and keeps a pending commit-confirm
+// counting down (or rolls it back at once when the deadline passed while
+// it was down). Otherwise it is a boot: it commits the saved
+// configuration. A saved configuration that is corrupt, truncated or
+// invalid is renamed config.boot.bad-TIME and the last good archived
+// revision runs instead, which the log and `show system commit` say
+// loudly.
 func (s *Server) Boot(ctx context.Context) error {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
-	if prev, err := readTree(s.Root.RunningConfig()); err == nil && prev != nil {
+	// No session survives a restart: neither does their count.
+	s.recordSessions()
+	s.recoverJournal()
+	prev, err := readTree(FullRunningPath(s.Root))
+	if err != nil {
+		s.Log.Warn("previous running configuration unreadable; booting from the saved one", zap.Error(err))
+	}
+	if prev != nil {
 		if _, err := s.Engine.Resume(ctx, prev); err != nil {
 			s.Log.Error("resuming the previous running configuration failed", zap.Error(err))
 		} else {
 			s.Log.Info("resumed the previous running configuration")
 		}
-	} else if err != nil {
-		s.Log.Warn("previous running configuration unreadable; starting empty", zap.Error(err))
-	}
-	p, err := ReadPending(s.Root)
-	if err != nil {
-		s.Log.Error("the pending commit-confirm record is unreadable; ignoring it", zap.Error(err))
-	}
-	if p != nil {
-		s.pending = p
-		if !p.Deadline.After(s.now()) {
-			s.Log.Warn("a commit-confirm expired while ctsyncd was down: rolling back now", zap.Int("archive", p.Seq), zap.Time("deadline", p.Deadline))
-			s.rollbackPending()
-		} else {
-			s.arm(time.Until(p.Deadline))
-			s.Log.Warn("a commit-confirm is pending: confirm it, or ctsyncd rolls back", zap.Int("archive", p.Seq), zap.Time("deadline", p.Deadline))
+		if p := s.pending; p != nil {
+			if !p.Deadline.After(s.now()) {
+				s.Log.Warn("a commit-confirm expired while ctsyncd was down: rolling back now", zap.Int("archive", p.Seq), zap.Time("deadline", p.Deadline))
+				s.rollbackPending()
+			} else {
+				s.arm(time.Until(p.Deadline))
+				s.Log.Warn("a commit-confirm is pending: confirm it, or ctsyncd rolls back", zap.Int("archive", p.Seq), zap.Time("deadline", p.Deadline))
+			}
 		}
 		return s.writeRunning()
+	}
+	if p := s.pending; p != nil {
+		// A boot with a commit-confirm pending: the unconfirmed
+		// configuration is not running (nothing is), and config.boot
+		// holds what was saved before it (save refuses while one is
+		// pending). Booting from it is the rollback.
+		s.note(p.Seq, fmt.Sprintf("not confirmed: the system restarted before %s", p.Deadline.Local().Format("15:04:05")))
+		s.pending = nil
+		if err := s.writeJournal(); err != nil {
+			s.Log.Error("ending the commit-confirm", zap.Error(err))
+		}
 	}
 	saved, err := s.readSaved()
 	if err != nil {
@@ -106,19 +126,18 @@ func (s *Server) Boot(ctx context.Context) error {
 	if configtree.Equal(running, saved) {
 		return s.writeRunning()
 	}
-	res, err := s.Engine.Commit(ctx, saved)
+	res, _, err := s.commitLocked(ctx, saved, intentMeta{Kind: archive.KindBoot, User: "ctsyncd", Comment: "start: committed " + s.Root.ConfigBoot()})
 	if err != nil {
 		s.notice(fmt.Sprintf("%s was not applied at start (%v); running the configuration ctsyncd had before", s.Root.ConfigBoot(), oneLine(err)))
+		if werr := s.writeRunning(); werr != nil {
+			s.Log.Error("recording the running configuration", zap.Error(werr))
+		}
 		return fmt.Errorf("committing %s: %w", s.Root.ConfigBoot(), err)
 	}
 	for _, m := range res.Messages {
 		s.Log.Info(m)
 	}
-	if _, err := s.archive().Add(archive.Entry{Time: s.now(), User: "ctsyncd", Kind: archive.KindBoot,
-		Comment: "start: committed " + s.Root.ConfigBoot(), Diff: configtree.Diff(running, saved), Config: saved.String()}); err != nil {
-		s.Log.Error("archiving the start commit", zap.Error(err))
-	}
-	return s.writeRunning()
+	return nil
 }
 
 // readSaved reads config.boot, migrating it when an older release or
@@ -168,14 +187,10 @@ func (s *Server) fallback(ctx context.Context, why error) error {
 		}
 		running, _ := s.Engine.Running()
 		if !configtree.Equal(running, t) {
-			if _, err := s.Engine.Commit(ctx, t); err != nil {
+			if _, _, err := s.commitLocked(ctx, t, intentMeta{Kind: archive.KindBoot, User: "ctsyncd",
+				Comment: fmt.Sprintf("start: config.boot unusable; fell back to revision seq %d", e.Seq)}); err != nil {
 				s.Log.Error("committing the archived revision failed", zap.Int("archive", e.Seq), zap.Error(err))
 				continue
-			}
-			if _, err := s.archive().Add(archive.Entry{Time: s.now(), User: "ctsyncd", Kind: archive.KindBoot,
-				Comment: fmt.Sprintf("start: config.boot unusable; fell back to revision seq %d", e.Seq),
-				Diff:    configtree.Diff(running, t), Config: t.String()}); err != nil {
-				s.Log.Error("archiving the fallback commit", zap.Error(err))
 			}
 		}
 		s.notice(fmt.Sprintf("%s was unusable (%s); it is kept as %s; running the last good archived revision (seq %d, committed %s by %s)",
@@ -212,17 +227,6 @@ func readTree(path string) (*configtree.Node, error) {
 	}
 	defer f.Close()
 	return configtree.Parse(f)
-}
-
-// writeRunning records the running config where op-mode and the VRRP
-// hook read it without asking ctsyncd.
-func (s *Server) writeRunning() error {
-	running, _ := s.Engine.Running()
-	var b bytes.Buffer
-	if err := running.Format(&b); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(s.Root.RunningConfig(), b.Bytes(), 0o644)
 }
 
 // Running implements session.Store.
@@ -267,12 +271,16 @@ func (s *Server) Listen() (net.Listener, error) {
 	return ln, nil
 }
 
-// Serve answers sessions until ctx ends.
+// Serve answers sessions until ctx ends. A request being answered when
+// ctx ends is answered in full: requests run on a context ctx's end does
+// not cancel, so a commit under way finishes or rolls back rather than
+// stopping half-way; Shutdown then waits for it.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() {
 		<-ctx.Done()
 		ln.Close()
 	}()
+	reqCtx := context.WithoutCancel(ctx)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -281,18 +289,100 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			return err
 		}
+		s.mu.Lock()
+		if s.stopping {
+			s.mu.Unlock()
+			c.Close()
+			continue
+		}
+		if s.open == nil {
+			s.open = map[net.Conn]struct{}{}
+		}
+		s.open[c] = struct{}{}
 		s.conns.Add(1)
+		s.mu.Unlock()
 		go func() {
 			defer s.conns.Done()
-			s.serveConn(ctx, c)
+			defer func() {
+				s.mu.Lock()
+				delete(s.open, c)
+				s.mu.Unlock()
+			}()
+			s.serveConn(reqCtx, c)
 		}()
 	}
 }
 
+// Shutdown ends every session once the request it is answering (if any)
+// is answered, and waits, at most grace, for that and for a commit under
+// way to finish. Call it after Serve returned.
+func (s *Server) Shutdown(grace time.Duration) error {
+	s.mu.Lock()
+	s.stopping = true
+	for c := range s.open {
+		// Wakes a session waiting for its next request; one answering a
+		// request writes its answer, then finds the read deadline passed.
+		_ = c.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.conns.Wait()
+		// A commit-confirm's rollback runs on its timer, not a session.
+		s.cmu.Lock()
+		s.closed = true
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+		s.cmu.Unlock()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(grace):
+		return fmt.Errorf("a request or commit still runs after %s: stopping anyway (the next start finishes or undoes it from the commit journal)", grace)
+	}
+}
+
+// MaxRequest bounds one request line.
+const MaxRequest = 1 << 20
+
+// MaxSessionsPerUser bounds the sessions one uid holds open at once.
+const MaxSessionsPerUser = 16
+
 func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	defer c.Close()
+	enc := json.NewEncoder(c)
+	cred := peerCred(c)
+	uid := -1
+	if cred != nil {
+		uid = int(cred.Uid)
+	}
+	s.mu.Lock()
+	if s.perUser == nil {
+		s.perUser = map[int]int{}
+	}
+	if s.perUser[uid] >= MaxSessionsPerUser {
+		s.mu.Unlock()
+		_ = enc.Encode(&Response{Err: fmt.Sprintf("too many sessions: uid %d holds %d open (the limit); close one and try again", uid, MaxSessionsPerUser), Exit: true})
+		return
+	}
+	s.perUser[uid]++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.perUser[uid]--
+		s.mu.Unlock()
+	}()
 	sess := session.New(s.Root, s.Schema, s)
-	sess.SetUser(peerUser(c))
+	sess.SetUser(userName(cred))
+	if cred != nil {
+		sess.SetFiles(&peerFiles{cred: *cred})
+	}
+	// Secrets are root's: any other user (the ctsync group) sees them
+	// masked, as VyOS shows them only to admins.
+	sess.SetHideSecrets(cred == nil || cred.Uid != 0)
 	s.mu.Lock()
 	if s.sessions == nil {
 		s.sessions = map[*session.Session]struct{}{}
@@ -306,40 +396,48 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		s.recordSessions()
 	}()
 	sc := bufio.NewScanner(c)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	enc := json.NewEncoder(c)
+	sc.Buffer(make([]byte, 64*1024), MaxRequest)
 	for sc.Scan() {
-		var req Request
-		var resp Response
-		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
-			resp.Err = "malformed request: " + err.Error()
-		} else if req.Op != "" {
-			out, err := s.operate(ctx, req)
-			resp.Out = out
-			if err != nil {
-				resp.Err = err.Error()
-			}
-		} else if req.Query == "candidate" {
-			resp.Out = strings.Join(sess.Candidate().Commands(), "\n")
-		} else if req.Query != "" {
-			resp.Err = "unknown query " + strconv.Quote(req.Query)
-		} else {
-			out, err := sess.Exec(ctx, req.Line)
-			resp.Out = out
-			if err != nil {
-				resp.Err = err.Error()
-			}
-		}
-		resp.Exit = sess.Exited()
-		resp.Level = sess.Level()
-		resp.Modified = sess.Modified()
-		resp.Others = s.othersModified(sess)
-		resp.ConfirmBy = s.confirmBy()
-		s.recordSessions()
+		resp := s.answer(ctx, sess, sc.Bytes())
 		if err := enc.Encode(&resp); err != nil || resp.Exit {
 			return
 		}
 	}
+	if errors.Is(sc.Err(), bufio.ErrTooLong) {
+		_ = enc.Encode(&Response{Err: fmt.Sprintf("request refused: longer than %d bytes; the session ends", MaxRequest), Exit: true})
+	}
+}
+
+// answer runs one request line of sess.
+func (s *Server) answer(ctx context.Context, sess *session.Session, line []byte) Response {
+	var resp Response
+	req, err := DecodeRequest(line)
+	if err != nil {
+		resp.Err = err.Error()
+	} else if req.Op != "" {
+		out, err := s.operate(ctx, req)
+		resp.Out = out
+		if err != nil {
+			resp.Err = err.Error()
+		}
+	} else if req.Query == "candidate" {
+		resp.Out = strings.Join(sess.CandidateShown().Commands(), "\n")
+	} else if req.Query != "" {
+		resp.Err = "unknown query " + strconv.Quote(req.Query)
+	} else {
+		out, err := sess.Exec(ctx, req.Line)
+		resp.Out = out
+		if err != nil {
+			resp.Err = err.Error()
+		}
+	}
+	resp.Exit = sess.Exited()
+	resp.Level = sess.Level()
+	resp.Modified = sess.Modified()
+	resp.Others = s.othersModified(sess)
+	resp.ConfirmBy = s.confirmBy()
+	s.recordSessions()
+	return resp
 }
 
 // othersModified counts the other sessions with uncommitted changes.
@@ -369,22 +467,30 @@ func (s *Server) recordSessions() {
 	_ = atomicfile.WriteFile(SessionsPath(s.Root), []byte(strconv.Itoa(n)+"\n"), 0o644)
 }
 
-// peerUser names the user at the other end of a session's socket
-// (SO_PEERCRED), for the commit archive.
-func peerUser(c net.Conn) string {
+// peerCred is the credentials of the process at the other end of a
+// session's socket (SO_PEERCRED), nil when unknown.
+func peerCred(c net.Conn) *syscall.Ucred {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
-		return "unknown"
+		return nil
 	}
 	raw, err := uc.SyscallConn()
 	if err != nil {
-		return "unknown"
+		return nil
 	}
 	var cred *syscall.Ucred
 	var cerr error
 	if err := raw.Control(func(fd uintptr) {
 		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
 	}); err != nil || cerr != nil {
+		return nil
+	}
+	return cred
+}
+
+// userName names a peer, for the commit archive.
+func userName(cred *syscall.Ucred) string {
+	if cred == nil {
 		return "unknown"
 	}
 	uid := strconv.Itoa(int(cred.Uid))

@@ -31,6 +31,8 @@ type rig struct {
 	ct   *handlertest.Fake
 	vrrp *handlertest.Fake
 	srv  *Server
+	// fault, when set, is called at every crash point of a commit.
+	fault func(point string)
 }
 
 func newRig(t *testing.T) *rig {
@@ -57,11 +59,29 @@ func (r *rig) start() {
 		Handlers: []handler.Handler{r.vrrp, r.ct},
 		Env:      &handler.Env{Root: r.root},
 		LockPath: r.root.CommitLock(),
+		Fault:    r.at,
 	})
-	r.srv = &Server{Root: r.root, Schema: schema.Default(), Engine: eng, Log: zap.NewNop()}
+	r.srv = &Server{Root: r.root, Schema: schema.Default(), Engine: eng, Log: zap.NewNop(), Fault: r.at}
 	r.t.Cleanup(r.srv.Close)
 	if err := r.srv.Boot(context.Background()); err != nil {
 		r.t.Fatalf("boot: %v", err)
+	}
+}
+
+func (r *rig) at(point string) {
+	if r.fault != nil {
+		r.fault(point)
+	}
+}
+
+// reboot empties the run directory (a tmpfs), as a reboot does.
+func (r *rig) reboot() {
+	r.t.Helper()
+	if err := os.RemoveAll(r.root.RunDir()); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.MkdirAll(r.root.RunDir(), 0o755); err != nil {
+		r.t.Fatal(err)
 	}
 }
 
@@ -555,7 +575,7 @@ func TestCorruptSavedConfigFallsBackToArchive(t *testing.T) {
 			if err := os.WriteFile(r.root.ConfigBoot(), bad, 0o640); err != nil {
 				t.Fatal(err)
 			}
-			_ = os.Remove(r.root.RunningConfig()) // as after a reboot
+			r.reboot()
 			r.srv.Close()
 			r.srv = nil
 			r.start()

@@ -34,7 +34,15 @@ type Router struct {
 // by their pids, and waits for them before the namespace goes.
 func NewRouter(t testing.TB, ns *NS, env ...string) *Router {
 	t.Helper()
-	ctsync, ctsyncd := Binaries(t)
+	_, ctsyncd := Binaries(t)
+	return NewRouterBinary(t, ns, ctsyncd, env...)
+}
+
+// NewRouterBinary is NewRouter running the ctsyncd binary at ctsyncd (a
+// build with test-only fault points, say).
+func NewRouterBinary(t testing.TB, ns *NS, ctsyncd string, env ...string) *Router {
+	t.Helper()
+	ctsync, _ := Binaries(t)
 	// Short root: conntrackd's socket path must fit in 108 bytes.
 	dir, err := os.MkdirTemp("", "ctr")
 	if err != nil {
@@ -95,6 +103,20 @@ func (r *Router) StopService() {
 		<-r.done
 	}
 }
+
+// Wait waits, at most d, for ctsyncd to exit by itself (a crash test's
+// kill); false when it still runs.
+func (r *Router) Wait(d time.Duration) bool {
+	select {
+	case <-r.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// SetEnv replaces the extra environment of the next Start.
+func (r *Router) SetEnv(env ...string) { r.env = env }
 
 // Log is what ctsyncd printed.
 func (r *Router) Log() string { return r.log.String() }

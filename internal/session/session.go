@@ -20,7 +20,6 @@ import (
 	"unicode"
 
 	"github.com/ctsync/ctsync/internal/archive"
-	"github.com/ctsync/ctsync/internal/atomicfile"
 	"github.com/ctsync/ctsync/internal/cfgerr"
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configtree"
@@ -57,6 +56,9 @@ type CommitOptions struct {
 	// service refuses with ErrStale when the running configuration has
 	// moved since, and the session merges again.
 	Base int
+	// CheckBase turns the Base check on: a session always sets it, as
+	// revision 0 is a base like any other.
+	CheckBase bool
 	// Merged says the candidate merges another session's commit.
 	Merged bool
 }
@@ -95,6 +97,8 @@ type Session struct {
 	baseTree  *configtree.Node // and that revision's configuration
 	level     [][]string       // edit level, one element per level (see levelGroups)
 	exited    bool
+	files     Files
+	hide      bool // print secrets masked
 	// dirty mirrors "the candidate holds edits", for other sessions'
 	// prompts, which ask while this session may be running a command.
 	dirty atomic.Bool
@@ -104,6 +108,17 @@ type Session struct {
 func New(root paths.Root, s *schema.Schema, store Store) *Session {
 	running, rev := store.Running()
 	return &Session{root: root, schema: s, store: store, candidate: running, base: rev, baseTree: running.Clone(), user: "root"}
+}
+
+// SetFiles sets how the session opens files named to save, load and
+// merge; the default acts with the process's own permissions.
+func (s *Session) SetFiles(f Files) { s.files = f }
+
+func (s *Session) fileAccess() Files {
+	if s.files == nil {
+		return LocalFiles{}
+	}
+	return s.files
 }
 
 // SetUser names the operator, as recorded in the commit archive.
@@ -238,9 +253,10 @@ func (s *Session) show(words []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	n := s.candidate
+	cand := s.view(s.candidate)
+	n := cand
 	if len(p) > 0 {
-		n = s.candidate.Get(p...)
+		n = cand.Get(p...)
 		if n == nil {
 			if len(words) == 0 {
 				// A level edit made and nothing set there yet.
@@ -315,7 +331,7 @@ func (s *Session) compare(args []string) (string, error) {
 		from, to = only(from, l), only(to, l)
 		what += " at [edit " + pathString(l) + "]"
 	}
-	if d := configtree.Diff(from, to); d != "" {
+	if d := configtree.Diff(s.view(from), s.view(to)); d != "" {
 		return d, nil
 	}
 	if !configtree.Equal(from, to) {
@@ -485,7 +501,7 @@ func (s *Session) commit(ctx context.Context, a commitArgs) (string, error) {
 		var res *commit.Result
 		var err error
 		if svc != nil {
-			res, err = svc.CommitWith(ctx, cand, CommitOptions{User: s.user, Comment: a.comment, Confirm: a.confirm, Base: rev, Merged: merged != ""})
+			res, err = svc.CommitWith(ctx, cand, CommitOptions{User: s.user, Comment: a.comment, Confirm: a.confirm, Base: rev, CheckBase: true, Merged: merged != ""})
 		} else {
 			res, err = s.store.Commit(ctx, cand)
 		}
@@ -554,18 +570,25 @@ func indentErrors(err error) string {
 	return strings.Join(lines, "\n")
 }
 
-// PendingPath is where ctsyncd keeps a commit-confirm awaiting confirm.
-func PendingPath(r paths.Root) string { return filepath.Join(r.StateDir(), "commit-confirm.json") }
+// confirmPending is what a service that runs commit-confirm says about
+// one awaiting confirm.
+type confirmPending interface{ ConfirmPending() bool }
 
 // save writes the running configuration (what is committed, as in VyOS)
 // to the saved config or to FILE (relative names under the config dir),
 // with the version footer that lets a later release migrate it.
 func (s *Session) save(args []string) (string, error) {
 	target := s.root.ConfigBoot()
+	// The saved configuration is the service's own file; any other is
+	// the operator's, written with the operator's permissions.
+	var files Files = LocalFiles{}
 	if len(args) > 0 {
 		target = s.resolveFile(args[0])
+		if target != s.root.ConfigBoot() {
+			files = s.fileAccess()
+		}
 	}
-	if _, err := os.Stat(PendingPath(s.root)); err == nil && target == s.root.ConfigBoot() {
+	if cp, ok := s.store.(confirmPending); ok && cp.ConfirmPending() && target == s.root.ConfigBoot() {
 		// The next start would bring back a configuration that may be
 		// rolled back in a minute.
 		return "", errors.New("save: a commit-confirm awaits confirm; type confirm first (or save to another file); nothing was saved")
@@ -575,11 +598,13 @@ func (s *Session) save(args []string) (string, error) {
 	if err := (&configtree.File{Root: running, Footer: migrate.Footer()}).Format(&b); err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(filepath.Dir(target), 0o750); err != nil {
-		return "", fmt.Errorf("save: %w", err)
+	if target == s.root.ConfigBoot() {
+		if err := os.MkdirAll(filepath.Dir(target), 0o750); err != nil {
+			return "", fmt.Errorf("save: %w", err)
+		}
 	}
-	if err := atomicfile.WriteFile(target, b.Bytes(), 0o640); err != nil {
-		return "", fmt.Errorf("save: %w", err)
+	if err := files.WriteFile(target, b.Bytes(), 0o640); err != nil {
+		return "", fmt.Errorf("save: %w; nothing was saved", err)
 	}
 	return fmt.Sprintf("Saved configuration to %s\n", target), nil
 }
@@ -610,18 +635,13 @@ func (s *Session) load(args []string, merge bool) (string, error) {
 	fail := func(format string, a ...any) (string, error) {
 		return "", fmt.Errorf("%s %s: %s; nothing was loaded", cmd, file, fmt.Sprintf(format, a...))
 	}
-	fi, err := os.Stat(file)
-	switch {
-	case err != nil:
-		return fail("%v", errors.Unwrap(err))
-	case fi.IsDir():
-		return fail("is a directory")
-	case fi.Size() > MaxLoadSize:
-		return fail("%d bytes is too large for a config.boot", fi.Size())
-	}
-	data, err := os.ReadFile(file)
+	data, err := s.fileAccess().ReadFile(file, MaxLoadSize)
 	if err != nil {
-		return fail("%v", errors.Unwrap(err))
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fail("%v", err)
 	}
 	tree, rep, err := migrate.Load(data, s.schema)
 	if err != nil {

@@ -100,3 +100,28 @@ func writeStarted(spec handler.EngineSpec, pid int, sum string) error {
 	}
 	return atomicfile.WriteFile(spec.StartedFile, append(b, '\n'), 0o644)
 }
+
+// rerecord updates pid's Started record for a reload: same process, the
+// config file's current content.
+func rerecord(spec handler.EngineSpec, pid int) error {
+	if spec.StartedFile == "" {
+		return nil
+	}
+	st, err := ReadStarted(spec)
+	if err != nil {
+		return err
+	}
+	if st == nil || st.Pid != pid {
+		return nil
+	}
+	if spec.ConfigFile != "" {
+		if st.ConfigSHA256, err = HashFile(spec.ConfigFile); err != nil {
+			return err
+		}
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(spec.StartedFile, append(b, '\n'), 0o644)
+}

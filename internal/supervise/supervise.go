@@ -13,7 +13,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -81,6 +83,7 @@ func (s *Supervisor) adoptLocked(spec handler.EngineSpec) *proc {
 		return p
 	}
 	pid := AdoptablePid(spec)
+	ReapOrphans(s.log, spec, pid)
 	if pid == 0 {
 		return nil
 	}
@@ -200,6 +203,11 @@ func (s *Supervisor) Reload(ctx context.Context, name string) error {
 	if p == nil || !alive(p) {
 		return fmt.Errorf("reloading %s: not running", name)
 	}
+	// The engine re-reads its file: from now on that is what it runs.
+	// Recorded before the signal, as Spawn hashes before the start.
+	if err := rerecord(p.spec, p.pid); err != nil {
+		return fmt.Errorf("reloading %s: %w", name, err)
+	}
 	if err := syscall.Kill(p.pid, syscall.SIGHUP); err != nil {
 		return fmt.Errorf("reloading %s: %w", name, err)
 	}
@@ -293,6 +301,18 @@ func Terminate(ctx context.Context, pid int, done <-chan struct{}) error {
 	}
 }
 
+// Fault, when set, is called where a crash of the starter leaves a
+// different trail: "engine-started NAME" (the process runs, nothing
+// records it yet) and "engine-recorded NAME" (its Started record is
+// written, its pid file not). Nil outside crash tests.
+var Fault func(point string)
+
+func at(point string) {
+	if Fault != nil {
+		Fault(point)
+	}
+}
+
 // Spawn starts spec detached (its own session, so it outlives its
 // starter), clears a stale lock file first, and writes the pid file. done
 // is closed when the process exits. The VRRP hook uses it too, so that
@@ -301,14 +321,20 @@ func Spawn(spec handler.EngineSpec) (pid int, done chan struct{}, err error) {
 	if len(spec.Argv) == 0 {
 		return 0, nil, fmt.Errorf("starting %s: no command", spec.Name)
 	}
-	if spec.LockFile != "" && AdoptablePid(spec) == 0 {
+	if live := AdoptablePid(spec); live != 0 {
+		return 0, nil, fmt.Errorf("starting %s: pid %d already runs it for this root", spec.Name, live)
+	}
+	// An engine started for this root whose start was never recorded:
+	// stop it first, or two would run and fight over the lock.
+	ReapOrphans(nil, spec, 0)
+	if spec.LockFile != "" {
 		// Nothing live holds it: a crash left it and the engine would
 		// refuse to start.
 		_ = os.Remove(spec.LockFile)
 	}
 	for _, f := range []string{spec.PidFile, spec.LockFile, spec.LogFile} {
 		if f != "" {
-			if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			if err := atomicfile.MkdirAll(filepath.Dir(f), 0o755); err != nil {
 				return 0, nil, fmt.Errorf("starting %s: %w", spec.Name, err)
 			}
 		}
@@ -343,11 +369,13 @@ func Spawn(spec handler.EngineSpec) (pid int, done chan struct{}, err error) {
 		close(done)
 	}()
 	pid = cmd.Process.Pid
+	at("engine-started " + spec.Name)
 	if err := writeStarted(spec, pid, sum); err != nil {
 		_ = cmd.Process.Kill()
 		<-done
 		return 0, nil, fmt.Errorf("starting %s: recording its start: %w", spec.Name, err)
 	}
+	at("engine-recorded " + spec.Name)
 	if spec.PidFile != "" {
 		if err := atomicfile.WriteFile(spec.PidFile, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
 			_ = cmd.Process.Kill()
@@ -358,23 +386,102 @@ func Spawn(spec handler.EngineSpec) (pid int, done chan struct{}, err error) {
 	return pid, done, nil
 }
 
-// AdoptablePid returns the pid recorded in spec.PidFile when that process
-// is alive and runs spec's binary, else 0. Checking the binary guards
-// against a pid reused by an unrelated process.
+// AdoptablePid returns the pid of the engine spec describes when it
+// runs, else 0. A process is that engine for that root only when its
+// Started record says so: the pid it names still runs with the same
+// start ticks and the same command line (which holds the root's paths),
+// and that command line is spec's. A pid file alone, or a process name,
+// proves nothing: a pid is reused, and anyone can name a process
+// conntrackd. A spec without a Started record (test stand-ins) is judged
+// by its pid file and the whole command line.
 func AdoptablePid(spec handler.EngineSpec) int {
-	if spec.PidFile == "" || len(spec.Argv) == 0 {
+	if len(spec.Argv) == 0 {
 		return 0
 	}
-	return procfs.FromPidFile(spec.PidFile, filepath.Base(spec.Argv[0]))
+	if spec.StartedFile != "" {
+		st, err := ReadStarted(spec)
+		if err != nil || st == nil || !slices.Equal(st.Argv, spec.Argv) || !st.Running() {
+			return 0
+		}
+		return st.Pid
+	}
+	if spec.PidFile == "" {
+		return 0
+	}
+	pid, err := procfs.ReadPidFile(spec.PidFile)
+	if err != nil || !procfs.Alive(pid) || !slices.Equal(procfs.Argv(pid), spec.Argv) {
+		return 0
+	}
+	return pid
 }
 
-// watchPid closes done when pid (not our child) is gone.
-func watchPid(pid int, done chan struct{}) {
-	bin := ""
-	if argv := procfs.Argv(pid); len(argv) > 0 {
-		bin = filepath.Base(argv[0])
+// Orphans are the processes running spec's exact command line other
+// than keep: an engine started for this root whose start was never
+// recorded (its starter died between starting it and writing the
+// record). The command line names the root's files, so a process of
+// another root or a foreign one of the same name never matches.
+func Orphans(spec handler.EngineSpec, keep int) []int {
+	if len(spec.Argv) == 0 {
+		return nil
 	}
-	for procfs.Runs(pid, bin) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == keep || pid == os.Getpid() {
+			continue
+		}
+		// A child an engine forked (keepalived's VRRP process) has its
+		// parent's command line: the parent is the engine.
+		if argv := procfs.Argv(pid); slices.Equal(argv, spec.Argv) && !slices.Equal(procfs.Argv(parentPid(pid)), argv) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// parentPid is pid's parent, 0 when unknown.
+func parentPid(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	p, _ := strconv.Atoi(f[1])
+	return p
+}
+
+// ReapOrphans stops every orphan of spec (see Orphans) but keep, and
+// waits for them to exit: one engine per root, and the orphan holds the
+// lock file the next start would otherwise remove from under it.
+func ReapOrphans(log *zap.Logger, spec handler.EngineSpec, keep int) {
+	for _, pid := range Orphans(spec, keep) {
+		if log != nil {
+			log.Warn("stopping an engine whose start was never recorded", zap.String("engine", spec.Name), zap.Int("pid", pid))
+		}
+		_ = procfs.Stop(pid, 5*time.Second)
+	}
+}
+
+// watchPid closes done when pid (not our child) is gone: when no process
+// with that pid and start time runs any more.
+func watchPid(pid int, done chan struct{}) {
+	ticks, ok := procfs.StartTicks(pid)
+	for ok && procfs.Alive(pid) {
+		if t, ok2 := procfs.StartTicks(pid); !ok2 || t != ticks {
+			break
+		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	close(done)

@@ -35,11 +35,14 @@ func StartConntrackd(root paths.Root, bin string) (pid int, exited <-chan struct
 }
 
 // liveConntrackd returns the pid of a running conntrackd that uses conf:
-// the one named in the pid file if it is alive and is conntrackd, else one
-// found in /proc by its command line. 0 means none.
+// the one its Started record names when that process still runs (same
+// pid, start time and command line), else one found in /proc by its
+// command line, which names this root's conf. A pid file and a process
+// name prove nothing: anyone can name a process conntrackd. 0 means none.
 func liveConntrackd(root paths.Root, conf string) int {
-	if pid := proc.FromPidFile(root.ConntrackdPid(), conntrackd.EngineName); pid != 0 {
-		return pid
+	spec := conntrackd.Spec(root, "")
+	if st, err := supervise.ReadStarted(spec); err == nil && st != nil && st.Running() && isConntrackd(st.Pid, conf) {
+		return st.Pid
 	}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {

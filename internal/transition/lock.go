@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ctsync/ctsync/internal/atomicfile"
 	"github.com/ctsync/ctsync/internal/paths"
 )
 
@@ -26,7 +27,7 @@ func seqFile(root paths.Root) string { return filepath.Join(root.RunDir(), "tran
 // ctx ends: flock itself cannot be interrupted by a context, and a hook
 // must never block keepalived without bound.
 func lockFile(ctx context.Context, path string) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := atomicfile.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)

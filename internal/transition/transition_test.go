@@ -518,6 +518,13 @@ func TestRunBackupStartFails(t *testing.T) {
 	if err := os.WriteFile(root.ConntrackdLock(), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The generated file the daemon starts from (Spawn records its hash).
+	if err := os.MkdirAll(root.EtcDir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(root.ConntrackdConf(), []byte("General {\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// A pid file naming a live process that is not conntrackd (this test)
 	// must not count as a running daemon.
 	if err := os.WriteFile(root.ConntrackdPid(), []byte(fmt.Sprint(os.Getpid())), 0o644); err != nil {

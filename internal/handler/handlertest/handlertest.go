@@ -93,8 +93,8 @@ func (h *Fake) Verify(_ context.Context, cfg any, _ handler.System) error {
 	return nil
 }
 
-// Precheck stands for an engine testing its installed file.
-func (h *Fake) Precheck(_ context.Context, cfg any, _ *handler.Env) error {
+// Precheck stands for an engine testing its generated file.
+func (h *Fake) Precheck(_ context.Context, cfg any, _ map[string]string, _ *handler.Env) error {
 	h.Log.add(h.HName + " precheck")
 	if h.PrecheckFunc != nil {
 		return h.PrecheckFunc(cfg)
