@@ -37,6 +37,7 @@ type Engine struct {
 	sys      handler.System
 	env      *handler.Env
 	lockPath string
+	observe  func(time.Duration, error)
 
 	mu       sync.Mutex
 	running  *configtree.Node
@@ -54,6 +55,9 @@ type Options struct {
 	// LockPath, when set, is flock'ed for the whole of every commit so
 	// that other processes (op-mode restart) can tell one is running.
 	LockPath string
+	// Observe, when set, is told the duration and outcome of every
+	// Commit (not of Resume or Check): the metrics count commits by it.
+	Observe func(d time.Duration, err error)
 }
 
 // New returns an engine with an empty running configuration.
@@ -67,7 +71,7 @@ func New(o Options) *Engine {
 	if o.Env.Log == nil {
 		o.Env.Log = zap.NewNop()
 	}
-	return &Engine{schema: o.Schema, handlers: hs, sys: o.System, env: o.Env, running: configtree.New(), applied: map[string]any{}, lockPath: o.LockPath}
+	return &Engine{schema: o.Schema, handlers: hs, sys: o.System, env: o.Env, running: configtree.New(), applied: map[string]any{}, lockPath: o.LockPath, observe: o.Observe}
 }
 
 func priority(s *schema.Schema, h handler.Handler) int {
@@ -188,7 +192,12 @@ func overlaps(a, b []string) bool {
 
 // Commit moves the running configuration to candidate.
 func (e *Engine) Commit(ctx context.Context, candidate *configtree.Node) (*Result, error) {
-	return e.commit(ctx, candidate, false)
+	start := time.Now()
+	res, err := e.commit(ctx, candidate, false)
+	if e.observe != nil {
+		e.observe(time.Since(start), err)
+	}
+	return res, err
 }
 
 // Resume is run once at start with the configuration the previous ctsyncd
