@@ -15,14 +15,19 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	_ "github.com/ctsync/ctsync/conf-mode/conntracksync"
-	_ "github.com/ctsync/ctsync/conf-mode/vrrp"
+	_ "github.com/ctsync/ctsync/conf-mode/metrics"
+	"github.com/ctsync/ctsync/conf-mode/vrrp"
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configd"
+	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/handler"
+	"github.com/ctsync/ctsync/internal/logging"
+	"github.com/ctsync/ctsync/internal/metrics"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/schema"
 	"github.com/ctsync/ctsync/internal/supervise"
@@ -39,26 +44,40 @@ func main() {
 	if *debug {
 		lvl = zapcore.DebugLevel
 	}
-	cfg := zap.NewProductionConfig()
-	cfg.Level = zap.NewAtomicLevelAt(lvl)
-	cfg.Encoding = "console"
-	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	log, err := cfg.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ctsyncd:", err)
-		os.Exit(1)
-	}
-	if err := run(*rootFlag, *ctsyncBin, log); err != nil {
-		log.Error("ctsyncd stopped", zap.Error(err))
-		os.Exit(1)
-	}
-}
-
-func run(rootFlag, ctsyncBin string, log *zap.Logger) error {
-	root := paths.Resolve(rootFlag)
+	root := paths.Resolve(*rootFlag)
 	if abs, err := filepath.Abs(root.Dir); err == nil {
 		root.Dir = abs
 	}
+	log := newLogger(root, lvl)
+	if err := run(root, *ctsyncBin, log); err != nil {
+		log.Error("ctsyncd stopped", zap.Error(err))
+		_ = log.Sync()
+		os.Exit(1)
+	}
+	_ = log.Sync()
+}
+
+// newLogger logs to the journal when it runs (structured fields, and
+// CTSYNC_ROOT so that `show log ctsyncd` picks this router's lines on a
+// machine with several); otherwise to standard error and to
+// ROOT/var/log/ctsync/ctsyncd.log, which `show log ctsyncd` reads then.
+func newLogger(root paths.Root, lvl zapcore.Level) *zap.Logger {
+	log, journal := logging.New(logging.Options{Ident: "ctsyncd", Level: lvl, Root: root.Dir})
+	if journal {
+		return log
+	}
+	if err := os.MkdirAll(root.LogDir(), 0o755); err == nil {
+		if f, err := os.OpenFile(filepath.Join(root.LogDir(), "ctsyncd.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640); err == nil {
+			enc := zap.NewProductionEncoderConfig()
+			enc.EncodeTime = zapcore.ISO8601TimeEncoder
+			file := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(f), lvl)
+			return zap.New(zapcore.NewTee(log.Core(), file))
+		}
+	}
+	return log
+}
+
+func run(root paths.Root, ctsyncBin string, log *zap.Logger) error {
 	self, err := findCtsync(ctsyncBin)
 	if err != nil {
 		return err
@@ -76,11 +95,18 @@ func run(rootFlag, ctsyncBin string, log *zap.Logger) error {
 	// Engines outlive ctsyncd: the next one adopts them.
 	defer sup.Release()
 	env := &handler.Env{Root: root, Engines: sup, Log: log, Self: self}
-	eng := commit.New(commit.Options{Schema: s, System: sys, Env: env, LockPath: root.CommitLock()})
+	// The registry exists from the start (commits and transitions are
+	// counted even while no listener is configured); `service ctsync
+	// metrics` only decides whether it is served.
+	met := metrics.New(metrics.Sources{Root: root, Engines: sup, EngineNames: []string{conntrackd.EngineName, vrrp.Engine}})
+	metrics.Listener.SetMetrics(met)
+	defer func() { _ = metrics.Listener.Set("") }()
+	eng := commit.New(commit.Options{Schema: s, System: sys, Env: env, LockPath: root.CommitLock(), Observe: met.ObserveCommit})
 	srv := &configd.Server{Root: root, Schema: s, Engine: eng, Log: log, Engines: sup}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	go met.Run(ctx)
 	ln, err := srv.Listen()
 	if err != nil {
 		return err
@@ -91,6 +117,13 @@ func run(rootFlag, ctsyncBin string, log *zap.Logger) error {
 		log.Error("the saved configuration was not applied; running an empty configuration", zap.Error(err))
 	}
 	log.Info("ctsyncd ready", zap.String("root", root.Dir), zap.String("socket", root.CtsyncdSocket()))
+	// Type=notify: systemd (and units ordered after ctsyncd) wait until
+	// the boot configuration is committed and the socket is served.
+	// Outside systemd there is no $NOTIFY_SOCKET and this does nothing.
+	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady+"\nSTATUS=serving "+root.CtsyncdSocket()); err != nil {
+		log.Warn("telling systemd that ctsyncd is ready", zap.Error(err))
+	}
+	defer func() { _, _ = daemon.SdNotify(false, daemon.SdNotifyStopping) }()
 	err = srv.Serve(ctx, ln)
 	if errors.Is(err, context.Canceled) {
 		return nil
