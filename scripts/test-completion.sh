@@ -41,11 +41,15 @@ check() {
     fi
 }
 
-check "ctsync " "configure show reset restart vrrp-transition help"
+check "ctsync " "configure show reset restart monitor vrrp-transition help"
 check "ctsync s" "show"
 check "ctsync re" "reset restart"
 check "ctsync --" "--root --json --help"
-check "ctsync show " "configuration conntrack conntrack-sync system"
+check "ctsync show " "configuration conntrack conntrack-sync log system"
+check "ctsync show log " "conntrack-sync vrrp ctsyncd"
+check "ctsync show log vrrp " "tail"
+check "ctsync monitor " "log"
+check "ctsync monitor log c" "conntrack-sync ctsyncd"
 check "ctsync show conntrack" "conntrack conntrack-sync"
 check "ctsync show conntrack " "table statistics"
 check "ctsync show conntrack table " "ipv4 ipv6"
@@ -77,7 +81,7 @@ check "ctsync vrrp-transition master " ""
 check "ctsync --json show conntrack-sync " "statistics status cache"
 check "ctsync show --json conntrack-sync " "statistics status cache"
 check "ctsync -j show configuration " "json commands"
-check "ctsync --root /srv/r1 show " "configuration conntrack conntrack-sync system"
+check "ctsync --root /srv/r1 show " "configuration conntrack conntrack-sync log system"
 check "ctsync --root=/srv/r1 reset " "conntrack-sync"
 check "ctsync --root = /srv/r1 restart " "conntrack-sync"
 
