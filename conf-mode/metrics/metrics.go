@@ -132,7 +132,7 @@ func (h *Handler) Apply(ctx context.Context, prev, cfg any, env *handler.Env) (s
 		if err := l.Set(""); err != nil {
 			return "", err
 		}
-		return "metrics: stopped", nil
+		return "stopped", nil
 	}
 	if l.Addr() == c.Addr() {
 		return "", nil
@@ -140,5 +140,5 @@ func (h *Handler) Apply(ctx context.Context, prev, cfg any, env *handler.Env) (s
 	if err := l.Set(c.Addr()); err != nil {
 		return "", &cfgerr.Error{Path: "service ctsync metrics", Msg: err.Error()}
 	}
-	return "metrics: serving on http://" + c.Addr() + "/metrics", nil
+	return "serving on http://" + c.Addr() + "/metrics", nil
 }

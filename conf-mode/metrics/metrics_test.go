@@ -107,7 +107,7 @@ func TestApplyMovesListener(t *testing.T) {
 		t.Fatalf("%s no longer served after a failed bind: %v", b.Addr(), err)
 	}
 	c.Close()
-	if msg, err := h.Apply(ctx, b, nil, nil); err != nil || msg != "metrics: stopped" {
+	if msg, err := h.Apply(ctx, b, nil, nil); err != nil || msg != "stopped" {
 		t.Fatalf("stop: %q, %v", msg, err)
 	}
 	if l.Addr() != "" {

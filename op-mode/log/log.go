@@ -189,6 +189,9 @@ func Show(ctx context.Context, env *opcmd.Env, j *Journal, what string, n int) e
 				fmt.Fprintln(w)
 			}
 			fmt.Fprintf(w, "==> %s <==\n", s.Source)
+			if len(s.Lines) == 0 {
+				fmt.Fprintln(w, "(nothing logged)")
+			}
 		}
 		for _, l := range s.Lines {
 			fmt.Fprintln(w, l)
