@@ -14,7 +14,7 @@ import (
 type sys struct{ local map[string]bool }
 
 func (s sys) Interface(name string) (*handler.Interface, error) { return nil, handler.ErrNoInterface }
-func (s sys) IsLocalAddress(ip net.IP) (bool, error)           { return s.local[ip.String()], nil }
+func (s sys) IsLocalAddress(ip net.IP) (bool, error)            { return s.local[ip.String()], nil }
 
 func TestGetConfigAndVerify(t *testing.T) {
 	s := sys{local: map[string]bool{"192.0.2.1": true}}

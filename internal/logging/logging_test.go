@@ -58,3 +58,21 @@ func TestStderrWithoutJournal(t *testing.T) {
 		t.Fatal("logger claims the journal when there is none")
 	}
 }
+
+// FuzzFieldName: every key maps to a name the journal accepts.
+func FuzzFieldName(f *testing.F) {
+	for _, s := range []string{"state", "old_pid", "_SYSTEMD", "9", "ä"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		n := FieldName(key)
+		if n == "" || n[0] == '_' || (n[0] >= '0' && n[0] <= '9') {
+			t.Fatalf("FieldName(%q) = %q", key, n)
+		}
+		for _, r := range n {
+			if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+				t.Fatalf("FieldName(%q) = %q: %q not allowed", key, n, r)
+			}
+		}
+	})
+}

@@ -171,3 +171,26 @@ func (p *linePipe) next(t *testing.T) string {
 		return ""
 	}
 }
+
+// FuzzParseArgs: any words are either refused or give a known log and a
+// positive line count (or 0, all of it).
+func FuzzParseArgs(f *testing.F) {
+	f.Add("vrrp", "tail", "10")
+	f.Add("ctsyncd", "", "")
+	f.Add("conntrack-sync", "tail", "-1")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		var words []string
+		for _, w := range []string{a, b, c} {
+			if w != "" {
+				words = append(words, w)
+			}
+		}
+		what, n, err := parseArgs(words, true)
+		if err != nil {
+			return
+		}
+		if n < 0 || what != words[0] || (n == 0) != (len(words) == 1) {
+			t.Fatalf("parseArgs(%q) = %q, %d", words, what, n)
+		}
+	})
+}
