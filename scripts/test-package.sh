@@ -209,6 +209,23 @@ inside ctsync show log ctsyncd tail 5 | sed 's/^/    /' || fail "show log ctsync
 log "show log conntrack-sync tail 3:"
 inside ctsync show log conntrack-sync tail 3 | sed 's/^/    /' || fail "show log conntrack-sync"
 
+# Alone on its link, keepalived becomes master within a few adverts and
+# runs the hook, which logs to the journal with structured fields: a
+# match on STATE= and GROUP= finds its lines only if they are fields.
+log "the hook's journal lines (journalctl SYSLOG_IDENTIFIER=ctsync-vrrp-transition STATE=master GROUP=MAIN):"
+hook=""
+for _ in $(seq 1 30); do
+	hook="$(inside journalctl --no-pager -o cat SYSLOG_IDENTIFIER=ctsync-vrrp-transition STATE=master GROUP=MAIN 2>/dev/null || true)"
+	[ -n "$hook" ] && break
+	sleep 1
+done
+[ -n "$hook" ] || fail "no journal entry of the hook with STATE=master GROUP=MAIN"
+printf '%s\n' "$hook" | tail -4 | sed 's/^/    /'
+inside journalctl --no-pager -o verbose -n 1 SYSLOG_IDENTIFIER=ctsync-vrrp-transition STEP=commit 2>/dev/null |
+	grep -E '^ +(STATE|GROUP|STEP|DURATION|CTSYNC_ROOT)=' | sed 's/^ */    /' || true
+log "show log vrrp tail 3:"
+inside ctsync show log vrrp tail 3 | sed 's/^/    /' || fail "show log vrrp"
+
 log "systemctl restart ctsyncd"
 inside systemctl restart ctsyncd || fail "restart ctsyncd"
 [ "$(inside systemctl is-active ctsyncd || true)" = active ] || fail "ctsyncd not active after restart"
