@@ -25,7 +25,7 @@ type restarts map[string]int
 
 func (r restarts) Restarts(name string) int { return r[name] }
 
-func writeJSON(t *testing.T, path string, v any) {
+func writeJSON(t testing.TB, path string, v any) {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -41,7 +41,7 @@ func writeJSON(t *testing.T, path string, v any) {
 
 // testMetrics builds Metrics over a temporary root, conntrackd's
 // recorded statistics reply and a fake /proc.
-func testMetrics(t *testing.T, stats string, statsErr error) (*Metrics, paths.Root) {
+func testMetrics(t testing.TB, stats string, statsErr error) (*Metrics, paths.Root) {
 	t.Helper()
 	root := paths.Root{Dir: t.TempDir()}
 	var reply []byte
@@ -175,5 +175,17 @@ func TestPromtool(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// BenchmarkScrape: one scrape of the ctsync_ series (conntrackd's reply
+// parsed, the hook's files read), as Prometheus makes every interval.
+func BenchmarkScrape(b *testing.B) {
+	m, _ := testMetrics(b, "stats-internal.txt", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Registry.Gather(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -194,3 +194,23 @@ func FuzzParseArgs(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTail: the last 100 lines of a 200,000-line log, which reads
+// only its end.
+func BenchmarkTail(b *testing.B) {
+	dir := b.TempDir()
+	path := filepath.Join(dir, "conntrackd.log")
+	var sb strings.Builder
+	for i := 0; i < 200000; i++ {
+		fmt.Fprintf(&sb, "[Wed Dec  2 00:27:39 2026] (pid=62) [notice] line %d\n", i)
+	}
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tailFile(path, 100); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
