@@ -101,7 +101,8 @@ func run(root paths.Root, ctsyncBin string, log *zap.Logger) error {
 	met := metrics.New(metrics.Sources{Root: root, Engines: sup, EngineNames: []string{conntrackd.EngineName, vrrp.Engine}})
 	metrics.Listener.SetMetrics(met)
 	defer func() { _ = metrics.Listener.Set("") }()
-	eng := commit.New(commit.Options{Schema: s, System: sys, Env: env, LockPath: root.CommitLock(), Observe: met.ObserveCommit})
+	eng := commit.New(commit.Options{Schema: s, System: sys, Env: env, LockPath: root.CommitLock()})
+	eng.Observe(met.ObserveCommit)
 	srv := &configd.Server{Root: root, Schema: s, Engine: eng, Log: log, Engines: sup}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -37,13 +37,26 @@ type Engine struct {
 	sys      handler.System
 	env      *handler.Env
 	lockPath string
-	observe  func(time.Duration, error)
 
 	mu       sync.Mutex
 	running  *configtree.Node
 	revision int
 	applied  map[string]any // handler name -> config last applied
 	busy     bool
+
+	observe func(time.Duration, error) // see Observe
+}
+
+// Observe has f told the duration and outcome of every Commit (not of
+// Resume or Check): the metrics count commits by it. Set it before the
+// first commit.
+func (e *Engine) Observe(f func(d time.Duration, err error)) { e.observe = f }
+
+// observed reports one commit that started at start to the observer.
+func (e *Engine) observed(start time.Time, err error) {
+	if e.observe != nil {
+		e.observe(time.Since(start), err)
+	}
 }
 
 // Options configure an Engine.
@@ -55,9 +68,6 @@ type Options struct {
 	// LockPath, when set, is flock'ed for the whole of every commit so
 	// that other processes (op-mode restart) can tell one is running.
 	LockPath string
-	// Observe, when set, is told the duration and outcome of every
-	// Commit (not of Resume or Check): the metrics count commits by it.
-	Observe func(d time.Duration, err error)
 }
 
 // New returns an engine with an empty running configuration.
@@ -71,7 +81,7 @@ func New(o Options) *Engine {
 	if o.Env.Log == nil {
 		o.Env.Log = zap.NewNop()
 	}
-	return &Engine{schema: o.Schema, handlers: hs, sys: o.System, env: o.Env, running: configtree.New(), applied: map[string]any{}, lockPath: o.LockPath, observe: o.Observe}
+	return &Engine{schema: o.Schema, handlers: hs, sys: o.System, env: o.Env, running: configtree.New(), applied: map[string]any{}, lockPath: o.LockPath}
 }
 
 func priority(s *schema.Schema, h handler.Handler) int {
@@ -194,9 +204,7 @@ func overlaps(a, b []string) bool {
 func (e *Engine) Commit(ctx context.Context, candidate *configtree.Node) (*Result, error) {
 	start := time.Now()
 	res, err := e.commit(ctx, candidate, false)
-	if e.observe != nil {
-		e.observe(time.Since(start), err)
-	}
+	e.observed(start, err)
 	return res, err
 }
 
