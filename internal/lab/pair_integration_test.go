@@ -4,6 +4,7 @@ package lab
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -151,4 +152,9 @@ func TestPairAPI(t *testing.T) {
 	if err := p.WaitMaster(ctx, "r1", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func readFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	return string(b), err
 }

@@ -269,6 +269,12 @@ scrape_configs:
 	})
 	pc.logQuery(ctx, "before the failover", "up")
 	pc.logQuery(ctx, "before the failover", master)
+	// Readiness is computed at each scrape (internal/readiness); one
+	// series per router, its reason as a label.
+	bothReady := func(res []series) bool {
+		return value(res, map[string]string{"router": "r1"}) != "" && value(res, map[string]string{"router": "r2"}) != ""
+	}
+	pc.waitFor(ctx, "ctsync_ready of both routers", "ctsync_ready", 30*time.Second, bothReady)
 	pc.logQuery(ctx, "before the failover", "ctsync_ready")
 	pc.logQuery(ctx, "before the failover", "ctsync_conntrackd_cache_entries")
 
@@ -285,6 +291,7 @@ scrape_configs:
 		return value(res, map[string]string{"router": "r2", "outcome": "ok"}) == "1"
 	})
 	pc.logQuery(ctx, "after the failover", master)
+	pc.waitFor(ctx, "ctsync_ready of both routers", "ctsync_ready", 30*time.Second, bothReady)
 	pc.logQuery(ctx, "after the failover", "ctsync_ready")
 	pc.logQuery(ctx, "after the failover", transitions)
 	pc.logQuery(ctx, "after the failover", `ctsync_failover_kernel_ready_seconds_count`)
