@@ -102,8 +102,9 @@ done
 log "installed: Debian's units masked, ctsyncd enabled, default config.boot in place"
 
 # The links the configuration uses, made at every boot before ctsyncd
-# (a commit at boot needs its interfaces); in the container's own
-# network namespace.
+# (a commit at boot needs its interfaces): sync0 for conntrack-sync,
+# lan0 for VRRP, as on a router with a dedicated sync link; in the
+# container's own network namespace.
 cat >"$dir/etc/systemd/system/test-links.service" <<'UNIT'
 [Unit]
 Description=test links for ctsync (veth pair)
@@ -117,6 +118,10 @@ ExecStart=/bin/ip link add sync0 type veth peer name sync0p
 ExecStart=/bin/ip addr add 192.0.2.1/24 dev sync0
 ExecStart=/bin/ip link set sync0p up
 ExecStart=/bin/ip link set sync0 up
+ExecStart=/bin/ip link add lan0 type veth peer name lan0p
+ExecStart=/bin/ip addr add 198.51.100.1/24 dev lan0
+ExecStart=/bin/ip link set lan0p up
+ExecStart=/bin/ip link set lan0 up
 [Install]
 WantedBy=multi-user.target
 UNIT
@@ -187,9 +192,9 @@ log "configure + commit through the shell"
 inside ctsync configure <<'CFG' | sed 's/^/    /' || fail "configure"
 set service conntrack-sync interface sync0 peer 192.0.2.2
 set service conntrack-sync failover-mechanism vrrp sync-group MAIN
-set high-availability vrrp group wan interface sync0
+set high-availability vrrp group wan interface lan0
 set high-availability vrrp group wan vrid 10
-set high-availability vrrp group wan address 192.0.2.100/24
+set high-availability vrrp group wan address 198.51.100.100/24
 set high-availability vrrp sync-group MAIN member wan
 set service ctsync metrics listen-address 127.0.0.1
 commit comment "test-package"
@@ -202,7 +207,7 @@ check_debian_units
 inside ctsync show conntrack-sync status | sed 's/^/    /' || true
 log "metrics on 127.0.0.1:9797:"
 inside bash -c 'exec 3<>/dev/tcp/127.0.0.1/9797 && printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3' >"$work/metrics.txt" || fail "no metrics on 127.0.0.1:9797"
-grep -E '^ctsync_(conntrackd_up|commits_total|kernel_conntrack_max_entries|engine_restarts_total)' "$work/metrics.txt" | sed 's/^/    /'
+grep -E '^ctsync_(ready|conntrackd_up|commits_total|kernel_conntrack_max_entries|engine_restarts_total)' "$work/metrics.txt" | sed 's/^/    /'
 grep -q '^ctsync_conntrackd_up 1' "$work/metrics.txt" || fail "metrics: conntrackd_up is not 1"
 log "show log ctsyncd tail 5:"
 inside ctsync show log ctsyncd tail 5 | sed 's/^/    /' || fail "show log ctsyncd"
@@ -231,7 +236,7 @@ inside systemctl restart ctsyncd || fail "restart ctsyncd"
 [ "$(inside systemctl is-active ctsyncd || true)" = active ] || fail "ctsyncd not active after restart"
 read -r cpid2 kpid2 < <(check_engines)
 [ "$cpid2" = "$cpid" ] && [ "$kpid2" = "$kpid" ] ||
-	fail "engines restarted with ctsyncd: conntrackd $cpid -> $cpid2, keepalived $kpid -> $kpid2"
+	{ inside journalctl --no-pager -u ctsyncd -n 25 | sed 's/^/    /'; fail "engines restarted with ctsyncd: conntrackd $cpid -> $cpid2, keepalived $kpid -> $kpid2"; }
 log "after the restart: the same engines (conntrackd $cpid2, keepalived $kpid2)"
 
 log "reboot"

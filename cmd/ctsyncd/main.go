@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -16,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -47,12 +47,17 @@ func main() {
 	if *debug {
 		lvl = zapcore.DebugLevel
 	}
+	// The engines ctsyncd starts must not inherit $NOTIFY_SOCKET: a
+	// conntrackd built with systemd support would report to the unit as
+	// if it were ctsyncd. ctsyncd keeps the address for its own READY.
+	notifySocket := os.Getenv("NOTIFY_SOCKET")
+	_ = os.Unsetenv("NOTIFY_SOCKET")
 	root := paths.Resolve(*rootFlag)
 	if abs, err := filepath.Abs(root.Dir); err == nil {
 		root.Dir = abs
 	}
 	log := newLogger(root, lvl)
-	if err := run(root, *ctsyncBin, log); err != nil {
+	if err := run(root, *ctsyncBin, notifySocket, log); err != nil {
 		log.Error("ctsyncd stopped", zap.Error(err))
 		_ = log.Sync()
 		os.Exit(1)
@@ -80,7 +85,7 @@ func newLogger(root paths.Root, lvl zapcore.Level) *zap.Logger {
 	return log
 }
 
-func run(root paths.Root, ctsyncBin string, log *zap.Logger) error {
+func run(root paths.Root, ctsyncBin, notifySocket string, log *zap.Logger) error {
 	self, err := findCtsync(ctsyncBin)
 	if err != nil {
 		return err
@@ -133,10 +138,10 @@ func run(root paths.Root, ctsyncBin string, log *zap.Logger) error {
 	// Type=notify: systemd (and units ordered after ctsyncd) wait until
 	// the boot configuration is committed and the socket is served.
 	// Outside systemd there is no $NOTIFY_SOCKET and this does nothing.
-	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady+"\nSTATUS=serving "+root.CtsyncdSocket()); err != nil {
+	if err := sdNotify(notifySocket, "READY=1\nSTATUS=serving "+root.CtsyncdSocket()); err != nil {
 		log.Warn("telling systemd that ctsyncd is ready", zap.Error(err))
 	}
-	defer func() { _, _ = daemon.SdNotify(false, daemon.SdNotifyStopping) }()
+	defer func() { _ = sdNotify(notifySocket, "STOPPING=1") }()
 	err = srv.Serve(ctx, ln)
 	if errors.Is(err, context.Canceled) {
 		return nil
@@ -162,6 +167,27 @@ func refillOnStart(ctx context.Context, root paths.Root, log *zap.Logger) func(h
 // long enough for a sync link that is down for a while (readiness says
 // NO meanwhile), short enough not to ask forever.
 const refillWait = 10 * time.Minute
+
+// sdNotify sends state to systemd's notification socket (sd_notify(3)):
+// one datagram on a unix socket, "@" standing for the abstract
+// namespace. Without a socket (not started by systemd) it does nothing.
+// Written out rather than go-systemd's daemon.SdNotify, which reads the
+// address from the environment the engines must not see.
+func sdNotify(socket, state string) error {
+	if socket == "" {
+		return nil
+	}
+	if socket[0] == '@' {
+		socket = "\x00" + socket[1:]
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: socket, Net: "unixgram"})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Write([]byte(state))
+	return err
+}
 
 func findCtsync(flagValue string) (string, error) {
 	if flagValue != "" {
