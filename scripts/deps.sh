@@ -3,7 +3,10 @@
 # and the tools its tests use. Only what is missing is installed, so it is
 # cheap to run before every make test / make demo.
 set -euo pipefail
-pkgs=(conntrackd conntrack keepalived nftables iproute2 libyang2-tools make gcc libc6-dev procps psmisc)
+# debootstrap, systemd-container (systemd-nspawn), lintian: make test-package;
+# prometheus (and its promtool): the metrics tests.
+pkgs=(conntrackd conntrack keepalived nftables iproute2 libyang2-tools make gcc libc6-dev procps psmisc
+	debootstrap systemd-container lintian prometheus)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/ctsync/ctsync/internal/guard"
 	"github.com/ctsync/ctsync/internal/transition"
@@ -17,7 +18,11 @@ func vrrpTransition(ctx context.Context, g globals, args []string, stderr io.Wri
 		fmt.Fprintln(stderr, "usage: ctsync vrrp-transition master|backup|fault GROUP")
 		return 2
 	}
-	log := transition.NewLogger()
+	rootDir := g.root.Dir
+	if abs, err := filepath.Abs(rootDir); err == nil {
+		rootDir = abs
+	}
+	log := transition.NewLogger(rootDir)
 	defer log.Sync()
 	err := transition.Run(ctx, transition.Options{Root: g.root, State: args[0], Group: args[1], Log: log, Guard: guard.Kernel{}})
 	if err != nil {

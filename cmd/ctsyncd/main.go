@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -20,11 +21,14 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	_ "github.com/ctsync/ctsync/conf-mode/conntracksync"
+	_ "github.com/ctsync/ctsync/conf-mode/metrics"
 	"github.com/ctsync/ctsync/conf-mode/vrrp"
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configd"
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/handler"
+	"github.com/ctsync/ctsync/internal/logging"
+	"github.com/ctsync/ctsync/internal/metrics"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/readiness"
 	"github.com/ctsync/ctsync/internal/schema"
@@ -43,26 +47,45 @@ func main() {
 	if *debug {
 		lvl = zapcore.DebugLevel
 	}
-	cfg := zap.NewProductionConfig()
-	cfg.Level = zap.NewAtomicLevelAt(lvl)
-	cfg.Encoding = "console"
-	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	log, err := cfg.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ctsyncd:", err)
-		os.Exit(1)
-	}
-	if err := run(*rootFlag, *ctsyncBin, log); err != nil {
-		log.Error("ctsyncd stopped", zap.Error(err))
-		os.Exit(1)
-	}
-}
-
-func run(rootFlag, ctsyncBin string, log *zap.Logger) error {
-	root := paths.Resolve(rootFlag)
+	// The engines ctsyncd starts must not inherit $NOTIFY_SOCKET: a
+	// conntrackd built with systemd support would report to the unit as
+	// if it were ctsyncd. ctsyncd keeps the address for its own READY.
+	notifySocket := os.Getenv("NOTIFY_SOCKET")
+	_ = os.Unsetenv("NOTIFY_SOCKET")
+	root := paths.Resolve(*rootFlag)
 	if abs, err := filepath.Abs(root.Dir); err == nil {
 		root.Dir = abs
 	}
+	log := newLogger(root, lvl)
+	if err := run(root, *ctsyncBin, notifySocket, log); err != nil {
+		log.Error("ctsyncd stopped", zap.Error(err))
+		_ = log.Sync()
+		os.Exit(1)
+	}
+	_ = log.Sync()
+}
+
+// newLogger logs to the journal when it runs (structured fields, and
+// CTSYNC_ROOT so that `show log ctsyncd` picks this router's lines on a
+// machine with several); otherwise to standard error and to
+// ROOT/var/log/ctsync/ctsyncd.log, which `show log ctsyncd` reads then.
+func newLogger(root paths.Root, lvl zapcore.Level) *zap.Logger {
+	log, journal := logging.New(logging.Options{Ident: "ctsyncd", Level: lvl, Root: root.Dir})
+	if journal {
+		return log
+	}
+	if err := os.MkdirAll(root.LogDir(), 0o755); err == nil {
+		if f, err := os.OpenFile(filepath.Join(root.LogDir(), "ctsyncd.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640); err == nil {
+			enc := zap.NewProductionEncoderConfig()
+			enc.EncodeTime = zapcore.ISO8601TimeEncoder
+			file := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(f), lvl)
+			return zap.New(zapcore.NewTee(log.Core(), file))
+		}
+	}
+	return log
+}
+
+func run(root paths.Root, ctsyncBin, notifySocket string, log *zap.Logger) error {
 	self, err := findCtsync(ctsyncBin)
 	if err != nil {
 		return err
@@ -99,8 +122,20 @@ func run(rootFlag, ctsyncBin string, log *zap.Logger) error {
 	}
 	sup.Adopt(vrrp.Spec(root))
 	env := &handler.Env{Root: root, Engines: sup, Log: log, Self: self}
+	// The registry exists from the start (commits and transitions are
+	// counted even while no listener is configured); `service ctsync
+	// metrics` only decides whether it is served.
+	met := metrics.New(metrics.Sources{Root: root, Engines: sup, EngineNames: []string{conntrackd.EngineName, vrrp.Engine},
+		Readiness: func(ctx context.Context) (bool, string) {
+			r := readiness.Evaluate(ctx, root)
+			return r.Ready, r.Reason
+		}})
+	metrics.Listener.SetMetrics(met)
+	defer func() { _ = metrics.Listener.Set("") }()
 	eng := commit.New(commit.Options{Schema: s, System: sys, Env: env, LockPath: root.CommitLock(), Fault: fault})
+	eng.Observe(met.ObserveCommit)
 	srv := &configd.Server{Root: root, Schema: s, Engine: eng, Log: log, Engines: sup, Fault: fault}
+	go met.Run(ctx)
 	// Readiness compares each look at the sync link with the previous
 	// one: looking every second keeps `show conntrack-sync status` to a
 	// single request to conntrackd.
@@ -115,6 +150,13 @@ func run(rootFlag, ctsyncBin string, log *zap.Logger) error {
 		log.Error("the saved configuration was not applied; running an empty configuration", zap.Error(err))
 	}
 	log.Info("ctsyncd ready", zap.String("root", root.Dir), zap.String("socket", root.CtsyncdSocket()))
+	// Type=notify: systemd (and units ordered after ctsyncd) wait until
+	// the boot configuration is committed and the socket is served.
+	// Outside systemd there is no $NOTIFY_SOCKET and this does nothing.
+	if err := sdNotify(notifySocket, "READY=1\nSTATUS=serving "+root.CtsyncdSocket()); err != nil {
+		log.Warn("telling systemd that ctsyncd is ready", zap.Error(err))
+	}
+	defer func() { _ = sdNotify(notifySocket, "STOPPING=1") }()
 	err = srv.Serve(ctx, ln)
 	// Stop means finish: a commit under way runs to its end (or rolls
 	// back), and every session gets the answer to the request it sent.
@@ -156,6 +198,27 @@ func refillOnStart(ctx context.Context, root paths.Root, log *zap.Logger) func(h
 // long enough for a sync link that is down for a while (readiness says
 // NO meanwhile), short enough not to ask forever.
 const refillWait = 10 * time.Minute
+
+// sdNotify sends state to systemd's notification socket (sd_notify(3)):
+// one datagram on a unix socket, "@" standing for the abstract
+// namespace. Without a socket (not started by systemd) it does nothing.
+// Written out rather than go-systemd's daemon.SdNotify, which reads the
+// address from the environment the engines must not see.
+func sdNotify(socket, state string) error {
+	if socket == "" {
+		return nil
+	}
+	if socket[0] == '@' {
+		socket = "\x00" + socket[1:]
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: socket, Net: "unixgram"})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Write([]byte(state))
+	return err
+}
 
 func findCtsync(flagValue string) (string, error) {
 	if flagValue != "" {

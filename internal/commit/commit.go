@@ -45,6 +45,20 @@ type Engine struct {
 	revision int
 	applied  map[string]any // handler name -> config last applied
 	busy     bool
+
+	observe func(time.Duration, error) // see Observe
+}
+
+// Observe has f told the duration and outcome of every Commit (not of
+// Resume or Check): the metrics count commits by it. Set it before the
+// first commit.
+func (e *Engine) Observe(f func(d time.Duration, err error)) { e.observe = f }
+
+// observed reports one commit that started at start to the observer.
+func (e *Engine) observed(start time.Time, err error) {
+	if e.observe != nil {
+		e.observe(time.Since(start), err)
+	}
 }
 
 // Options configure an Engine.
@@ -213,12 +227,18 @@ type Txn struct {
 
 // Commit moves the running configuration to candidate.
 func (e *Engine) Commit(ctx context.Context, candidate *configtree.Node) (*Result, error) {
-	return e.commit(ctx, Txn{Candidate: candidate}, false)
+	start := time.Now()
+	res, err := e.commit(ctx, Txn{Candidate: candidate}, false)
+	e.observed(start, err)
+	return res, err
 }
 
 // Run is Commit with the commit's intent journalled.
 func (e *Engine) Run(ctx context.Context, t Txn) (*Result, error) {
-	return e.commit(ctx, t, false)
+	start := time.Now()
+	res, err := e.commit(ctx, t, false)
+	e.observed(start, err)
+	return res, err
 }
 
 // Resume is run once at start with the configuration the previous ctsyncd

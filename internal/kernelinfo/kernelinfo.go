@@ -16,6 +16,9 @@ import (
 const (
 	HashSizePath     = "sys/module/nf_conntrack/parameters/hashsize"
 	ConntrackMaxPath = "proc/sys/net/netfilter/nf_conntrack_max"
+	// BucketsPath is the same number as HashSizePath, read-only, where
+	// /sys/module is not visible (systemd-nspawn containers hide it).
+	BucketsPath = "proc/sys/net/netfilter/nf_conntrack_buckets"
 )
 
 // Info is what conntrackd's General section needs.
@@ -31,6 +34,11 @@ var ErrNotLoaded = errors.New("nf_conntrack is not loaded")
 // Read reads Info from fsys, which is rooted at "/" on a live system.
 func Read(fsys fs.FS) (Info, error) {
 	hs, err := readInt(fsys, HashSizePath)
+	if errors.Is(err, ErrNotLoaded) {
+		if b, berr := readInt(fsys, BucketsPath); berr == nil {
+			hs, err = b, nil
+		}
+	}
 	if err != nil {
 		return Info{}, err
 	}

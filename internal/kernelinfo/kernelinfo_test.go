@@ -23,6 +23,15 @@ func TestRead(t *testing.T) {
 			want: Info{HashSize: 65536, ConntrackMax: 262144},
 		},
 		{
+			// systemd-nspawn hides /sys/module; /proc/sys has the same number.
+			name: "in a container",
+			fs: fstest.MapFS{
+				BucketsPath:      {Data: []byte("65536\n")},
+				ConntrackMaxPath: {Data: []byte("262144\n")},
+			},
+			want: Info{HashSize: 65536, ConntrackMax: 262144},
+		},
+		{
 			name:    "module not loaded",
 			fs:      fstest.MapFS{},
 			wantErr: ErrNotLoaded,

@@ -489,7 +489,8 @@ func TestComplete(t *testing.T) {
 		want []string
 	}{
 		{"", []string{"high-availability", "service"}},
-		{"service", []string{"conntrack-sync"}},
+		{"service", []string{"conntrack-sync", "ctsync"}},
+		{"service ctsync metrics", []string{"listen-address", "port"}},
 		{"service conntrack-sync failover-mechanism", []string{"vrrp"}},
 		{"service conntrack-sync accept-protocol", []string{"tcp", "udp", "icmp", "icmp6", "sctp", "dccp"}},
 		{"service conntrack-sync interface", []string{"<interface name>"}},

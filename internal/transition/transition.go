@@ -160,9 +160,9 @@ func Run(ctx context.Context, o Options) error {
 	rec.OK = err == nil
 	if err != nil {
 		rec.Error = err.Error()
-		log.Error("transition failed", zap.Duration("took", rec.Duration), zap.Error(err))
+		log.Error("transition failed", zap.Duration("duration", rec.Duration), zap.Error(err))
 	} else {
-		log.Info("transition done", zap.Duration("took", rec.Duration), zap.Int("committed", rec.Committed))
+		log.Info("transition done", zap.Duration("duration", rec.Duration), zap.Int("committed", rec.Committed))
 	}
 	var werr error
 	if e := writeRecord(o.Root, rec); e != nil {
@@ -425,7 +425,7 @@ func (r *runner) finish(st *Step, t0 time.Time, err error) {
 		st.Error = err.Error()
 	}
 	r.rec.Steps = append(r.rec.Steps, *st)
-	fields := []zap.Field{zap.String("step", st.Name), zap.Duration("took", st.Duration)}
+	fields := []zap.Field{zap.String("step", st.Name), zap.Duration("duration", st.Duration)}
 	if st.Code != 0 {
 		fields = append(fields, zap.Int32("code", st.Code))
 	}

@@ -500,7 +500,7 @@ func TestReadRecordAbsent(t *testing.T) {
 }
 
 func TestNewLogger(t *testing.T) {
-	l := NewLogger()
+	l := NewLogger("/")
 	l.Info("test", zap.String("k", "v"))
 	_ = l.Sync()
 }
