@@ -19,6 +19,7 @@ import (
 
 	_ "github.com/ctsync/ctsync/op-mode/conntrack"
 	_ "github.com/ctsync/ctsync/op-mode/conntracksync"
+	_ "github.com/ctsync/ctsync/op-mode/ha"
 )
 
 const usage = `usage: ctsync [--root DIR] [--json] COMMAND ...

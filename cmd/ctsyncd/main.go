@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	_ "github.com/ctsync/ctsync/conf-mode/conntracksync"
+	_ "github.com/ctsync/ctsync/conf-mode/pair"
 	_ "github.com/ctsync/ctsync/conf-mode/vrrp"
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configd"
@@ -78,6 +79,12 @@ func run(rootFlag, ctsyncBin string, log *zap.Logger) error {
 	env := &handler.Env{Root: root, Engines: sup, Log: log, Self: self}
 	eng := commit.New(commit.Options{Schema: s, System: sys, Env: env, LockPath: root.CommitLock()})
 	srv := &configd.Server{Root: root, Schema: s, Engine: eng, Log: log, Engines: sup}
+
+	psvc, err := startPair(root, s, eng, srv, log)
+	if err != nil {
+		return err
+	}
+	defer psvc.Stop()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -10,6 +10,8 @@ type Request struct {
 	Line   string `json:"line,omitempty"`
 	Op     string `json:"op,omitempty"`
 	Engine string `json:"engine,omitempty"`
+	// Args are the words of an op in Server.Ops.
+	Args []string `json:"args,omitempty"`
 }
 
 // Response answers one Request.
