@@ -5,6 +5,7 @@
 #      archive listing of 1,000 revisions
 #   2. show conntrack table ipv4 vs conntrack -L on 250,000 entries
 #   3. master transition vs conntrackd -c and the stock -c -f -R -B sequence
+#   4. reset conntrack vs conntrack -D on 100,000 entries, whole and filtered
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -20,3 +21,7 @@ CTSYNC="${CTSYNC:-bin/ctsync}" ./scripts/bench-table.sh
 echo
 echo "== 3. master transition vs conntrackd -c"
 ./scripts/bench-failover.sh
+
+echo
+echo "== 4. reset conntrack vs conntrack -D"
+CTSYNC="${CTSYNC:-bin/ctsync}" ./scripts/bench-reset.sh

@@ -14,12 +14,15 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/term"
+
 	"github.com/ctsync/ctsync/internal/opcmd"
 	"github.com/ctsync/ctsync/internal/paths"
 
 	_ "github.com/ctsync/ctsync/op-mode/conntrack"
 	_ "github.com/ctsync/ctsync/op-mode/conntracksync"
 	_ "github.com/ctsync/ctsync/op-mode/ha"
+	_ "github.com/ctsync/ctsync/op-mode/vrrp"
 )
 
 const usage = `usage: ctsync [--root DIR] [--json] COMMAND ...
@@ -81,6 +84,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, usage, opHelp())
 		return 0
 	}
+	// Op-mode words take unique abbreviations, as on routers
+	// (ctsync sh conntrack-sync st); configure and the hook never do.
+	if words[0] != "configure" && words[0] != "vrrp-transition" {
+		w, err := expandOp(words)
+		if err != nil {
+			fmt.Fprintln(stderr, "ctsync:", strings.TrimPrefix(err.Error(), "run "))
+			return 2
+		}
+		words = w
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	switch words[0] {
@@ -100,7 +113,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ctsync: unknown command %q (ctsync help lists them)\n", strings.Join(words, " "))
 		return 2
 	}
-	env := &opcmd.Env{Root: g.root, Out: stdout, Err: stderr, JSON: g.json}
+	env := &opcmd.Env{Root: g.root, Out: stdout, Err: stderr, JSON: g.json, In: stdin}
+	if f, ok := stdin.(*os.File); ok {
+		env.Terminal = term.IsTerminal(int(f.Fd()))
+	}
 	if err := cmd.Run(ctx, env, rest); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -23,11 +24,14 @@ import (
 	_ "github.com/ctsync/ctsync/conf-mode/vrrp"
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configd"
+	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/readiness"
 	"github.com/ctsync/ctsync/internal/schema"
 	"github.com/ctsync/ctsync/internal/supervise"
 	"github.com/ctsync/ctsync/internal/sysinfo"
+	"github.com/ctsync/ctsync/internal/transition"
 )
 
 func main() {
@@ -73,7 +77,11 @@ func run(rootFlag, ctsyncBin string, log *zap.Logger) error {
 		return fmt.Errorf("opening netlink: %w", err)
 	}
 	defer sys.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
 	sup := supervise.New(log.Named("supervise"))
+	sup.OnStart = refillOnStart(ctx, root, log.Named("refill"))
 	// Engines outlive ctsyncd: the next one adopts them.
 	defer sup.Release()
 	env := &handler.Env{Root: root, Engines: sup, Log: log, Self: self}
@@ -86,8 +94,10 @@ func run(rootFlag, ctsyncBin string, log *zap.Logger) error {
 	}
 	defer psvc.Stop()
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	// Readiness compares each look at the sync link with the previous
+	// one: looking every second keeps `show conntrack-sync status` to a
+	// single request to conntrackd.
+	go readiness.Watch(ctx, root, time.Second)
 	ln, err := srv.Listen()
 	if err != nil {
 		return err
@@ -104,6 +114,25 @@ func run(rootFlag, ctsyncBin string, log *zap.Logger) error {
 	}
 	return err
 }
+
+// refillOnStart makes every start of conntrackd under this ctsyncd —
+// by a commit, a restart, the supervisor after a crash, boot — refill its
+// caches, and an adopted one whose starter did not finish its refill.
+func refillOnStart(ctx context.Context, root paths.Root, log *zap.Logger) func(handler.EngineSpec, int, bool) {
+	return func(spec handler.EngineSpec, pid int, adopted bool) {
+		if spec.Name != conntrackd.EngineName || (adopted && !transition.RefillNeeded(root)) {
+			return
+		}
+		if _, err := transition.Refill(ctx, transition.RefillOptions{Root: root, By: "ctsyncd", Log: log, Wait: refillWait}); err != nil {
+			log.Warn("refill after conntrackd start", zap.Int("pid", pid), zap.Error(err))
+		}
+	}
+}
+
+// refillWait bounds how long ctsyncd keeps asking the peer after a start:
+// long enough for a sync link that is down for a while (readiness says
+// NO meanwhile), short enough not to ask forever.
+const refillWait = 10 * time.Minute
 
 func findCtsync(flagValue string) (string, error) {
 	if flagValue != "" {

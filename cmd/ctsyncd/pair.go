@@ -14,6 +14,7 @@ import (
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/pair"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/readiness"
 	"github.com/ctsync/ctsync/internal/schema"
 )
 
@@ -42,6 +43,10 @@ func startPair(root paths.Root, s *schema.Schema, eng *commit.Engine, srv *confi
 				}
 			}
 			return t, rev
+		},
+		Ready: func(ctx context.Context) (bool, string) {
+			r := readiness.Evaluate(ctx, root)
+			return r.Ready, r.Reason
 		},
 	}
 	svc := &pair.Service{Identity: id, Collector: coll, Log: log.Named("pair")}

@@ -2,8 +2,10 @@ package conntracksync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"github.com/ctsync/ctsync/internal/handler/handlertest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +13,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ctsync/ctsync/internal/handler"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/supervise"
+	"github.com/ctsync/ctsync/internal/transition"
 )
 
 func TestApply(t *testing.T) {
@@ -21,9 +26,17 @@ func TestApply(t *testing.T) {
 		"service conntrack-sync failover-mechanism vrrp sync-group MAIN-GW",
 		"high-availability vrrp sync-group MAIN-GW member wan",
 	}
+	renamed := []string{
+		"service conntrack-sync interface eth1 peer 198.18.10.3",
+		"service conntrack-sync failover-mechanism vrrp sync-group SYNC2",
+		"high-availability vrrp sync-group SYNC2 member wan",
+	}
 	tests := []struct {
 		name    string
 		running bool
+		// started is the config whose file the running conntrackd was
+		// started with (its Started record); nil: no record.
+		started []string
 		prev    []string // nil: no previous config
 		cfg     []string // nil: the service was deleted
 		// unverifiedPrev: prev re-derived from the running tree, without
@@ -41,27 +54,39 @@ func TestApply(t *testing.T) {
 			wantMsg: "conntrackd started (multicast 225.0.0.50 over eth1)", wantCalls: []string{"start conntrackd"},
 		},
 		{
-			name: "unchanged is a no-op", running: true, prev: baseLines, cfg: baseLines,
+			name: "unchanged is a no-op", running: true, started: baseLines, prev: baseLines, cfg: baseLines,
 			wantMsg: "conntrackd unchanged", wantCalls: []string{"keep conntrackd"},
 		},
 		{
-			name: "unchanged against an unverified prev", running: true, prev: baseLines, cfg: baseLines, unverifiedPrev: true,
+			name: "unchanged against an unverified prev", running: true, started: baseLines, prev: baseLines, cfg: baseLines, unverifiedPrev: true,
 			wantMsg: "conntrackd unchanged", wantCalls: []string{"keep conntrackd"},
 		},
 		{
-			name: "change restarts", running: true, prev: baseLines, cfg: changed,
+			name: "change restarts", running: true, started: baseLines, prev: baseLines, cfg: changed,
 			wantMsg: "conntrackd restarted (unicast to 198.18.10.3 over eth1)", wantCalls: []string{"restart conntrackd"},
+		},
+		{
+			name: "renaming the sync-group renders the same file: no restart", running: true, started: baseLines, prev: baseLines, cfg: renamed,
+			wantMsg: "conntrackd unchanged", wantCalls: []string{"keep conntrackd"},
 		},
 		{
 			name: "change while stopped starts", prev: baseLines, cfg: changed,
 			wantMsg: "conntrackd started (unicast to 198.18.10.3 over eth1)", wantCalls: []string{"start conntrackd"},
 		},
 		{
-			name: "adopted at ctsyncd start is kept", running: true, cfg: baseLines,
+			name: "adopted at ctsyncd start is kept", running: true, started: baseLines, cfg: baseLines,
 			wantMsg: "conntrackd unchanged", wantCalls: []string{"keep conntrackd"},
 		},
 		{
-			name: "delete stops", running: true, prev: baseLines,
+			name: "adopted running an older file restarts", running: true, started: baseLines, cfg: changed,
+			wantMsg: "conntrackd restarted (unicast to 198.18.10.3 over eth1)", wantCalls: []string{"restart conntrackd"},
+		},
+		{
+			name: "adopted without a start record restarts", running: true, cfg: baseLines,
+			wantMsg: "conntrackd restarted (unicast to 198.18.10.3 over eth1)", wantCalls: []string{"restart conntrackd"},
+		},
+		{
+			name: "delete stops", running: true, started: baseLines, prev: baseLines,
 			wantMsg: "conntrackd stopped", wantCalls: []string{"stop conntrackd"},
 		},
 	}
@@ -69,11 +94,19 @@ func TestApply(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			root := paths.Root{Dir: t.TempDir()}
 			eng := newFakeEngines()
-			if tt.running {
-				eng.pids[EngineName] = 42
-			}
 			env := &handler.Env{Root: root, Engines: eng}
 			h := testHandler()
+			// What the running conntrackd was started with, then what the
+			// commit installed before Apply.
+			if tt.started != nil {
+				install(t, h, root, verified(t, h, tt.started, true))
+			}
+			if tt.running {
+				eng.pids[EngineName] = 42
+				if tt.started != nil {
+					writeStartedRecord(t, root, 42)
+				}
+			}
 			var probed []string
 			h.Probe = func(_ context.Context, socket string) error {
 				probed = append(probed, socket)
@@ -81,6 +114,9 @@ func TestApply(t *testing.T) {
 			}
 			prev := verified(t, h, tt.prev, !tt.unverifiedPrev)
 			cfg := verified(t, h, tt.cfg, true)
+			if cfg != nil {
+				install(t, h, root, cfg)
+			}
 			msg, err := h.Apply(context.Background(), prev, cfg, env)
 			if err != nil {
 				t.Fatal(err)
@@ -101,16 +137,121 @@ func TestApply(t *testing.T) {
 				t.Errorf("probes (-want +got):\n%s", diff)
 			}
 			want := handler.EngineSpec{
-				Name:     "conntrackd",
-				Argv:     []string{"/usr/sbin/conntrackd", "-C", root.Join("etc/ctsync/conntrackd.conf")},
-				PidFile:  root.Join("run/ctsync/conntrackd.pid"),
-				LockFile: root.Join("run/ctsync/conntrackd.lock"),
-				LogFile:  root.Join("var/log/ctsync/conntrackd.log"),
+				Name:        "conntrackd",
+				Argv:        []string{"/usr/sbin/conntrackd", "-C", root.Join("etc/ctsync/conntrackd.conf")},
+				PidFile:     root.Join("run/ctsync/conntrackd.pid"),
+				LockFile:    root.Join("run/ctsync/conntrackd.lock"),
+				LogFile:     root.Join("var/log/ctsync/conntrackd.log"),
+				ConfigFile:  root.Join("etc/ctsync/conntrackd.conf"),
+				StartedFile: root.Join("run/ctsync/conntrackd.started.json"),
 			}
 			if diff := cmp.Diff([]handler.EngineSpec{want}, eng.specs); diff != "" {
 				t.Errorf("engine spec (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// install writes the files Generate renders for cfg, as the commit
+// engine does before Apply.
+func install(t *testing.T, h *Handler, root paths.Root, cfg any) {
+	t.Helper()
+	files, err := h.Generate(cfg, &handler.Env{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f.Path, f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// writeStartedRecord records pid as started with the conntrackd.conf
+// installed now.
+func writeStartedRecord(t *testing.T, root paths.Root, pid int) {
+	t.Helper()
+	sum, err := supervise.HashFile(root.ConntrackdConf())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(supervise.Started{Pid: pid, ConfigSHA256: sum})
+	if err := os.MkdirAll(root.RunDir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(root.ConntrackdStarted(), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRestartDecision(t *testing.T) {
+	rec := &supervise.Started{Pid: 42, ConfigSHA256: "aaa"}
+	tests := []struct {
+		name      string
+		st        *supervise.Started
+		pid       int
+		running   bool
+		installed string
+		err       error
+		restart   bool
+		why       string
+	}{
+		{"same process, same file", rec, 42, true, "aaa", nil, false, ""},
+		{"same process, file changed", rec, 42, true, "bbb", nil, true, "older conntrackd.conf"},
+		{"no record", nil, 42, false, "aaa", nil, true, "no record"},
+		{"record of another pid", rec, 43, true, "aaa", nil, true, "names pid 42, not the running pid 43"},
+		{"record of a process that is gone (pid reused)", rec, 42, false, "aaa", nil, true, "names pid 42"},
+		{"installed file unreadable", rec, 42, true, "", errors.New("no such file"), true, "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			restart, why := restartDecision(tt.st, tt.pid, tt.running, tt.installed, tt.err)
+			if restart != tt.restart || !strings.Contains(why, tt.why) {
+				t.Errorf("restartDecision = %v, %q; want %v, %q", restart, why, tt.restart, tt.why)
+			}
+		})
+	}
+}
+
+// A restart waits for the transition lock and holds it across the
+// restart; a keep does not touch it.
+func TestApplyRestartHoldsTransitions(t *testing.T) {
+	root := paths.Root{Dir: t.TempDir()}
+	eng := newFakeEngines()
+	env := &handler.Env{Root: root, Engines: eng}
+	h := testHandler()
+	var log []string
+	h.HoldTransitions = func(context.Context, paths.Root) (func(), error) {
+		log = append(log, "hold")
+		return func() { log = append(log, "release") }, nil
+	}
+	install(t, h, root, verified(t, h, baseLines, true))
+	eng.pids[EngineName] = 42
+	writeStartedRecord(t, root, 42)
+	cfg := verified(t, h, baseLines, true)
+	if _, err := h.Apply(context.Background(), cfg, cfg, env); err != nil {
+		t.Fatal(err)
+	}
+	if len(log) != 0 {
+		t.Errorf("a keep took the transition lock: %v", log)
+	}
+	changed := verified(t, h, append([]string{"service conntrack-sync sync-queue-size 2"}, baseLines...), true)
+	install(t, h, root, changed)
+	if _, err := h.Apply(context.Background(), cfg, changed, env); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"hold", "release"}, log); diff != "" {
+		t.Errorf("lock (-want +got):\n%s", diff)
+	}
+	h.HoldTransitions = func(context.Context, paths.Root) (func(), error) {
+		return nil, errors.New("a master transition is still committing")
+	}
+	install(t, h, root, cfg)
+	if _, err := h.Apply(context.Background(), changed, cfg, env); err == nil || !strings.Contains(err.Error(), "still committing") {
+		t.Errorf("Apply with the lock held elsewhere = %v", err)
 	}
 }
 
@@ -120,6 +261,7 @@ func TestApplyTwice(t *testing.T) {
 	env := &handler.Env{Root: paths.Root{Dir: t.TempDir()}, Engines: eng}
 	h := testHandler()
 	cfg := verified(t, h, baseLines, true)
+	install(t, h, env.Root, cfg)
 	for range 2 {
 		if _, err := h.Apply(context.Background(), nil, cfg, env); err != nil {
 			t.Fatal(err)
@@ -143,21 +285,6 @@ func TestApplyNoAnswer(t *testing.T) {
 	}
 	if tries < 2 {
 		t.Errorf("probed %d times, want retries", tries)
-	}
-}
-
-func TestSame(t *testing.T) {
-	h := testHandler()
-	a := verified(t, h, baseLines, true).(*Config)
-	b := verified(t, h, baseLines, true).(*Config)
-	if !Same(a, b) {
-		t.Error("identical configs differ")
-	}
-	// The link's address changed under the same config: the file changes,
-	// so conntrackd must restart.
-	b.Facts.Local["eth1"] = "198.18.10.9"
-	if Same(a, b) {
-		t.Error("a changed local address went unnoticed")
 	}
 }
 
@@ -205,5 +332,45 @@ func BenchmarkGetConfigVerifyGenerate(b *testing.B) {
 		if _, err := h.Generate(cfg, env); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A commit renaming the sync-group tells the hook the old name, which
+// the keepalived running until its reload still calls it with.
+func TestGenerateFactsKeepPreviousSyncGroup(t *testing.T) {
+	root := paths.Root{Dir: t.TempDir()}
+	h := testHandler()
+	install(t, h, root, verified(t, h, baseLines, true))
+	renamed := []string{
+		"service conntrack-sync interface eth1 peer 198.18.10.3",
+		"service conntrack-sync failover-mechanism vrrp sync-group SYNC2",
+		"high-availability vrrp sync-group SYNC2 member wan",
+	}
+	files, err := h.Generate(verified(t, h, renamed, true), &handler.Env{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got transition.Facts
+	for _, f := range files {
+		if f.Path == root.FailoverFacts() {
+			if err := json.Unmarshal(f.Data, &got); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got.SyncGroup != "SYNC2" || got.Previous != "MAIN-GW" {
+		t.Errorf("facts = %+v, want SYNC2 with previous MAIN-GW", got)
+	}
+	// The same name again: no previous.
+	install(t, h, root, verified(t, h, renamed, true))
+	files, _ = h.Generate(verified(t, h, renamed, true), &handler.Env{Root: root})
+	for _, f := range files {
+		if f.Path == root.FailoverFacts() {
+			got = transition.Facts{}
+			_ = json.Unmarshal(f.Data, &got)
+		}
+	}
+	if got.Previous != "" {
+		t.Errorf("facts after an unchanged commit = %+v", got)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/ctsync/ctsync/internal/kernelinfo"
 	"github.com/ctsync/ctsync/internal/nstest"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/supervise"
 	"github.com/ctsync/ctsync/internal/sysinfo"
 )
 
@@ -158,63 +158,43 @@ func waitAnswer(socket string, timeout time.Duration) error {
 	}
 }
 
-// nsEngines is the smallest real handler.Engines: it runs each engine as
-// a child of the test inside one namespace. It lets Apply be tested end
-// to end against the real conntrackd.
+// nsEngines is the smallest real handler.Engines: it starts each engine
+// with supervise.Spawn (so it leaves the Started record the handler
+// decides restarts from) inside one namespace. It lets Apply be tested
+// end to end against the real conntrackd.
 type nsEngines struct {
 	t    *testing.T
 	ns   *nstest.NS
 	mu   sync.Mutex
-	cmds map[string]*exec.Cmd
+	pids map[string]int
 	done map[string]chan struct{}
 }
 
 func (e *nsEngines) Ensure(_ context.Context, spec handler.EngineSpec, restart bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if c := e.cmds[spec.Name]; c != nil {
+	if e.pidLocked(spec.Name) != 0 {
 		if !restart {
 			return nil
 		}
 		e.stopLocked(spec.Name)
 	}
-	_ = os.Remove(spec.LockFile)
-	// Like supervise.Spawn, make the folders the spec names.
-	for _, f := range []string{spec.PidFile, spec.LockFile, spec.LogFile} {
-		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+	return e.ns.Do(func() error {
+		pid, done, err := supervise.Spawn(spec)
+		if err != nil {
 			return err
 		}
-	}
-	logf, err := os.Create(spec.LogFile)
-	if err != nil {
-		return err
-	}
-	cmd := e.ns.Cmd(spec.Argv[0], spec.Argv[1:]...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return err
-	}
-	logf.Close()
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	e.cmds[spec.Name], e.done[spec.Name] = cmd, done
-	return nil
+		e.pids[spec.Name], e.done[spec.Name] = pid, done
+		return nil
+	})
 }
 
 func (e *nsEngines) stopLocked(name string) {
-	c := e.cmds[name]
-	if c == nil {
+	if e.pidLocked(name) == 0 {
 		return
 	}
-	_ = c.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-e.done[name]:
-	case <-time.After(5 * time.Second):
-		_ = c.Process.Kill()
-		<-e.done[name]
-	}
-	delete(e.cmds, name)
+	_ = supervise.Terminate(context.Background(), e.pids[name], e.done[name])
+	delete(e.pids, name)
 }
 
 func (e *nsEngines) Reload(context.Context, string) error { return nil }
@@ -233,15 +213,19 @@ func (e *nsEngines) Adopt(spec handler.EngineSpec) int { return e.Pid(spec.Name)
 func (e *nsEngines) Pid(name string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if c := e.cmds[name]; c != nil {
-		select {
-		case <-e.done[name]:
-			return 0
-		default:
-			return c.Process.Pid
-		}
+	return e.pidLocked(name)
+}
+
+func (e *nsEngines) pidLocked(name string) int {
+	if e.pids[name] == 0 {
+		return 0
 	}
-	return 0
+	select {
+	case <-e.done[name]:
+		return 0
+	default:
+		return e.pids[name]
+	}
 }
 
 // TestApplyRealConntrackd commits through the handler as ctsyncd does:
@@ -250,7 +234,7 @@ func (e *nsEngines) Pid(name string) int {
 func TestApplyRealConntrackd(t *testing.T) {
 	r, sys := router(t)
 	root := paths.Root{Dir: t.TempDir()}
-	eng := &nsEngines{t: t, ns: r, cmds: map[string]*exec.Cmd{}, done: map[string]chan struct{}{}}
+	eng := &nsEngines{t: t, ns: r, pids: map[string]int{}, done: map[string]chan struct{}{}}
 	t.Cleanup(func() { _ = eng.Stop(context.Background(), EngineName) })
 	env := &handler.Env{Root: root, Engines: eng}
 	h := New()
@@ -298,6 +282,17 @@ func TestApplyRealConntrackd(t *testing.T) {
 	cfg2, msg := commit(cfg1, baseLines)
 	if msg != "conntrackd unchanged" || eng.Pid(EngineName) != pid1 {
 		t.Errorf("same config: %q, pid %d -> %d", msg, pid1, eng.Pid(EngineName))
+	}
+	// Renaming the sync-group changes the config, not the file
+	// conntrackd reads: it keeps running.
+	renamed := []string{
+		"service conntrack-sync interface eth1 peer 198.18.10.3",
+		"service conntrack-sync failover-mechanism vrrp sync-group SYNC2",
+		"high-availability vrrp sync-group SYNC2 member wan",
+	}
+	cfg2, msg = commit(cfg2, renamed)
+	if msg != "conntrackd unchanged" || eng.Pid(EngineName) != pid1 {
+		t.Errorf("renamed sync-group: %q, pid %d -> %d", msg, pid1, eng.Pid(EngineName))
 	}
 	cfg3, msg := commit(cfg2, append([]string{"service conntrack-sync startup-resync"}, baseLines...))
 	if msg != "conntrackd restarted (unicast to 198.18.10.3 over eth1)" || eng.Pid(EngineName) == pid1 {

@@ -7,11 +7,15 @@ import (
 	"reflect"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/kernelinfo"
+	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/schema"
+	"github.com/ctsync/ctsync/internal/supervise"
 	"github.com/ctsync/ctsync/internal/transition"
 )
 
@@ -33,6 +37,14 @@ type Handler struct {
 	Probe func(ctx context.Context, socket string) error
 	// ProbeTimeout bounds how long Apply waits for conntrackd to answer.
 	ProbeTimeout time.Duration
+	// Running reports whether the process a Started record names still
+	// runs; nil means (*supervise.Started).Running. Tests with fake
+	// engines replace it.
+	Running func(*supervise.Started) bool
+	// HoldTransitions waits until no VRRP transition runs and keeps new
+	// ones waiting until release is called; nil means
+	// transition.HoldLock, bounded by transition.DefaultTimeout.
+	HoldTransitions func(ctx context.Context, root paths.Root) (release func(), err error)
 }
 
 func init() {
@@ -103,20 +115,30 @@ func (h *Handler) Generate(cfg any, env *handler.Env) ([]handler.File, error) {
 	// The VRRP hook learns what it must know of the config from this file,
 	// rendered from the same cfg and installed with conntrackd.conf before
 	// keepalived can run the hook.
+	f := transition.Facts{
+		SyncGroup:            c.FailoverMechanism.VRRP.SyncGroup,
+		DisableExternalCache: c.DisableExternalCache,
+		ExpectSync:           len(c.ExpectSync) > 0,
+	}
+	// A renamed sync-group: the keepalived that runs until the vrrp
+	// handler reloads it still calls the hook with the old name, and a
+	// failover in that window must not be ignored. The installed facts
+	// are what that keepalived was started with.
+	if old, err := transition.ReadFacts(env.Root); err == nil && old != nil && old.SyncGroup != f.SyncGroup {
+		f.Previous = old.SyncGroup
+	}
 	return []handler.File{
 		{Path: path, Data: data, Mode: 0o644},
-		{Path: facts, Data: transition.EncodeFacts(transition.Facts{
-			SyncGroup:            c.FailoverMechanism.VRRP.SyncGroup,
-			DisableExternalCache: c.DisableExternalCache,
-			ExpectSync:           len(c.ExpectSync) > 0,
-		}), Mode: 0o644},
+		{Path: facts, Data: transition.EncodeFacts(f), Mode: 0o644},
 	}, nil
 }
 
-// Apply implements handler.Handler.
+// Apply implements handler.Handler. Whether conntrackd restarts depends
+// only on the installed file and what the running process was started
+// with (needsRestart), not on prev: a rollback, a resume and a commit
+// that changed nothing conntrackd reads all come out right.
 func (h *Handler) Apply(ctx context.Context, prev, cfg any, env *handler.Env) (string, error) {
-	p, err := asConfig(prev)
-	if err != nil {
+	if _, err := asConfig(prev); err != nil {
 		return "", err
 	}
 	c, err := asConfig(cfg)
@@ -138,13 +160,32 @@ func (h *Handler) Apply(ctx context.Context, prev, cfg any, env *handler.Env) (s
 	}
 	spec := conntrackd.Spec(env.Root, bin)
 
-	running := env.Engines.Adopt(spec) != 0
-	// prev nil while conntrackd runs means ctsyncd just started and
-	// adopted it: the file it runs with was generated from the same saved
-	// config, so it must not be restarted.
-	restart := running && p != nil && !Same(p, c)
+	pid := env.Engines.Adopt(spec)
+	running := pid != 0
+	restart, why := false, ""
+	if running {
+		restart, why = h.needsRestart(spec, pid)
+	}
+	if restart {
+		// A master transition commits from conntrackd's external cache:
+		// restarting it meanwhile would throw the cache away mid-commit.
+		// Wait for it (bounded by the hook's own timeout), and keep the
+		// next one waiting until conntrackd is back.
+		hold := h.HoldTransitions
+		if hold == nil {
+			hold = holdTransitions
+		}
+		release, err := hold(ctx, env.Root)
+		if err != nil {
+			return "", fmt.Errorf("restarting conntrackd: %w", err)
+		}
+		defer release()
+	}
 	if err := env.Engines.Ensure(ctx, spec, restart); err != nil {
 		return "", fmt.Errorf("starting conntrackd: %w", err)
+	}
+	if restart && env.Log != nil {
+		env.Log.Info("conntrackd restarted", zap.String("why", why))
 	}
 	if err := h.waitAnswer(ctx, env.Root.ConntrackdSocket()); err != nil {
 		return "", err
@@ -192,21 +233,48 @@ func ProbeSocket(ctx context.Context, socket string) error {
 	return err
 }
 
-// Same reports whether a and b would run conntrackd the same way. When
-// one of them was never verified (ctsyncd re-derived the previous config
-// from the running tree) its facts are unknown and only the configured
-// part is compared.
-func Same(a, b *Config) bool {
-	fa, fb := a.Facts, b.Facts
-	ac, bc := *a, *b
-	ac.Facts, bc.Facts = Facts{}, Facts{}
-	if !reflect.DeepEqual(ac, bc) {
-		return false
+// needsRestart decides from facts, not from config structs: conntrackd
+// pid runs the installed conntrackd.conf only if the Started record
+// names that very process and holds the hash of the file as installed
+// now. Anything less (no record, a record of another process, a hash of
+// an older file — a ctsyncd that restarted after a commit it did not
+// finish, or a file changed by a commit of another subtree) restarts it.
+// A change of the config that renders the same bytes (renaming the
+// sync-group) does not.
+func (h *Handler) needsRestart(spec handler.EngineSpec, pid int) (bool, string) {
+	st, err := supervise.ReadStarted(spec)
+	if err != nil {
+		return true, err.Error()
 	}
-	if fa.Local == nil || fb.Local == nil {
-		return true
+	running := h.Running
+	if running == nil {
+		running = (*supervise.Started).Running
 	}
-	return reflect.DeepEqual(fa, fb)
+	sum, herr := supervise.HashFile(spec.ConfigFile)
+	return restartDecision(st, pid, st != nil && running(st), sum, herr)
+}
+
+// restartDecision is needsRestart's rule, apart from the system.
+func restartDecision(st *supervise.Started, pid int, stRunning bool, installed string, installedErr error) (bool, string) {
+	switch {
+	case st == nil:
+		return true, fmt.Sprintf("no record of what conntrackd pid %d was started with", pid)
+	case st.Pid != pid || !stRunning:
+		return true, fmt.Sprintf("the start record names pid %d, not the running pid %d", st.Pid, pid)
+	case installedErr != nil:
+		return true, "reading the installed conntrackd.conf: " + installedErr.Error()
+	case st.ConfigSHA256 != installed:
+		return true, "it runs an older conntrackd.conf"
+	}
+	return false, ""
+}
+
+// holdTransitions waits for a running VRRP transition, which is bounded
+// by the hook's timeout, with a margin.
+func holdTransitions(ctx context.Context, root paths.Root) (func(), error) {
+	ctx, cancel := context.WithTimeout(ctx, transition.DefaultTimeout+5*time.Second)
+	defer cancel()
+	return transition.HoldLock(ctx, root)
 }
 
 // Summary describes the sync links in a few words, for the commit output.

@@ -2,8 +2,11 @@ package conntracksync
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -11,7 +14,9 @@ import (
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/kernelinfo"
+	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/schema"
+	"github.com/ctsync/ctsync/internal/supervise"
 )
 
 // tagNodes and valueless leaves of the subtrees these tests build; every
@@ -156,6 +161,17 @@ func (e *fakeEngines) Ensure(_ context.Context, spec handler.EngineSpec, restart
 	}
 	e.next++
 	e.pids[spec.Name] = e.next
+	// Like supervise.Spawn: record what the process was started with.
+	if spec.StartedFile != "" {
+		sum, _ := supervise.HashFile(spec.ConfigFile)
+		b, _ := json.Marshal(supervise.Started{Pid: e.next, Argv: spec.Argv, ConfigSHA256: sum})
+		if err := os.MkdirAll(filepath.Dir(spec.StartedFile), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(spec.StartedFile, b, 0o644); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -193,6 +209,10 @@ func testHandler() *Handler {
 		Binary:       "/usr/sbin/conntrackd",
 		Probe:        func(context.Context, string) error { return nil },
 		ProbeTimeout: 0,
+		// The fake engines' pids are not processes: a record naming
+		// one counts as running.
+		Running:         func(*supervise.Started) bool { return true },
+		HoldTransitions: func(context.Context, paths.Root) (func(), error) { return func() {}, nil },
 	}
 }
 

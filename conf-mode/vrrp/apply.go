@@ -42,7 +42,7 @@ func VRRPPidFile(root paths.Root) string {
 // keepalived last read, so Apply reloads exactly when the installed file
 // differs from it, whoever installed it and whatever ctsyncd remembers.
 func LoadedFile(root paths.Root) string {
-	return filepath.Join(root.RunDir(), "keepalived.conf.loaded")
+	return root.KeepalivedLoaded()
 }
 
 // Spec is how ctsyncd runs keepalived under root. Every file keepalived
@@ -51,7 +51,10 @@ func LoadedFile(root paths.Root) string {
 // do not take each other for an already running keepalived. -P runs the
 // VRRP child only: ctsync configures no virtual servers. The supervisor's
 // own pid file is distinct from keepalived's -p file, which keepalived
-// checks at start to refuse a second copy of itself.
+// checks at start to refuse a second copy of itself. keepalived writes its
+// state dumps (SIGUSR1, SIGUSR2, the JSON signal) into $TMPDIR, /tmp by
+// default, which routers sharing a machine share too: TMPDIR puts them in
+// the router's own run directory (KeepalivedDumpDir), where `show vrrp` reads them.
 func Spec(root paths.Root) handler.EngineSpec {
 	run := root.RunDir()
 	return handler.EngineSpec{
@@ -64,6 +67,7 @@ func Spec(root paths.Root) handler.EngineSpec {
 			"-c", filepath.Join(run, "keepalived_checkers.pid"),
 			"-b", filepath.Join(run, "keepalived_bfd.pid"),
 		},
+		Env:         []string{"TMPDIR=" + root.KeepalivedDumpDir()},
 		PidFile:     filepath.Join(run, "keepalived.sup.pid"),
 		LogFile:     filepath.Join(root.LogDir(), "keepalived.log"),
 		ConfigFile:  root.KeepalivedConf(),
@@ -75,6 +79,9 @@ func Spec(root paths.Root) handler.EngineSpec {
 // keepalived.conf itself (keepalived -t) before the commit engine lets any
 // handler touch an engine.
 func (h *Handler) Precheck(ctx context.Context, c any, env *handler.Env) error {
+	if cfg, _ := c.(*Config); cfg == nil || cfg.Disabled {
+		return nil // no file to test: keepalived will not run
+	}
 	return h.configTest(ctx, env.Root.KeepalivedConf())
 }
 
@@ -85,11 +92,14 @@ func (h *Handler) Precheck(ctx context.Context, c any, env *handler.Env) error {
 // net_namespace or instance, are never set), so Apply never restarts it.
 func (h *Handler) Apply(ctx context.Context, prev, c any, env *handler.Env) (string, error) {
 	cfg, _ := c.(*Config)
-	if cfg == nil {
+	if cfg == nil || cfg.Disabled {
 		if err := env.Engines.Stop(ctx, Engine); err != nil {
 			return "", fmt.Errorf("stopping keepalived: %w", err)
 		}
 		_ = os.Remove(LoadedFile(env.Root))
+		if cfg != nil {
+			return fmt.Sprintf("keepalived stopped: high-availability disable (%s kept in the configuration)", Describe(cfg)), nil
+		}
 		return "keepalived stopped", nil
 	}
 	conf := env.Root.KeepalivedConf()

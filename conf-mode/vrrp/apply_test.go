@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ctsync/ctsync/internal/handler"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"github.com/ctsync/ctsync/internal/paths"
 )
 
@@ -63,6 +64,8 @@ func TestApplyLifecycle(t *testing.T) {
 		"high-availability vrrp sync-group MAIN-GW member wan",
 		"service conntrack-sync failover-mechanism vrrp sync-group MAIN-GW")
 	v2 := configOf(t, wan+" interface eth0", wan+" vrid 1", wan+" address 198.18.0.101/24", wan+" priority 200")
+	off := configOf(t, wan+" interface eth0", wan+" vrid 1", wan+" address 198.18.0.101/24", wan+" priority 200",
+		"high-availability disable")
 
 	steps := []struct {
 		name      string
@@ -78,6 +81,10 @@ func TestApplyLifecycle(t *testing.T) {
 			[]string{"ensure keepalived restart=false", "reload keepalived"}},
 		{"rollback reloads back", v2, v1, "keepalived reloaded (1 group, sync-group MAIN-GW with failover hooks)",
 			[]string{"ensure keepalived restart=false", "reload keepalived"}},
+		{"disable stops", v1, off, "keepalived stopped: high-availability disable (1 group kept in the configuration)", []string{"stop keepalived"}},
+		{"disable again", off, off, "keepalived stopped: high-availability disable (1 group kept in the configuration)", []string{"stop keepalived"}},
+		{"enable starts", off, v1, "keepalived started (1 group, sync-group MAIN-GW with failover hooks)",
+			[]string{"ensure keepalived restart=false"}},
 		{"delete stops", v1, nil, "keepalived stopped", []string{"stop keepalived"}},
 		{"delete twice", nil, nil, "keepalived stopped", []string{"stop keepalived"}},
 	}
@@ -182,6 +189,34 @@ func TestApplyFailures(t *testing.T) {
 			t.Error("Apply succeeded although the reload failed")
 		}
 	})
+}
+
+// With high-availability disable the subtree is kept and verified, but
+// no keepalived.conf is written and nothing is tested with keepalived.
+func TestDisabledWritesNoFile(t *testing.T) {
+	cfg := configOf(t, wan+" interface eth0", wan+" vrid 1", wan+" address 198.18.0.101/24", "high-availability disable")
+	if !cfg.Disabled || cfg.Group["wan"] == nil {
+		t.Fatalf("config = %+v, want the group kept and Disabled", cfg)
+	}
+	files, err := New().Generate(cfg, testEnv())
+	if err != nil || len(files) != 1 || files[0].Data != nil || files[0].Path != testEnv().Root.KeepalivedConf() {
+		t.Fatalf("Generate = %+v, %v; want only the removal of keepalived.conf", files, err)
+	}
+	h := New()
+	h.configTest = func(context.Context, string) error { return errors.New("keepalived -t ran") }
+	if err := h.Precheck(context.Background(), cfg, testEnv()); err != nil {
+		t.Errorf("Precheck of a disabled config: %v", err)
+	}
+	// Still verified: a disabled pair must come back valid.
+	bad := configOf(t, wan+" interface eth0", wan+" vrid 1", wan+" address 198.18.0.101/24", "high-availability disable",
+		wan+" advertise-interval 0.5")
+	if err := verify(bad, nil); err == nil {
+		t.Error("a disabled config with a bad value verified")
+	}
+	// Without vrrp, disable alone is no config for this handler.
+	if c, err := New().GetConfig(handlertest.Tree(t, "high-availability disable")); c != nil || err != nil {
+		t.Errorf("GetConfig(high-availability disable) = %v, %v; want nil", c, err)
+	}
 }
 
 func TestSpecKeepsEveryPathUnderTheRoot(t *testing.T) {

@@ -6,8 +6,12 @@
 package vrrp
 
 import (
+	"fmt"
 	"net/netip"
+	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/handler"
@@ -18,7 +22,7 @@ import (
 // schema without them), so the generated file never carries a zero.
 const (
 	DefaultPriority          = 100
-	DefaultAdvertiseInterval = 1
+	DefaultAdvertiseInterval = "1"
 	DefaultHealthInterval    = 60
 	DefaultFailureCount      = 3
 )
@@ -28,6 +32,9 @@ var (
 	Owned = []string{"high-availability", "vrrp"}
 	// conntrackSync is the subtree whose failover sync-group gets hooks.
 	conntrackSync = []string{"service", "conntrack-sync"}
+	// haDisable is `high-availability disable`: keep the subtree, run no
+	// VRRP.
+	haDisable = []string{"high-availability", "disable"}
 )
 
 // Config is `high-availability vrrp`, decoded, plus what the rest of the
@@ -42,13 +49,17 @@ type Config struct {
 	// not exist: the conntrack-sync handler reports that).
 	ConntrackSync bool   `mapstructure:"-"`
 	HookGroup     string `mapstructure:"-"`
+	// Disabled is `high-availability disable`: the subtree is verified
+	// and kept, but keepalived does not run (and has no file).
+	Disabled bool `mapstructure:"-"`
 }
 
 // Group is one `group NAME`: a keepalived vrrp_instance. Description is
 // kept in the config only: keepalived.conf has no place for it.
 type Group struct {
 	Address              map[string]*Address `mapstructure:"address"`
-	AdvertiseInterval    int                 `mapstructure:"advertise-interval"`
+	ExcludedAddress      map[string]*Address `mapstructure:"excluded-address"`
+	AdvertiseInterval    string              `mapstructure:"advertise-interval"` // seconds, as written ("1", "0.1")
 	Authentication       *Authentication     `mapstructure:"authentication"`
 	Description          string              `mapstructure:"description"`
 	Disable              bool                `mapstructure:"disable"`
@@ -140,7 +151,7 @@ func FromTree(tree *configtree.Node, multi func(path []string) bool) (*Config, e
 		if g.Priority == 0 {
 			g.Priority = DefaultPriority
 		}
-		if g.AdvertiseInterval == 0 {
+		if g.AdvertiseInterval == "" {
 			g.AdvertiseInterval = DefaultAdvertiseInterval
 		}
 		defaultHealth(g.HealthCheck)
@@ -148,6 +159,7 @@ func FromTree(tree *configtree.Node, multi func(path []string) bool) (*Config, e
 	for _, s := range cfg.SyncGroup {
 		defaultHealth(s.HealthCheck)
 	}
+	cfg.Disabled = tree.Get(haDisable...) != nil
 	if cs := tree.Get(conntrackSync...); cs != nil {
 		cfg.ConntrackSync = true
 		if sg := cs.Get("failover-mechanism", "vrrp", "sync-group"); sg != nil && sg.Leaf && len(sg.Values) > 0 {
@@ -206,4 +218,45 @@ func familyOf(a netip.Addr) int {
 		return 4
 	}
 	return 6
+}
+
+// reAdvert is an advertise-interval as the schema allows it: seconds
+// with at most two decimals (VRRPv3 counts adverts in centiseconds).
+var reAdvert = regexp.MustCompile(`^[0-9]{1,3}(\.[0-9]{1,2})?$`)
+
+// advertCentis parses an advertise-interval into centiseconds, refusing
+// anything outside 0.01-255 s.
+func advertCentis(s string) (int, error) {
+	if !reAdvert.MatchString(s) {
+		return 0, fmt.Errorf("%q is not a number of seconds with at most two decimals", s)
+	}
+	whole, frac, _ := strings.Cut(s, ".")
+	w, _ := strconv.Atoi(whole)
+	c := w * 100
+	if frac != "" {
+		f, _ := strconv.Atoi(frac)
+		if len(frac) == 1 {
+			f *= 10
+		}
+		c += f
+	}
+	if c < 1 || c > 25500 {
+		return 0, fmt.Errorf("%s is outside 0.01-255 seconds", s)
+	}
+	return c, nil
+}
+
+// formatCentis writes centiseconds as keepalived's advert_int: whole
+// seconds without a point, else the shortest decimal ("0.1", "0.25").
+func formatCentis(c int) string {
+	if c%100 == 0 {
+		return strconv.Itoa(c / 100)
+	}
+	return strings.TrimRight(fmt.Sprintf("%d.%02d", c/100, c%100), "0")
+}
+
+// runsVersion3 says the group speaks VRRPv3: the global version says so,
+// or the group is IPv6 (keepalived runs IPv6 instances as version 3).
+func (g *Group) runsVersion3(global int) bool {
+	return global == 3 || g.family() == 6
 }

@@ -16,8 +16,9 @@ func FuzzRender(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name, iface, addr, pass, script, peer, sync, garpInterval string) {
 		cfg := &Config{
 			Group: map[string]*Group{name: {
-				Interface: iface, VRID: 1, Priority: 100, AdvertiseInterval: 1,
+				Interface: iface, VRID: 1, Priority: 100, AdvertiseInterval: "1",
 				Address:          map[string]*Address{addr: {Interface: iface}},
+				ExcludedAddress:  map[string]*Address{addr: {Interface: iface}},
 				Authentication:   &Authentication{Type: "plaintext-password", Password: pass},
 				PeerAddress:      []string{peer},
 				Track:            &Track{Interface: []string{iface}},
@@ -82,6 +83,27 @@ func FuzzProblems(f *testing.F) {
 					t.Fatalf("benign line reported: %q", b)
 				}
 			}
+		}
+	})
+}
+
+// FuzzAdvertCentis: whatever advertCentis accepts is 0.01-255 s, and
+// keepalived's spelling of it parses back to the same value.
+func FuzzAdvertCentis(f *testing.F) {
+	for _, s := range []string{"1", "0.1", "0.01", "255", "2.50", "0.001", "256", "1e2", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := advertCentis(s)
+		if err != nil {
+			return
+		}
+		if c < 1 || c > 25500 {
+			t.Fatalf("advertCentis(%q) = %d, outside 1-25500", s, c)
+		}
+		out := formatCentis(c)
+		if back, err := advertCentis(out); err != nil || back != c {
+			t.Fatalf("formatCentis(%d) = %q parses to %d, %v", c, out, back, err)
 		}
 	})
 }

@@ -86,7 +86,7 @@ type instanceView struct {
 	Interface        string
 	VRID             int
 	Priority         int
-	AdvertInt        int
+	AdvertInt        string
 	NoPreempt        bool
 	PreemptDelay     int
 	Vmac             string
@@ -96,6 +96,7 @@ type instanceView struct {
 	AuthType         string
 	AuthPass         string
 	VIPs             []vipView
+	ExcludedVIPs     []vipView
 	DontTrackPrimary bool
 	TrackInterfaces  []string
 	TrackScript      string
@@ -114,7 +115,8 @@ type syncGroupView struct {
 func (h *Handler) Generate(c any, env *handler.Env) ([]handler.File, error) {
 	conf := env.Root.KeepalivedConf()
 	cfg, _ := c.(*Config)
-	if cfg == nil {
+	if cfg == nil || cfg.Disabled {
+		// No VRRP runs: no file, so nothing can start keepalived on it.
 		return []handler.File{{Path: conf}}, nil
 	}
 	data, err := Render(cfg, env)
@@ -180,12 +182,23 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 		if err := safe(g.Interface, reIfname, "interface"); err != nil {
 			return nil, fmt.Errorf("group %s: %w", name, err)
 		}
+		advert, err := advertCentis(g.AdvertiseInterval)
+		if err != nil {
+			return nil, fmt.Errorf("group %s: advertise-interval: %w", name, err)
+		}
+		version := 0
+		if cfg.GlobalParameters != nil {
+			version = cfg.GlobalParameters.Version
+		}
+		if advert%100 != 0 && !g.runsVersion3(version) {
+			return nil, fmt.Errorf("group %s: advertise-interval %s: a fraction needs VRRP version 3", name, g.AdvertiseInterval)
+		}
 		iv := instanceView{
 			Name:      name,
 			Interface: g.Interface,
 			VRID:      g.VRID,
 			Priority:  g.Priority,
-			AdvertInt: g.AdvertiseInterval,
+			AdvertInt: formatCentis(advert),
 			NoPreempt: g.NoPreempt,
 		}
 		if !g.NoPreempt {
@@ -212,6 +225,22 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 				}
 			}
 			iv.VIPs = append(iv.VIPs, vipView{Addr: p.String(), Dev: dev})
+		}
+		for _, a := range sortedKeys(g.ExcludedAddress) {
+			p, err := netip.ParsePrefix(a)
+			if err != nil {
+				return nil, fmt.Errorf("group %s: excluded-address %q: %w", name, a, err)
+			}
+			dev := ""
+			if x := g.ExcludedAddress[a]; x != nil {
+				dev = x.Interface
+			}
+			if dev != "" {
+				if err := safe(dev, reIfname, "interface"); err != nil {
+					return nil, fmt.Errorf("group %s excluded-address %s: %w", name, a, err)
+				}
+			}
+			iv.ExcludedVIPs = append(iv.ExcludedVIPs, vipView{Addr: p.String(), Dev: dev})
 		}
 		for _, peer := range g.PeerAddress {
 			a, err := netip.ParseAddr(peer)

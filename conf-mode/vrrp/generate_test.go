@@ -102,6 +102,27 @@ var goldenCases = []struct {
 		wan + " track interface eth2",
 		wan + " track exclude-vrrp-interface",
 	}},
+	{"advert-v3-fraction", []string{
+		wan + " interface eth0",
+		wan + " vrid 1",
+		wan + " address 198.18.0.101/24",
+		wan + " advertise-interval 0.1",
+		"high-availability vrrp group lan interface eth1",
+		"high-availability vrrp group lan vrid 2",
+		"high-availability vrrp group lan address 192.0.2.1/24",
+		"high-availability vrrp group lan advertise-interval 0.25",
+		"high-availability vrrp sync-group MAIN member wan",
+		"high-availability vrrp sync-group MAIN member lan",
+		"high-availability vrrp global-parameters version 3",
+	}},
+	{"excluded-address", []string{
+		wan + " interface eth0",
+		wan + " vrid 1",
+		wan + " address 198.18.0.101/24",
+		wan + " excluded-address 198.18.0.102/24",
+		wan + " excluded-address 2001:db8::101/64",
+		wan + " excluded-address 198.18.1.101/24 interface eth2",
+	}},
 	{"ipv6-rfc3768-disabled", []string{
 		"high-availability vrrp group v6 interface eth0",
 		"high-availability vrrp group v6 vrid 3",
@@ -208,7 +229,7 @@ func TestConntrackSyncTogglesHooks(t *testing.T) {
 }
 
 func TestReadsIncludesConntrackSync(t *testing.T) {
-	want := [][]string{{"high-availability", "vrrp"}, {"service", "conntrack-sync"}}
+	want := [][]string{{"high-availability", "vrrp"}, {"service", "conntrack-sync"}, {"high-availability", "disable"}}
 	if d := cmp.Diff(want, New().Reads()); d != "" {
 		t.Errorf("Reads (-want +got):\n%s", d)
 	}

@@ -152,8 +152,14 @@ func verify(cfg *Config, sys handler.System) error {
 		if g.Priority < 1 || g.Priority > 255 {
 			add(&cfgerr.Error{Path: p + " priority", Msg: "must be 1-255"})
 		}
-		if g.AdvertiseInterval < 1 || g.AdvertiseInterval > 255 {
-			add(&cfgerr.Error{Path: p + " advertise-interval", Msg: "must be 1-255 seconds"})
+		if c, err := advertCentis(g.AdvertiseInterval); err != nil {
+			add(&cfgerr.Error{Path: p + " advertise-interval", Msg: "must be 1-255 seconds, or 0.01-255 with VRRP version 3"})
+		} else if c%100 != 0 && !g.runsVersion3(version) {
+			// VRRPv2 counts adverts in whole seconds (RFC 3768); keepalived
+			// would round or refuse a fraction.
+			add(&cfgerr.Error{Path: p + " advertise-interval",
+				Msg:  fmt.Sprintf("%s: fractions of a second need VRRP version 3 (version 2 adverts are whole seconds, 1-255)", g.AdvertiseInterval),
+				Hint: "set " + base + " global-parameters version 3"})
 		}
 		if g.PreemptDelay < 0 || g.PreemptDelay > 1000 {
 			add(&cfgerr.Error{Path: p + " preempt-delay", Msg: "must be 0-1000 seconds"})
@@ -178,6 +184,26 @@ func verify(cfg *Config, sys handler.System) error {
 		}
 		if len(fams) > 1 {
 			add(&cfgerr.Error{Path: p + " address", Msg: "IPv4 and IPv6 addresses cannot be mixed in one group", Hint: "use one group per address family"})
+		}
+		// Excluded addresses move with the group but are not in its
+		// adverts: either family, any number.
+		for _, a := range sortedKeys(g.ExcludedAddress) {
+			ap := p + " excluded-address " + a
+			pfx, err := netip.ParsePrefix(a)
+			if err != nil {
+				add(&cfgerr.Error{Path: ap, Msg: "not an IP address with a prefix length"})
+				continue
+			}
+			if _, dup := g.Address[pfx.String()]; dup {
+				add(&cfgerr.Error{Path: ap, Msg: "is also an address of the group", Hint: "keep it in one of address and excluded-address"})
+			}
+			if x := g.ExcludedAddress[a]; x != nil && x.Interface != "" {
+				if !reIfname.MatchString(x.Interface) {
+					add(&cfgerr.Error{Path: ap + " interface", Msg: "invalid interface name"})
+				} else if !g.Disable {
+					ifaceExists(ap+" interface", x.Interface)
+				}
+			}
 		}
 		fam := g.family()
 

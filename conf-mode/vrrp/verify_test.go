@@ -3,13 +3,15 @@ package vrrp
 import (
 	"context"
 	"errors"
-	"github.com/ctsync/ctsync/internal/handler/handlertest"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ctsync/ctsync/internal/cfgerr"
 	"github.com/ctsync/ctsync/internal/configtree"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
+	"github.com/ctsync/ctsync/internal/schema"
 )
 
 func TestVerifyRules(t *testing.T) {
@@ -134,6 +136,28 @@ func TestVerifyRules(t *testing.T) {
 		), []string{
 			"high-availability vrrp sync-group S transition-script master: this sync-group runs the conntrack-sync failover hook on master (set the script on a member group instead, or use transition-script stop)",
 		}},
+		{"advert fraction needs version 3", with(wan + " advertise-interval 0.1"), []string{
+			"high-availability vrrp group wan advertise-interval: 0.1: fractions of a second need VRRP version 3 (version 2 adverts are whole seconds, 1-255) (set high-availability vrrp global-parameters version 3)",
+		}},
+		{"advert fraction with version 2", with(wan+" advertise-interval 2.5", "high-availability vrrp global-parameters version 2"), []string{
+			"high-availability vrrp group wan advertise-interval: 2.5: fractions of a second need VRRP version 3 (version 2 adverts are whole seconds, 1-255) (set high-availability vrrp global-parameters version 3)",
+		}},
+		{"advert fraction with version 3", with(wan+" advertise-interval 0.01", "high-availability vrrp global-parameters version 3"), nil},
+		{"advert whole seconds with version 3", with(wan+" advertise-interval 255", "high-availability vrrp global-parameters version 3"), nil},
+		{"advert fraction on an IPv6 group", []string{
+			"high-availability vrrp group v6 interface eth0", "high-availability vrrp group v6 vrid 3",
+			"high-availability vrrp group v6 address 2001:db8::1/64", "high-availability vrrp group v6 advertise-interval 0.25",
+		}, nil},
+		{"excluded-address of either family", with(wan+" excluded-address 2001:db8::5/64", wan+" excluded-address 198.18.0.5/24 interface eth1"), nil},
+		{"excluded-address not also an address", with(wan + " excluded-address 198.18.0.101/24"), []string{
+			"high-availability vrrp group wan excluded-address 198.18.0.101/24: is also an address of the group (keep it in one of address and excluded-address)",
+		}},
+		{"excluded-address interface exists", with(wan + " excluded-address 198.18.0.5/24 interface eth9"), []string{
+			"high-availability vrrp group wan excluded-address 198.18.0.5/24 interface: interface eth9 does not exist",
+		}},
+		{"disabled is still verified", with("high-availability disable", wan+" advertise-interval 0.5"), []string{
+			"high-availability vrrp group wan advertise-interval: 0.5: fractions of a second need VRRP version 3 (version 2 adverts are whole seconds, 1-255) (set high-availability vrrp global-parameters version 3)",
+		}},
 		// The conntrack-sync handler reports a missing sync-group; here it
 		// must merely not get in the way.
 		{"conntrack-sync names a missing sync-group", with("service conntrack-sync failover-mechanism vrrp sync-group NOPE"), nil},
@@ -165,7 +189,7 @@ func TestVerifyDefensive(t *testing.T) {
 	t.Cleanup(func() { executable = defaultExecutable })
 	cfg := &Config{Group: map[string]*Group{
 		"bad name": {
-			Interface: "eth0 {", VRID: 300, Priority: 0, AdvertiseInterval: 1,
+			Interface: "eth0 {", VRID: 300, Priority: 0, AdvertiseInterval: "1",
 			Address:        map[string]*Address{"10.0.0.1": {}},
 			Authentication: &Authentication{Type: "plaintext-password", Password: `a"b`},
 		},
@@ -190,6 +214,62 @@ func TestVerifyDefensive(t *testing.T) {
 	}
 }
 
+// The schema refuses advertise-intervals outside 0.01-255 s or with more
+// than two decimals at `set`, before any handler sees them; Verify and
+// Render refuse them again on a Config built by hand.
+func TestAdvertiseIntervalBounds(t *testing.T) {
+	for _, v := range []string{"0", "0.001", "255.01", "256", "-1", "1e2", "0x10"} {
+		if err := schema.Default().Set(configtree.New(), strings.Fields(wan+" advertise-interval "+v)); err == nil {
+			t.Errorf("set advertise-interval %s: accepted", v)
+		}
+		cfg := &Config{Group: map[string]*Group{"wan": {
+			Interface: "eth0", VRID: 1, Priority: 100, AdvertiseInterval: v,
+			Address: map[string]*Address{"198.18.0.101/24": {}},
+		}}, GlobalParameters: &GlobalParameters{Version: 3}}
+		want := "high-availability vrrp group wan advertise-interval: must be 1-255 seconds, or 0.01-255 with VRRP version 3"
+		if err := verify(cfg, nil); err == nil || err.Error() != want {
+			t.Errorf("verify advertise-interval %s: %v, want %q", v, err, want)
+		}
+		if _, err := Render(cfg, testEnv()); err == nil {
+			t.Errorf("Render advertise-interval %s: accepted", v)
+		}
+	}
+	// A fraction on a version 2 group never reaches the file either.
+	cfg := &Config{Group: map[string]*Group{"wan": {
+		Interface: "eth0", VRID: 1, Priority: 100, AdvertiseInterval: "0.5",
+		Address: map[string]*Address{"198.18.0.101/24": {}},
+	}}}
+	if _, err := Render(cfg, testEnv()); err == nil {
+		t.Error("Render wrote a fractional advert_int for VRRP version 2")
+	}
+}
+
+func TestAdvertCentis(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int
+		out  string
+	}{
+		{"1", 100, "1"}, {"255", 25500, "255"}, {"0.01", 1, "0.01"}, {"0.1", 10, "0.1"},
+		{"0.10", 10, "0.1"}, {"2.5", 250, "2.5"}, {"01", 100, "1"}, {"254.99", 25499, "254.99"},
+	}
+	for _, tc := range tests {
+		got, err := advertCentis(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("advertCentis(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+			continue
+		}
+		if s := formatCentis(got); s != tc.out {
+			t.Errorf("formatCentis(%d) = %q, want %q", got, s, tc.out)
+		}
+	}
+	for _, bad := range []string{"", "0", "0.00", "0.001", ".5", "5.", "256", "255.01", "1e2", " 1", "1 ", "+1"} {
+		if c, err := advertCentis(bad); err == nil {
+			t.Errorf("advertCentis(%q) = %d, want an error", bad, c)
+		}
+	}
+}
+
 func TestGetConfig(t *testing.T) {
 	h := New()
 	got, err := h.GetConfig(handlertest.Tree(t, "service conntrack-sync interface eth1 peer 192.0.2.2"))
@@ -201,7 +281,7 @@ func TestGetConfig(t *testing.T) {
 		"high-availability vrrp sync-group S member wan",
 		"service conntrack-sync failover-mechanism vrrp sync-group S")
 	g := cfg.Group["wan"]
-	if g.Priority != 100 || g.AdvertiseInterval != 1 || g.VRID != 1 {
+	if g.Priority != 100 || g.AdvertiseInterval != "1" || g.VRID != 1 {
 		t.Errorf("defaults: %+v", g)
 	}
 	if d := cmp.Diff([]string{"198.18.0.3"}, g.PeerAddress); d != "" {

@@ -46,8 +46,8 @@ func (h *Handler) Owns() []string { return Owned }
 
 // Reads implements handler.Handler: the conntrack-sync subtree names the
 // sync-group that gets the failover hooks, so adding or removing it
-// rewrites keepalived.conf.
-func (h *Handler) Reads() [][]string { return [][]string{Owned, conntrackSync} }
+// rewrites keepalived.conf; `high-availability disable` stops keepalived.
+func (h *Handler) Reads() [][]string { return [][]string{Owned, conntrackSync, haDisable} }
 
 // GetConfig implements handler.Handler.
 func (h *Handler) GetConfig(tree *configtree.Node) (any, error) {

@@ -34,8 +34,23 @@ func Dial(socket string) (*Client, error) {
 }
 
 // Exec sends one command line.
-func (c *Client) Exec(line string) (*Response, error) {
-	if err := c.enc.Encode(Request{Line: line}); err != nil {
+func (c *Client) Exec(line string) (*Response, error) { return c.do(Request{Line: line}) }
+
+// Candidate returns the session's candidate as set commands (see
+// Request.Query).
+func (c *Client) Candidate() (string, error) {
+	r, err := c.do(Request{Query: "candidate"})
+	if err != nil {
+		return "", err
+	}
+	if r.Err != "" {
+		return "", errors.New(r.Err)
+	}
+	return r.Out, nil
+}
+
+func (c *Client) do(req Request) (*Response, error) {
+	if err := c.enc.Encode(req); err != nil {
 		return nil, fmt.Errorf("sending to ctsyncd: %w", err)
 	}
 	if !c.sc.Scan() {

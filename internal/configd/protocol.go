@@ -12,6 +12,10 @@ type Request struct {
 	Engine string `json:"engine,omitempty"`
 	// Args are the words of an op in Server.Ops.
 	Args []string `json:"args,omitempty"`
+	// Query "candidate" asks for the session's candidate as set
+	// commands from the top (Response.Out), for the shell's completion
+	// of existing names; it changes nothing.
+	Query string `json:"query,omitempty"`
 }
 
 // Response answers one Request.
@@ -24,4 +28,7 @@ type Response struct {
 	// ConfirmBy is set while a commit-confirm awaits confirm: the time
 	// (HH:MM:SS, local) at which ctsyncd rolls it back.
 	ConfirmBy string `json:"confirm_by,omitempty"`
+	// Level is the session's edit level (a tree path, keys included),
+	// for the prompt: [edit high-availability vrrp group wan].
+	Level []string `json:"level,omitempty"`
 }

@@ -22,10 +22,12 @@ import (
 	"github.com/ctsync/ctsync/internal/atomicfile"
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configtree"
+	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/migrate"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/schema"
 	"github.com/ctsync/ctsync/internal/session"
+	"github.com/ctsync/ctsync/internal/transition"
 )
 
 // AdminGroup may use the control socket besides root.
@@ -320,6 +322,10 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			if err != nil {
 				resp.Err = err.Error()
 			}
+		} else if req.Query == "candidate" {
+			resp.Out = strings.Join(sess.Candidate().Commands(), "\n")
+		} else if req.Query != "" {
+			resp.Err = "unknown query " + strconv.Quote(req.Query)
 		} else {
 			out, err := sess.Exec(ctx, req.Line)
 			resp.Out = out
@@ -328,6 +334,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			}
 		}
 		resp.Exit = sess.Exited()
+		resp.Level = sess.Level()
 		resp.Modified = sess.Modified()
 		resp.Others = s.othersModified(sess)
 		resp.ConfirmBy = s.confirmBy()
@@ -426,6 +433,19 @@ func (s *Server) operate(ctx context.Context, req Request) (string, error) {
 		defer s.cmu.Unlock()
 		if s.Engine.Busy() {
 			return "", ErrCommitInProgress
+		}
+		if req.Engine == conntrackd.EngineName {
+			// Never under a master transition that is committing from
+			// conntrackd's external cache: wait for it (the hook is
+			// bounded by its timeout) and keep the next one waiting
+			// until conntrackd is back.
+			hctx, cancel := context.WithTimeout(ctx, transition.DefaultTimeout+5*time.Second)
+			release, err := transition.HoldLock(hctx, s.Root)
+			cancel()
+			if err != nil {
+				return "", err
+			}
+			defer release()
 		}
 		old, now, err := s.Engines.Restart(ctx, req.Engine)
 		if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/schema"
 	"github.com/ctsync/ctsync/internal/session"
+	"github.com/ctsync/ctsync/internal/transition"
 )
 
 type rig struct {
@@ -669,4 +670,43 @@ func TestRestartRefusedDuringCommit(t *testing.T) {
 	if _, err := r.srv.operate(ctx, Request{Op: "reboot"}); err == nil {
 		t.Fatal("an unknown operation was accepted")
 	}
+}
+
+// TestRestartWaitsForTransition: `restart conntrack-sync` waits while a
+// VRRP transition holds its lock (a master committing from conntrackd's
+// external cache) and restarts once it is released.
+func TestRestartWaitsForTransition(t *testing.T) {
+	r := newRig(t)
+	restarted := make(chan struct{}, 1)
+	r.srv.Engines = restarterFunc(func() { restarted <- struct{}{} })
+	release, err := transition.HoldLock(context.Background(), r.srv.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.srv.operate(context.Background(), Request{Op: "restart", Engine: "conntrackd"})
+		done <- err
+	}()
+	select {
+	case <-restarted:
+		t.Fatal("restarted while a transition held its lock")
+	case <-time.After(300 * time.Millisecond):
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-restarted:
+	default:
+		t.Fatal("no restart after the transition finished")
+	}
+}
+
+type restarterFunc func()
+
+func (f restarterFunc) Restart(context.Context, string) (int, int, error) {
+	f()
+	return 10, 11, nil
 }

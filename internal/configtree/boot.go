@@ -28,13 +28,14 @@ func (e *SyntaxError) Error() string { return fmt.Sprintf("line %d: %s", e.Line,
 // lines VyOS keeps after the tree (the "vyos-config-version" line among
 // them). The footer is kept verbatim, one line each, without newline;
 // "//" lines found anywhere in the input are collected into it, in order.
-// "/* ... */" comments are accepted and dropped.
+// A "/* ... */" comment before a node is that node's Comment (as VyOS
+// writes them); one anywhere else is accepted and dropped.
 type File struct {
 	Root   *Node
 	Footer []string
 }
 
-// Parse reads a config.boot and returns its tree, dropping comments.
+// Parse reads a config.boot and returns its tree, dropping the footer.
 // See ParseFile for the format.
 func Parse(r io.Reader) (*Node, error) {
 	f, err := ParseFile(r)
@@ -103,6 +104,7 @@ const (
 	tLBrace
 	tRBrace
 	tWord
+	tComment
 )
 
 type token struct {
@@ -169,8 +171,13 @@ func (l *lexer) next() (token, error) {
 			if end < 0 {
 				return token{}, &SyntaxError{l.line, "unterminated /* comment"}
 			}
+			// A comment written by hand over several lines comes back as
+			// one, the only form Format writes.
+			text := strings.Join(strings.Fields(l.src[l.pos+2:l.pos+2+end]), " ")
+			t := token{tComment, text, l.line}
 			l.line += strings.Count(l.src[l.pos:l.pos+2+end], "\n")
 			l.pos += end + 4
+			return t, nil
 		default:
 			w, next, err := scanWord(l.src, l.pos, isBootDelim, true)
 			if err != nil {
@@ -189,6 +196,17 @@ type parser struct {
 	lex lexer
 }
 
+// word reads the next token of a statement already begun: a comment in
+// the middle of one belongs to no node and is dropped.
+func (p *parser) word() (token, error) {
+	for {
+		t, err := p.lex.next()
+		if err != nil || t.kind != tComment {
+			return t, err
+		}
+	}
+}
+
 // frame is one open block.
 type frame struct {
 	node *Node
@@ -201,6 +219,10 @@ type frame struct {
 func (p *parser) parse() (*Node, error) {
 	root := New()
 	stack := []frame{{node: root}}
+	// comment is the last "/* */" seen before the next statement: it
+	// belongs to the node that statement names. A "}" or the end of the
+	// file drops it.
+	comment := ""
 	for {
 		t, err := p.lex.next()
 		if err != nil {
@@ -208,6 +230,9 @@ func (p *parser) parse() (*Node, error) {
 		}
 		cur := stack[len(stack)-1]
 		switch t.kind {
+		case tComment:
+			comment = t.text
+			continue
 		case tNewline:
 			continue
 		case tEOF:
@@ -220,12 +245,15 @@ func (p *parser) parse() (*Node, error) {
 				return nil, &SyntaxError{t.line, `unexpected "}": no block is open`}
 			}
 			stack = stack[:len(stack)-1]
+			comment = ""
 			continue
 		case tLBrace:
 			return nil, &SyntaxError{t.line, `expected a node name, got "{"`}
 		}
 		name := t.text
-		t2, err := p.lex.next()
+		note := comment
+		comment = ""
+		t2, err := p.word()
 		if err != nil {
 			return nil, err
 		}
@@ -235,6 +263,7 @@ func (p *parser) parse() (*Node, error) {
 			if err != nil {
 				return nil, err
 			}
+			setComment(c, note)
 			if len(stack) > MaxDepth {
 				return nil, &SyntaxError{t.line, fmt.Sprintf("nesting deeper than %d levels", MaxDepth)}
 			}
@@ -244,8 +273,9 @@ func (p *parser) parse() (*Node, error) {
 			if err := leaf(cur.node, name, false, "", t.line); err != nil {
 				return nil, err
 			}
+			setComment(cur.node.Child(name), note)
 		case tWord:
-			t3, err := p.lex.next()
+			t3, err := p.word()
 			if err != nil {
 				return nil, err
 			}
@@ -255,6 +285,7 @@ func (p *parser) parse() (*Node, error) {
 				if err != nil {
 					return nil, err
 				}
+				setComment(e, note)
 				if len(stack) > MaxDepth {
 					return nil, &SyntaxError{t.line, fmt.Sprintf("nesting deeper than %d levels", MaxDepth)}
 				}
@@ -264,10 +295,19 @@ func (p *parser) parse() (*Node, error) {
 				if err := leaf(cur.node, name, true, t2.text, t.line); err != nil {
 					return nil, err
 				}
+				setComment(cur.node.Child(name), note)
 			default:
 				return nil, &SyntaxError{t3.line, fmt.Sprintf(`expected "{" or end of line after %s %s, got %s`, quoteBoot(name), quoteBoot(t2.text), t3)}
 			}
 		}
+	}
+}
+
+// setComment gives n the comment found above it; a later comment of a
+// merged block or repeated leaf-list line does not erase an earlier one.
+func setComment(n *Node, c string) {
+	if c != "" && n != nil {
+		n.Comment = c
 	}
 }
 
@@ -364,6 +404,9 @@ type stringWriter interface {
 func writeNode(w stringWriter, n *Node, depth int) {
 	ind := strings.Repeat("    ", depth)
 	name := quoteBoot(n.Name)
+	if n.Comment != "" && !n.Tag {
+		w.WriteString(ind + "/* " + n.Comment + " */\n")
+	}
 	switch {
 	case n.Leaf && len(n.Values) == 0:
 		w.WriteString(ind + name + "\n")
@@ -373,6 +416,9 @@ func writeNode(w stringWriter, n *Node, depth int) {
 		}
 	case n.Tag:
 		for _, e := range n.Children {
+			if e.Comment != "" {
+				w.WriteString(ind + "/* " + e.Comment + " */\n")
+			}
 			w.WriteString(ind + name + " " + quoteBoot(e.Name) + " {\n")
 			for _, c := range e.Children {
 				writeNode(w, c, depth+1)

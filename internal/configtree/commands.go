@@ -1,6 +1,9 @@
 package configtree
 
-import "strings"
+import (
+	"io"
+	"strings"
+)
 
 // Paths lists the node's configuration as word paths relative to n, one
 // per leaf value (the value is the last word), one per valueless leaf,
@@ -58,4 +61,11 @@ func (n *Node) Commands() []string {
 		out[i] = b.String()
 	}
 	return out
+}
+
+// WriteCommands writes Commands, one a line: `show commands`.
+func (n *Node) WriteCommands(w io.Writer) {
+	for _, c := range n.Commands() {
+		io.WriteString(w, c+"\n")
+	}
 }

@@ -10,20 +10,22 @@ import (
 // deepest node present in both trees; an added or removed subtree is
 // shown whole, in config.boot form, each line prefixed "+" or "-"; a
 // changed leaf shows "-name old" then "+name new", and a leaf-list only
-// the values that went or came. A header is repeated when output returns
-// to it after a deeper one. Diff is "" when the trees are equal; either
-// tree may be nil (no configuration).
+// the values that went or came; a changed comment shows "-/* old */ name"
+// then "+/* new */ name". A header is repeated when output returns to it
+// after a deeper one. Diff is "" when the trees are equal; either tree
+// may be nil (no configuration).
 func Diff(old, new *Node) string {
 	var d differ
 	d.container(nil, old, new)
 	return d.b.String()
 }
 
-// ChangedUnder reports whether the subtree at path differs between old
-// and new; an absent subtree equals an empty one. The commit engine asks
-// it for each handler's subtrees.
+// ChangedUnder reports whether the configuration under path differs
+// between old and new, comments aside (they change no engine); an absent
+// subtree equals an empty one. The commit engine asks it for each
+// handler's subtrees.
 func ChangedUnder(old, new *Node, path []string) bool {
-	return !Equal(old.Get(path...), new.Get(path...))
+	return !SameConfig(old.Get(path...), new.Get(path...))
 }
 
 type differ struct {
@@ -87,10 +89,14 @@ func (d *differ) container(path []string, old, new *Node) {
 			d.emit(path, '-', render(o))
 		case Equal(o, n):
 		case o.Leaf && n.Leaf:
-			d.leaf(path, o, n)
+			d.comment(path, quoteBoot(name), o, n)
+			if !SameConfig(o, n) {
+				d.leaf(path, o, n)
+			}
 		case o.Tag && n.Tag:
 			d.tag(path, o, n)
 		case !o.Leaf && !o.Tag && !n.Leaf && !n.Tag:
+			d.comment(path, quoteBoot(name), o, n)
 			d.container(append(slices.Clip(path), name), o, n)
 		default: // the node changed kind: show it replaced
 			d.emit(path, '-', render(o))
@@ -109,8 +115,23 @@ func (d *differ) tag(path []string, old, new *Node) {
 			d.emit(path, '-', renderEntry(old.Name, o))
 		case Equal(o, n):
 		default:
+			d.comment(path, quoteBoot(old.Name)+" "+quoteBoot(key), o, n)
 			d.container(append(slices.Clip(path), old.Name, key), o, n)
 		}
+	}
+}
+
+// comment shows a changed comment of the node what names, which is
+// otherwise the same node: the old comment goes, the new one comes.
+func (d *differ) comment(path []string, what string, old, new *Node) {
+	if old.Comment == new.Comment {
+		return
+	}
+	if old.Comment != "" {
+		d.emit(path, '-', "/* "+old.Comment+" */ "+what+"\n")
+	}
+	if new.Comment != "" {
+		d.emit(path, '+', "/* "+new.Comment+" */ "+what+"\n")
 	}
 }
 

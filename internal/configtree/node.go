@@ -6,8 +6,11 @@
 package configtree
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // Node is one node of the tree. The root is a container with no name.
@@ -23,6 +26,10 @@ type Node struct {
 	Leaf     bool
 	Values   []string
 	Children []*Node
+	// Comment is the operator's note on the node (`comment PATH "text"`),
+	// written as "/* text */" on the line above it in config.boot, as
+	// VyOS does. It is documentation: handlers never see it.
+	Comment string
 }
 
 // Step is one element of a resolved path. Tag marks a tag node: the next
@@ -147,7 +154,7 @@ func (n *Node) Clone() *Node {
 	if n == nil {
 		return nil
 	}
-	c := &Node{Name: n.Name, Tag: n.Tag, Leaf: n.Leaf, Values: slices.Clone(n.Values)}
+	c := &Node{Name: n.Name, Tag: n.Tag, Leaf: n.Leaf, Values: slices.Clone(n.Values), Comment: n.Comment}
 	if n.Children != nil {
 		c.Children = make([]*Node, len(n.Children))
 		for i, ch := range n.Children {
@@ -157,20 +164,83 @@ func (n *Node) Clone() *Node {
 	return c
 }
 
-// Equal reports whether two subtrees hold the same configuration.
-func Equal(a, b *Node) bool {
+// Equal reports whether two subtrees hold the same configuration,
+// comments included: a commented candidate has something to commit.
+func Equal(a, b *Node) bool { return equal(a, b, true) }
+
+// SameConfig is Equal blind to comments: what the engines are given is
+// the same, so nothing needs to be regenerated or restarted.
+func SameConfig(a, b *Node) bool { return equal(a, b, false) }
+
+func equal(a, b *Node, comments bool) bool {
 	if a == nil || b == nil {
 		return (a == nil || a.empty()) && (b == nil || b.empty())
 	}
 	if a.Name != b.Name || a.Tag != b.Tag || a.Leaf != b.Leaf || !slices.Equal(a.Values, b.Values) || len(a.Children) != len(b.Children) {
 		return false
 	}
+	if comments && a.Comment != b.Comment {
+		return false
+	}
 	for i := range a.Children {
-		if !Equal(a.Children[i], b.Children[i]) {
+		if !equal(a.Children[i], b.Children[i], comments) {
 			return false
 		}
 	}
 	return true
+}
+
+// Insert puts c among n's children in name order, replacing a child of
+// the same name. copy and rename of tag entries use it.
+func (n *Node) Insert(c *Node) {
+	i, ok := slices.BinarySearchFunc(n.Children, c.Name, func(x *Node, s string) int { return strings.Compare(x.Name, s) })
+	if ok {
+		n.Children[i] = c
+		return
+	}
+	n.Children = slices.Insert(n.Children, i, c)
+}
+
+// Remove deletes the child named name; it reports whether there was one.
+func (n *Node) Remove(name string) bool {
+	if n.Child(name) == nil {
+		return false
+	}
+	n.remove(name)
+	return true
+}
+
+// MaxCommentLen bounds a node comment: one line above the node.
+const MaxCommentLen = 256
+
+// CheckComment refuses a comment that could not be written back as one
+// "/* ... */" line: a "*/" would end it early, a line break would split
+// it, and other control characters have no place in a text file.
+func CheckComment(c string) error {
+	switch {
+	case len(c) > MaxCommentLen:
+		return fmt.Errorf("the comment is %d bytes; at most %d", len(c), MaxCommentLen)
+	case strings.Contains(c, "*/"):
+		return errors.New(`a comment may not contain "*/"`)
+	case strings.IndexFunc(c, func(r rune) bool { return unicode.IsControl(r) || r == unicode.ReplacementChar }) >= 0:
+		return errors.New("the comment holds a line break or control character; one line of text only")
+	}
+	return nil
+}
+
+// CopyComments sets on each node of dst the comment of the node at the
+// same path in src, where dst's has none; load uses it to keep the
+// comments of a file whose tree was rebuilt through the schema.
+func CopyComments(dst, src *Node) {
+	if dst == nil || src == nil {
+		return
+	}
+	if dst.Comment == "" {
+		dst.Comment = src.Comment
+	}
+	for _, c := range dst.Children {
+		CopyComments(c, src.Child(c.Name))
+	}
 }
 
 func (n *Node) empty() bool { return !n.Leaf && len(n.Children) == 0 }

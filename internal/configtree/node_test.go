@@ -389,3 +389,35 @@ service {
 		t.Errorf("Commands of a subtree = %q, want paths relative to it", sub)
 	}
 }
+
+// A comment is configuration for Equal (the candidate has something to
+// commit) but not for SameConfig, which tells handlers whether to rerun.
+func TestCommentEquality(t *testing.T) {
+	a := mustParse(t, "service {\n    conntrack-sync {\n    }\n}\n")
+	b := a.Clone()
+	b.Get("service").Comment = "replication"
+	if Equal(a, b) {
+		t.Error("Equal ignores a comment")
+	}
+	if !SameConfig(a, b) || ChangedUnder(a, b, []string{"service"}) {
+		t.Error("SameConfig/ChangedUnder see a comment as a configuration change")
+	}
+}
+
+func TestCheckComment(t *testing.T) {
+	tests := []struct {
+		c  string
+		ok bool
+	}{
+		{"uplink; see ticket 4711", true},
+		{"", true},
+		{"ends */ early", false},
+		{"two\nlines", false},
+		{strings.Repeat("x", MaxCommentLen+1), false},
+	}
+	for _, tt := range tests {
+		if err := CheckComment(tt.c); (err == nil) != tt.ok {
+			t.Errorf("CheckComment(%q) = %v; want ok %v", tt.c, err, tt.ok)
+		}
+	}
+}

@@ -145,6 +145,12 @@ func (t *TableWriter) appendJSON(b []byte, f *Flow) []byte {
 	} else {
 		b = append(b, '\n')
 	}
+	return AppendJSON(b, f)
+}
+
+// AppendJSON appends f as the JSON object of one flow, as the table's
+// JSON form has it.
+func AppendJSON(b []byte, f *Flow) []byte {
 	b = append(b, `{"id":`...)
 	b = strconv.AppendUint(b, uint64(f.ID), 10)
 	b = append(b, `,"family":"`...)
@@ -195,4 +201,28 @@ func appendTupleJSON(b []byte, t *Tuple) []byte {
 		b = strconv.AppendUint(b, uint64(t.SrcPort), 10)
 	}
 	return append(b, '}')
+}
+
+// AppendLine appends f as one line of text, without the newline:
+// "tcp 198.19.100.10:46728 -> 198.18.0.1:7000 reply 198.18.0.1:7000 ->
+// 198.18.0.101:46728 ESTABLISHED timeout 431987 mark 0 zone 0 id 3012554112".
+func AppendLine(b []byte, f *Flow) []byte {
+	b = append(b, ProtoName(f.Orig.Proto)...)
+	b = append(b, ' ')
+	b = appendEndpoint(b, f.Orig.Src, f.Orig.SrcPort, f.Orig.Proto, 0)
+	b = append(b, "-> "...)
+	b = appendEndpoint(b, f.Orig.Dst, f.Orig.DstPort, f.Orig.Proto, 0)
+	b = append(b, "reply "...)
+	b = appendEndpoint(b, f.Reply.Src, f.Reply.SrcPort, f.Reply.Proto, 0)
+	b = append(b, "-> "...)
+	b = appendEndpoint(b, f.Reply.Dst, f.Reply.DstPort, f.Reply.Proto, 0)
+	b = append(b, f.StateName()...)
+	b = append(b, " timeout "...)
+	b = strconv.AppendUint(b, uint64(f.Timeout), 10)
+	b = append(b, " mark "...)
+	b = strconv.AppendUint(b, uint64(f.Mark), 10)
+	b = append(b, " zone "...)
+	b = strconv.AppendUint(b, uint64(f.Zone), 10)
+	b = append(b, " id "...)
+	return strconv.AppendUint(b, uint64(f.ID), 10)
 }

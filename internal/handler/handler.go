@@ -101,6 +101,9 @@ type EngineSpec struct {
 	PidFile  string   // written by the supervisor
 	LockFile string   // removed before start when no live process holds it
 	LogFile  string   // stdout and stderr
+	// Env is added to the engine's environment (KEY=VALUE), e.g. the
+	// TMPDIR that keeps keepalived's state dumps apart per router.
+	Env []string
 	// ConfigFile is the generated file the engine reads at start; its
 	// hash is recorded in StartedFile, so that whether the engine runs
 	// the current file is a fact, not a guess from config structs.

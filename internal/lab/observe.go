@@ -42,8 +42,15 @@ func jsonInt(b []byte, keys ...string) int {
 // the failover hook committed. Entries of earlier, closed flows do not
 // count.
 func KernelFlows(ctx context.Context, ns string, ports map[uint16]bool) (int, error) {
+	return KernelFlowsTo(ctx, ns, ServerPort, ports)
+}
+
+// KernelFlowsTo is KernelFlows for flows to the server's port dport
+// (ServerPort for flows where the client sends, PushPort for those where
+// the server sends).
+func KernelFlowsTo(ctx context.Context, ns string, dport uint16, ports map[uint16]bool) (int, error) {
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "conntrack", "-L",
-		"-p", "tcp", "--orig-dst", ServerIP.String(), "--dport", fmt.Sprint(ServerPort), "--state", "ESTABLISHED")
+		"-p", "tcp", "--orig-dst", ServerIP.String(), "--dport", fmt.Sprint(dport), "--state", "ESTABLISHED")
 	out, err := cmd.Output()
 	if err != nil {
 		return 0, fmt.Errorf("conntrack -L in %s: %w", ns, err)

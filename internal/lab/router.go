@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ctsync/ctsync/internal/proc"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/proc"
 )
 
 // Router is one lab router: a namespace, a ctsync root, and the ctsyncd
@@ -63,7 +64,10 @@ func (r *Router) Start(ctx context.Context) error {
 	sock := r.Root.CtsyncdSocket()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if _, err := os.Stat(sock); err == nil {
+		// Dialled, not stat'ed: a socket file left by a ctsyncd that was
+		// killed must not count as this one's.
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
 			return nil
 		}
 		select {
@@ -128,6 +132,69 @@ func (r *Router) Show(ctx context.Context, args ...string) (string, error) {
 	return string(out), nil
 }
 
+// StopCtsyncd stops ctsyncd alone (SIGTERM, then SIGKILL after 5 s) and
+// waits for it; the engines it started keep running, as on a router
+// whose ctsyncd restarts. Start starts it again.
+func (r *Router) StopCtsyncd() error {
+	if r.cmd == nil {
+		return nil
+	}
+	select {
+	case <-r.exited:
+		return nil
+	default:
+	}
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-r.exited:
+		return nil
+	case <-time.After(5 * time.Second):
+		_ = r.cmd.Process.Kill()
+		<-r.exited
+		return fmt.Errorf("%s: ctsyncd ignored SIGTERM for 5s and was killed", r.Name)
+	}
+}
+
+// CtsyncdRunning says the ctsyncd the lab started still runs.
+func (r *Router) CtsyncdRunning() bool {
+	if r.cmd == nil {
+		return false
+	}
+	select {
+	case <-r.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// EnginePid is the pid of a running engine ("conntrackd" or
+// "keepalived") of this router, from its pid file, checked to live in
+// the router's namespace.
+func (r *Router) EnginePid(engine string) (int, error) {
+	var pf string
+	switch engine {
+	case "conntrackd":
+		pf = r.Root.ConntrackdPid()
+	case "keepalived":
+		pf = r.Root.KeepalivedPid()
+	default:
+		return 0, fmt.Errorf("%s: no engine %q", r.Name, engine)
+	}
+	b, err := os.ReadFile(pf)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %s: %w", r.Name, engine, err)
+	}
+	pid, err := parsePid(b)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %s: %w", r.Name, pf, err)
+	}
+	if !proc.Alive(pid) || !proc.InNetns(pid, r.NS) {
+		return 0, fmt.Errorf("%s: %s (pid %d) does not run in %s", r.Name, engine, pid, r.NS)
+	}
+	return pid, nil
+}
+
 // Stop stops ctsyncd, then the engines it started, each by the pid in
 // the root's pid files and only if that pid lives in the router's
 // namespace, waiting for each to exit: the namespace must not go while
@@ -135,19 +202,7 @@ func (r *Router) Show(ctx context.Context, args ...string) (string, error) {
 // them), so stopping it alone is not enough.
 func (r *Router) Stop() error {
 	var errs []error
-	if r.cmd != nil {
-		select {
-		case <-r.exited:
-		default:
-			_ = r.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-r.exited:
-			case <-time.After(5 * time.Second):
-				_ = r.cmd.Process.Kill()
-				<-r.exited
-			}
-		}
-	}
+	_ = r.StopCtsyncd() // a killed ctsyncd is stopped all the same
 	for _, pf := range []string{r.Root.KeepalivedPid(), r.Root.ConntrackdPid()} {
 		b, err := os.ReadFile(pf)
 		if err != nil {

@@ -1,8 +1,37 @@
 // Package lab builds the failover lab: two routers that NAT a LAN to a
 // WAN virtual address, each running ctsyncd in its own network namespace,
 // with long-lived TCP flows through them. It fails the master, brings it
-// back, and measures what the flows saw, once with conntrack-sync and once
-// without. `ctsync-lab demo` and the integration test run the same Run.
+// back, and measures what the flows saw. `ctsync-lab demo` and
+// TestFailover run Run: phases once with conntrack-sync, once without.
+//
+// Run is one use of the lab's API, which lets one test share one lab set-up
+// between many scenarios (setting the lab up costs seconds; each failover
+// a few more):
+//
+//	p, err := lab.StartPair(ctx, lab.PairOptions{BinDir: "bin", VRRPVersion: 3,
+//		AdvertInterval: 100 * time.Millisecond})  // defaults: 1 s, keepalived's version
+//	defer p.Close()                                   // flows, ctsyncd, engines, namespaces: always
+//	up, _ := p.StartFlows(ctx, 200, lab.ClientSends)   // client writes, server echoes (ServerPort)
+//	down, _ := p.StartFlows(ctx, 200, lab.ServerSends) // server writes, client echoes (PushPort)
+//	_ = p.FillSynced(ctx, 100000)                      // entries in r1's kernel, waited for in r2's external cache
+//	rst, _ := p.TCPOutRsts(ctx, "r2")                  // Tcp: OutRsts of r2's namespace
+//	_ = p.Router("r2").Configure(ctx, []string{"set service conntrack-sync sync-queue-size 2", "commit"})
+//	ph, _ := p.Failover(ctx, up, down)                 // r1's lan0+wan0 down; ph.Samples[i] per Flows, ph.Sample merged
+//	_, _ = p.Failback(ctx, up, down)
+//	_ = p.DropSync(ctx, "r2", true)                    // drop conntrack-sync traffic on r2's sync0, both ways
+//	_ = p.DropVRRP(ctx, "r2", true)                    // r2 stops hearing VRRP adverts (becomes master too)
+//
+// PairOptions also set nf_conntrack_tcp_loose (TCPLoose), extra `set`
+// lines per router committed with the lab's own (ExtraLines), config.boot
+// files to load instead (ConfigFiles) and the flows' timing. A Router
+// (p.Router) configures through `ctsync configure`, shows, stops and
+// starts its ctsyncd (engines keep running, as on a router), and names its
+// namespace, root and engines' pids. SetDrop adds drops of any nftables
+// match in a table of the lab's own; WaitExternal, External, WaitMaster
+// and Observe measure without acting. Measuring is done by the end that
+// sends: a flow's gap is the longest time between two completed round
+// trips, and it dies after PairOptions.DeadAfter (15 s) without one, or
+// on a reset.
 //
 //	client ── lansw(br0) ──┬── r1 ──┬── wansw(br0) ── server
 //	198.18.1.10            │  sync0 │                198.19.0.200

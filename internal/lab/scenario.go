@@ -5,14 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/netip"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/transition"
 )
 
@@ -25,10 +20,16 @@ const (
 )
 
 // DetectionTime is how long a VRRP backup of priority prio waits before
-// it declares the master down (RFC 3768: 3 intervals plus skew).
-func DetectionTime(prio int) time.Duration {
-	skew := AdvertInterval * time.Duration(256-prio) / 256
-	return 3*AdvertInterval + skew
+// it declares the master down at the default AdvertInterval.
+func DetectionTime(prio int) time.Duration { return DetectionTimeFor(AdvertInterval, prio) }
+
+// DetectionTimeFor is how long a VRRP backup of priority prio waits
+// before it declares the master down at advertisement interval advert:
+// 3 intervals plus a skew of (256-prio)/256 of one (RFC 3768 for VRRPv2;
+// RFC 5798 for v3 with the master's advert interval).
+func DetectionTimeFor(advert time.Duration, prio int) time.Duration {
+	skew := advert * time.Duration(256-prio) / 256
+	return 3*advert + skew
 }
 
 // GapBound is the longest gap a flow may see when failover works: the
@@ -94,6 +95,9 @@ type Phase struct {
 	Transitions map[string]*transition.Record
 	// Status is each router's `show conntrack-sync status`.
 	Status map[string]string
+	// Samples holds one Sample per Flows measured, in the order given;
+	// Sample merges them (sums, and the longest gap of all).
+	Samples []Sample
 }
 
 // Result is a whole run.
@@ -126,263 +130,103 @@ const (
 	PhaseNoSyncFailover = "no sync: failover r1->r2"
 )
 
-type lab struct {
-	o       Options
-	top     *Topology
-	run     Runner
-	routers map[string]*Router
-	server  *EchoServer
-	flows   *Flows
-	start   time.Time
-}
-
-func (l *lab) step(format string, a ...any) {
-	fmt.Fprintf(l.o.Out, "[%5.1fs] %s\n", time.Since(l.start).Seconds(), fmt.Sprintf(format, a...))
-}
-
 // Run builds the lab, runs the scenario and tears everything down, on
 // error and cancellation too. The Result holds every phase measured, even
-// when a later step failed.
+// when a later step failed. It is one use of Pair: phases with
+// conntrack-sync, then (unless SyncOnly) the same without it.
 func Run(ctx context.Context, o Options) (res *Result, err error) {
 	o.defaults()
-	if o.ConfigFiles != nil {
-		if err := checkConfigFiles(o.ConfigFiles); err != nil {
-			return &Result{Flows: o.Flows}, err
-		}
-	}
-	l := &lab{o: o, run: ExecRunner{}, start: time.Now(), routers: map[string]*Router{}}
-	l.top = NewTopology(l.run)
+	start := time.Now()
 	res = &Result{Flows: o.Flows}
-	bins := map[string]string{}
-	for _, b := range []string{"ctsync", "ctsyncd"} {
-		p, aerr := filepath.Abs(filepath.Join(o.BinDir, b))
-		if aerr != nil {
-			return res, aerr
-		}
-		if _, serr := os.Stat(p); serr != nil {
-			return res, fmt.Errorf("%s not built (make build): %w", b, serr)
-		}
-		bins[b] = p
+	p, err := StartPair(ctx, PairOptions{BinDir: o.BinDir, WorkDir: o.WorkDir, Out: o.Out, KeepWorkDir: o.KeepWorkDir,
+		ConfigFiles: o.ConfigFiles, Interval: o.Interval, DeadAfter: o.DeadAfter})
+	if err != nil {
+		return res, err
 	}
-	if o.WorkDir == "" {
-		if o.WorkDir, err = os.MkdirTemp("", l.top.Prefix); err != nil {
-			return res, err
-		}
-	}
-	res.WorkDir = o.WorkDir
+	p.start = start
+	res.WorkDir = p.WorkDir()
+	res.RTOCapped = p.RTOCapped()
 	defer func() {
-		l.step("cleaning up: stopping flows, ctsyncd and its engines, then removing namespaces")
-		if cerr := l.close(); cerr != nil {
+		if err != nil {
+			p.Keep()
+		}
+		if cerr := p.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("cleaning up: %w", cerr))
 		}
-		res.Elapsed = time.Since(l.start)
-		if err == nil && !o.KeepWorkDir {
-			os.RemoveAll(o.WorkDir)
-		} else {
-			l.step("router roots and logs kept in %s", o.WorkDir)
-		}
+		res.Elapsed = time.Since(start)
 	}()
 
-	if gone, err := RemoveStale(); err != nil {
-		return res, fmt.Errorf("removing namespaces of earlier, killed labs: %w", err)
-	} else if len(gone) > 0 {
-		l.step("removed %d namespaces left by earlier, killed labs", len(gone))
-	}
-	l.step("building namespaces and nftables %s{%s}: client - LAN switch - r1,r2 - WAN switch - server, sync link r1<->r2",
-		l.top.Prefix, strings.Join(Roles, ","))
-	if err := l.top.Up(ctx); err != nil {
-		return res, err
-	}
-	res.RTOCapped = l.top.RTOCapped
-	if !l.top.RTOCapped {
-		l.step("note: this kernel has no net.ipv4.tcp_rto_max_ms (Linux 6.15+); gaps include TCP's exponential backoff")
-	}
-	l.step("nftables on r1 and r2: SNAT %s to %s, WAN->LAN established only, invalid dropped; tcp_loose=0", LANPrefix, WANVIP)
-	for _, name := range []string{"r1", "r2"} {
-		other := map[string]string{"r1": "r2", "r2": "r1"}[name]
-		prio := map[string]int{"r1": R1Priority, "r2": R2Priority}[name]
-		r := &Router{
-			Name: name, NS: l.top.NS(name), Root: paths.Root{Dir: filepath.Join(o.WorkDir, name)},
-			Ctsync: bins["ctsync"], Ctsyncd: bins["ctsyncd"],
-			Priority: prio, Peer: routerAddrs[other].Sync.Addr(),
-		}
-		l.routers[name] = r
-		l.step("starting ctsyncd on %s (root %s)", name, r.Root.Dir)
-		if err := r.Start(ctx); err != nil {
-			return res, err
-		}
-	}
-	for _, name := range []string{"r1", "r2"} {
-		r := l.routers[name]
-		if f := o.ConfigFiles[name]; f != "" {
-			l.step("configuring %s through ctsync configure from %s: %s", name, f, strings.Join(LoadLines(filepath.Base(f)), ", "))
-			out, err := r.LoadConfig(ctx, f)
-			if err != nil {
-				return res, err
-			}
-			for _, line := range strings.Split(out, "\n") {
-				fmt.Fprintf(l.o.Out, "          %s\n", strings.TrimSpace(line))
-			}
-			continue
-		}
-		l.step("configuring %s through ctsync configure: VRRP lan+wan in sync-group MAIN (priority %d), conntrack-sync over sync0 to %s",
-			name, r.Priority, r.Peer)
-		if err := r.Configure(ctx, r.ConfigLines()); err != nil {
-			return res, err
-		}
-	}
-	if err := l.waitMaster(ctx, "r1", 20*time.Second); err != nil {
-		return res, err
-	}
-	l.step("echo server on %s:%d", ServerIP, ServerPort)
-	if err := l.startServer(); err != nil {
-		return res, err
-	}
-
 	// With conntrack-sync.
-	if err := l.phases(ctx, res, true); err != nil {
+	if err := runPhases(ctx, p, o, res, true); err != nil {
 		return res, err
 	}
 	if o.SyncOnly {
-		l.step("done (sync phases only)")
-		fmt.Fprintln(l.o.Out)
-		fmt.Fprint(l.o.Out, FormatSummary(res))
+		p.Logf("done (sync phases only)")
+		fmt.Fprintln(o.Out)
+		fmt.Fprint(o.Out, FormatSummary(res))
 		return res, nil
 	}
 
-	l.step("deleting service conntrack-sync on r1 and r2 (commit)")
+	p.Logf("deleting service conntrack-sync on r1 and r2 (commit)")
 	for _, name := range []string{"r1", "r2"} {
-		if err := l.routers[name].Configure(ctx, NoSyncLines()); err != nil {
+		if err := p.Router(name).Configure(ctx, NoSyncLines()); err != nil {
 			return res, err
 		}
 	}
-	if err := l.waitMaster(ctx, "r1", 20*time.Second); err != nil {
+	p.sync = false
+	if err := p.WaitMaster(ctx, "r1", 20*time.Second); err != nil {
 		return res, err
 	}
-	if err := l.phases(ctx, res, false); err != nil {
+	if err := runPhases(ctx, p, o, res, false); err != nil {
 		return res, err
 	}
-	l.step("done")
-	fmt.Fprintln(l.o.Out)
-	fmt.Fprint(l.o.Out, FormatSummary(res))
+	p.Logf("done")
+	fmt.Fprintln(o.Out)
+	fmt.Fprint(o.Out, FormatSummary(res))
 	return res, nil
 }
 
-// phases runs baseline and failover (and, with sync, failback) on fresh
-// flows.
-func (l *lab) phases(ctx context.Context, res *Result, sync bool) error {
+// runPhases runs baseline and failover (and, with sync, failback) on
+// fresh flows where the client sends.
+func runPhases(ctx context.Context, p *Pair, o Options, res *Result, sync bool) error {
 	label := map[bool]string{true: "sync", false: "no sync"}[sync]
-	l.step("[%s] opening %d TCP flows client -> %s:%d via %s, one round trip every %v each",
-		label, l.o.Flows, ServerIP, ServerPort, LANVIP, l.o.Interval)
-	if err := l.startFlows(ctx); err != nil {
+	p.Logf("[%s] phases %s conntrack-sync", label, map[bool]string{true: "with", false: "without"}[sync])
+	flows, err := p.StartFlows(ctx, o.Flows, ClientSends)
+	if err != nil {
 		return err
 	}
-	defer func() {
-		l.flows.Stop()
-		l.flows = nil
-	}()
-	l.flows.Mark()
+	defer flows.Stop()
+	flows.Mark()
 	if err := sleep(ctx, 2*time.Second); err != nil {
 		return err
 	}
-	base := l.observe(ctx, label+": baseline", sync, "r1", time.Now())
-	base.Sample = l.flows.Snapshot()
+	base := p.Observe(ctx, label+": baseline", "r1", time.Now(), flows)
 	if sync {
-		base.External = l.waitExternal(ctx, l.o.Flows, 10*time.Second)
+		// So the failover tests the hook and not a replication race.
+		base.External, _ = p.WaitExternal(ctx, "r2", o.Flows, 10*time.Second)
 	}
-	l.report(&base)
+	p.Report(&base)
 	res.Phases = append(res.Phases, base)
 
-	l.step("[%s] failing r1: lan0 and wan0 down (power loss of its traffic links; sync0 stays up)", label)
-	fo, err := l.event(ctx, label+": failover r1->r2", sync, "r2", func() error {
-		return l.top.SetRouterLinks(ctx, "r1", false)
-	})
+	p.Logf("[%s] failover", label)
+	fo, err := p.failover(ctx, label+": failover r1->r2", []*Flows{flows})
 	res.Phases = append(res.Phases, fo)
 	if err != nil {
 		return err
 	}
-	l.step("[%s] bringing r1 back: lan0 and wan0 up; r1 (priority %d) preempts r2 (%d)", label, R1Priority, R2Priority)
 	if !sync {
 		// The flows are dead; what matters is that r1 is master again
 		// for whatever runs next.
-		if err := l.top.SetRouterLinks(ctx, "r1", true); err != nil {
+		p.Logf("[%s] bringing r1 back: lan0 and wan0 up", label)
+		if err := p.SetLinks(ctx, "r1", true); err != nil {
 			return err
 		}
-		return l.waitMaster(ctx, "r1", 20*time.Second)
+		return p.WaitMaster(ctx, "r1", 20*time.Second)
 	}
-	fb, err := l.event(ctx, label+": failback r2->r1", sync, "r1", func() error {
-		return l.top.SetRouterLinks(ctx, "r1", true)
-	})
+	p.Logf("[%s] failback", label)
+	fb, err := p.failback(ctx, label+": failback r2->r1", []*Flows{flows})
 	res.Phases = append(res.Phases, fb)
 	return err
-}
-
-// event runs do, waits until master holds the addresses and every flow
-// has recovered or died, and measures the phase.
-func (l *lab) event(ctx context.Context, name string, sync bool, master string, do func() error) (Phase, error) {
-	l.flows.Mark()
-	t0 := time.Now()
-	if err := do(); err != nil {
-		return Phase{Name: name}, err
-	}
-	if err := l.waitMaster(ctx, master, 20*time.Second); err != nil {
-		return Phase{Name: name}, err
-	}
-	tVIP := time.Now()
-	l.step("waiting for every flow to complete a round trip through %s, or to die (no round trip for %v)", master, l.o.DeadAfter)
-	deadline := tVIP.Add(l.o.DeadAfter + 5*time.Second)
-	for !l.flows.Settled(tVIP) && time.Now().Before(deadline) {
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
-			return Phase{Name: name}, err
-		}
-	}
-	took := time.Since(t0)
-	// A little longer, so a flow that recovered and stalls again shows.
-	if err := sleep(ctx, 1500*time.Millisecond); err != nil {
-		return Phase{Name: name}, err
-	}
-	p := l.observe(ctx, name, sync, master, t0)
-	p.Sample = l.flows.Snapshot()
-	p.Took = took
-	l.report(&p)
-	return p, nil
-}
-
-func (l *lab) observe(ctx context.Context, name string, sync bool, master string, since time.Time) Phase {
-	p := Phase{Name: name, Sync: sync, Master: master, External: -1,
-		KernelFlows: map[string]int{}, Transitions: map[string]*transition.Record{}, Status: map[string]string{}}
-	for _, rn := range []string{"r1", "r2"} {
-		r := l.routers[rn]
-		n, err := KernelFlows(ctx, r.NS, l.flows.LocalPorts())
-		if err != nil {
-			n = -1
-		}
-		p.KernelFlows[rn] = n
-		p.Status[rn], _ = r.Show(ctx, "conntrack-sync", "status")
-		// Only a transition of this phase says anything about it.
-		if rec, err := transition.ReadRecord(r.Root); err == nil && rec != nil && rec.Started.After(since) {
-			p.Transitions[rn] = rec
-		}
-	}
-	return p
-}
-
-func (l *lab) report(p *Phase) {
-	s := p.Sample
-	l.step("%s: %d/%d flows alive, %d dead%s, longest gap %s, master %s, lab flows in kernel r1 %d r2 %d",
-		p.Name, s.Alive, s.Flows, s.Dead, deaths(s), fmtGap(s.LongestGap), p.Master, p.KernelFlows["r1"], p.KernelFlows["r2"])
-	if p.External >= 0 {
-		l.step("  r2 external cache (replicated from r1): %d entries", p.External)
-	}
-	for _, rn := range []string{"r1", "r2"} {
-		if rec := p.Transitions[rn]; rec != nil {
-			l.step("  %s vrrp-transition hook: %s", rn, describeRecord(rec))
-		}
-		l.step("  %s# ctsync show conntrack-sync status", rn)
-		for _, line := range strings.Split(strings.TrimRight(p.Status[rn], "\n"), "\n") {
-			fmt.Fprintf(l.o.Out, "          %s\n", line)
-		}
-	}
 }
 
 func deaths(s Sample) string {
@@ -390,118 +234,6 @@ func deaths(s Sample) string {
 		return ""
 	}
 	return " (" + s.DeathSummary() + ")"
-}
-
-// waitMaster waits until name holds both virtual addresses and the other
-// router holds neither.
-func (l *lab) waitMaster(ctx context.Context, name string, limit time.Duration) error {
-	other := map[string]string{"r1": "r2", "r2": "r1"}[name]
-	start := time.Now()
-	for {
-		a, err := l.routers[name].HoldsVIPs(ctx, l.run)
-		if err != nil {
-			return err
-		}
-		b, err := l.routers[other].HoldsVIPs(ctx, l.run)
-		if err != nil {
-			return err
-		}
-		if a && !b {
-			l.step("%s is VRRP master (holds %s and %s) after %.1fs", name, LANVIP, WANVIP, time.Since(start).Seconds())
-			return nil
-		}
-		if time.Since(start) > limit {
-			return fmt.Errorf("%s did not become VRRP master within %v (r1 log:\n%s\nr2 log:\n%s)",
-				name, limit, l.routers["r1"].LogTail(15), l.routers["r2"].LogTail(15))
-		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return err
-		}
-	}
-}
-
-// waitExternal waits until r2's external cache holds at least n entries,
-// so the failover tests the hook and not a replication race. It returns
-// the last count seen, -1 if the statistics could not be read.
-func (l *lab) waitExternal(ctx context.Context, n int, limit time.Duration) int {
-	deadline := time.Now().Add(limit)
-	last := -1
-	for time.Now().Before(deadline) {
-		js, err := l.routers["r2"].Show(ctx, "conntrack-sync", "statistics", "--json")
-		if err == nil {
-			last = jsonInt([]byte(js), "cache", "external", "current")
-		}
-		if last >= n || last < 0 {
-			return last
-		}
-		if sleep(ctx, 200*time.Millisecond) != nil {
-			return last
-		}
-	}
-	return last
-}
-
-func (l *lab) startServer() error {
-	var ln net.Listener
-	err := inNetns(l.top.NS("server"), func() error {
-		var err error
-		ln, err = net.Listen("tcp", netip.AddrPortFrom(ServerIP, ServerPort).String())
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("echo server: %w", err)
-	}
-	l.server = NewEchoServer(ln)
-	return nil
-}
-
-func (l *lab) startFlows(ctx context.Context) error {
-	ns := l.top.NS("client")
-	dst := netip.AddrPortFrom(ServerIP, ServerPort).String()
-	f, err := StartFlows(ctx, FlowConfig{
-		Flows: l.o.Flows, Interval: l.o.Interval, DeadAfter: l.o.DeadAfter,
-		Dial: func(ctx context.Context) (net.Conn, error) {
-			var c net.Conn
-			err := inNetns(ns, func() error {
-				d := net.Dialer{Timeout: 5 * time.Second}
-				var err error
-				c, err = d.DialContext(ctx, "tcp", dst)
-				return err
-			})
-			return c, err
-		},
-	})
-	if err != nil {
-		return err
-	}
-	l.flows = f
-	return nil
-}
-
-// close stops everything in order: flows and server (in-process), then
-// each router's ctsyncd and engines (waiting for their exit), then the
-// namespaces, killing whatever is still listed in them.
-func (l *lab) close() error {
-	var errs []error
-	if l.flows != nil {
-		l.flows.Stop()
-	}
-	if l.server != nil {
-		if err := l.server.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			errs = append(errs, err)
-		}
-	}
-	for _, name := range []string{"r1", "r2"} {
-		if r := l.routers[name]; r != nil {
-			if err := r.Stop(); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if err := l.top.Down(); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // Addresses of the lab. All of them are in 198.18.0.0/15 (RFC 2544
@@ -24,8 +25,13 @@ var (
 	ServerIP  = netip.MustParseAddr("198.19.0.200")
 )
 
-// ServerPort is where the echo server listens.
-const ServerPort = 7000
+// ServerPort is where the echo server listens (flows where the client
+// sends); PushPort is where the server accepts flows it sends on and the
+// client echoes.
+const (
+	ServerPort = 7000
+	PushPort   = 7001
+)
 
 // RouterAddrs are one router's own addresses.
 type RouterAddrs struct {
@@ -59,11 +65,23 @@ type Topology struct {
 	// RTOCapped is set by Up when the end hosts' TCP retransmission
 	// timeout could be capped at 1 s.
 	RTOCapped bool
+	// TCPLoose is the routers' net.netfilter.nf_conntrack_tcp_loose:
+	// 0 (the lab's default) makes a mid-stream packet of an unknown flow
+	// invalid; 1 is the kernel's default (picks it up as a new flow).
+	TCPLoose int
 }
 
-// NewTopology returns a topology whose names are unique to this process.
+var topologies atomic.Int32
+
+// NewTopology returns a topology whose names are unique to this process:
+// the first one's prefix is "ctlab-PID-", later ones' "ctlab-PID-N-", so
+// two labs of one process never share a namespace.
 func NewTopology(run Runner) *Topology {
-	return &Topology{Prefix: fmt.Sprintf("ctlab-%d-", os.Getpid()), Run: run}
+	prefix := fmt.Sprintf("ctlab-%d-", os.Getpid())
+	if n := topologies.Add(1); n > 1 {
+		prefix += fmt.Sprintf("%d-", n)
+	}
+	return &Topology{Prefix: prefix, Run: run}
 }
 
 // NS is the namespace name of role.
@@ -152,7 +170,7 @@ func (t *Topology) Up(ctx context.Context) error {
 		// tcp_loose=0: a mid-stream packet of a flow this router does not
 		// know is invalid and dropped, as an honest firewall does. Without
 		// state sync that is what kills the flows at failover.
-		if err := sysctl(r, "net.ipv4.ip_forward=1", "net.netfilter.nf_conntrack_tcp_loose=0"); err != nil {
+		if err := sysctl(r, "net.ipv4.ip_forward=1", fmt.Sprintf("net.netfilter.nf_conntrack_tcp_loose=%d", t.TCPLoose)); err != nil {
 			return err
 		}
 	}

@@ -83,8 +83,24 @@ type FlowConfig struct {
 	// DeadAfter declares a flow dead when it has had no round trip for
 	// this long; TCP itself would keep retransmitting for many minutes.
 	DeadAfter time.Duration
-	// Dial opens one connection to the echo server.
+	// Dial opens one connection to the echo server; the dialled end is
+	// the one that writes and measures (the client sends).
 	Dial func(ctx context.Context) (net.Conn, error)
+	// Open, when set instead of Dial, opens one flow whose measuring end
+	// may be either side (see Endpoint): the server sends and the client
+	// echoes, for one.
+	Open func(ctx context.Context) (Endpoint, error)
+}
+
+// Endpoint is one flow as Open returns it.
+type Endpoint struct {
+	// Conn is the end that writes a message, reads its echo and measures.
+	Conn net.Conn
+	// ClientPort is the client's local port: what the routers' conntrack
+	// tables show as the original source port.
+	ClientPort uint16
+	// Echo, if set, is the other end (echoing); Stop closes it.
+	Echo io.Closer
 }
 
 const msgLen = 16
@@ -95,11 +111,18 @@ type Flows struct {
 	flows  []*flow
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// DstPort is the server port the flows go to (set by the lab; 0 when
+	// unknown), so observers can find them in a conntrack table.
+	DstPort uint16
+	// Dir is who sends and who echoes.
+	Dir Direction
 }
 
 type flow struct {
 	id   int
 	conn net.Conn
+	port uint16    // client's port
+	echo io.Closer // the echoing end, if the flow has one to close
 
 	mu     sync.Mutex
 	lastOK time.Time
@@ -112,19 +135,33 @@ type flow struct {
 // StartFlows opens every flow, then starts their round trips, spread
 // evenly over one interval so the routers see a steady load.
 func StartFlows(ctx context.Context, cfg FlowConfig) (*Flows, error) {
-	if cfg.Flows <= 0 || cfg.Interval <= 0 || cfg.DeadAfter <= 0 || cfg.Dial == nil {
+	if cfg.Flows <= 0 || cfg.Interval <= 0 || cfg.DeadAfter <= 0 || (cfg.Dial == nil) == (cfg.Open == nil) {
 		return nil, fmt.Errorf("flows: bad config %+v", cfg)
+	}
+	open := cfg.Open
+	if open == nil {
+		open = func(ctx context.Context) (Endpoint, error) {
+			c, err := cfg.Dial(ctx)
+			if err != nil {
+				return Endpoint{}, err
+			}
+			var port uint16
+			if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+				port = uint16(a.Port)
+			}
+			return Endpoint{Conn: c, ClientPort: port}, nil
+		}
 	}
 	f := &Flows{cfg: cfg}
 	for i := 0; i < cfg.Flows; i++ {
-		c, err := cfg.Dial(ctx)
+		e, err := open(ctx)
 		if err != nil {
 			for _, fl := range f.flows {
-				fl.conn.Close()
+				fl.close()
 			}
 			return nil, fmt.Errorf("opening flow %d of %d: %w", i+1, cfg.Flows, err)
 		}
-		f.flows = append(f.flows, &flow{id: i, conn: c})
+		f.flows = append(f.flows, &flow{id: i, conn: e.Conn, port: e.ClientPort, echo: e.Echo})
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
@@ -141,8 +178,15 @@ func StartFlows(ctx context.Context, cfg FlowConfig) (*Flows, error) {
 	return f, nil
 }
 
+func (fl *flow) close() {
+	fl.conn.Close()
+	if fl.echo != nil {
+		fl.echo.Close()
+	}
+}
+
 func (fl *flow) run(ctx context.Context, cfg FlowConfig, offset time.Duration) {
-	defer fl.conn.Close()
+	defer fl.close()
 	// Cancellation must interrupt a blocked read at once.
 	stop := context.AfterFunc(ctx, func() { _ = fl.conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
@@ -219,8 +263,8 @@ func deathReason(err error) string {
 func (f *Flows) LocalPorts() map[uint16]bool {
 	m := map[uint16]bool{}
 	for _, fl := range f.flows {
-		if a, ok := fl.conn.LocalAddr().(*net.TCPAddr); ok {
-			m[uint16(a.Port)] = true
+		if fl.port != 0 {
+			m[fl.port] = true
 		}
 	}
 	return m
@@ -301,8 +345,74 @@ func (f *Flows) Settled(t time.Time) bool {
 	return true
 }
 
-// Stop ends every flow, closes its connection and waits.
+// Stop ends every flow, closes its connections and waits. It may be
+// called more than once.
 func (f *Flows) Stop() {
 	f.cancel()
 	f.wg.Wait()
+}
+
+// Len is the number of flows.
+func (f *Flows) Len() int { return len(f.flows) }
+
+// PushServer accepts the connections of flows where the server sends:
+// each accepted connection is handed to whoever waits in Next, which
+// writes on it and measures, while the client only echoes.
+type PushServer struct {
+	ln    net.Listener
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+// NewPushServer serves ln until Close.
+func NewPushServer(ln net.Listener) *PushServer {
+	s := &PushServer{ln: ln, conns: make(chan net.Conn), done: make(chan struct{})}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case s.conns <- c:
+			case <-s.done:
+				c.Close()
+				return
+			}
+		}
+	}()
+	return s
+}
+
+// Addr is the listening address.
+func (s *PushServer) Addr() net.Addr { return s.ln.Addr() }
+
+// Next returns the next accepted connection.
+func (s *PushServer) Next(ctx context.Context, limit time.Duration) (net.Conn, error) {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case c := <-s.conns:
+		return c, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.done:
+		return nil, net.ErrClosed
+	case <-t.C:
+		return nil, fmt.Errorf("push server: no connection accepted within %v", limit)
+	}
+}
+
+// Close stops accepting. Connections already handed out belong to their
+// flows.
+func (s *PushServer) Close() error {
+	s.once.Do(func() { close(s.done) })
+	return s.ln.Close()
+}
+
+// echoConn echoes whatever arrives on c until c fails or is closed.
+func echoConn(c net.Conn) {
+	_, _ = io.Copy(c, c)
+	c.Close()
 }

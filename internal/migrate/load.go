@@ -56,7 +56,13 @@ func prune(tn *configtree.Node, sn *schema.Node, at []string, r *Report) {
 	for _, c := range tn.Children {
 		sc := sn.Child(c.Name)
 		if sc == nil {
-			skipped(at, c, &r.Skipped)
+			if inManaged(path(append(slices.Clip(at), c.Name)...)) {
+				// Under high-availability or service conntrack-sync:
+				// leaving it behind changes how the pair fails over.
+				r.drop("%s", path(append(slices.Clip(at), c.Name)...))
+			} else {
+				skipped(at, c, &r.Skipped)
+			}
 			continue
 		}
 		switch {

@@ -19,7 +19,15 @@
 //	                  vrrp-group N { virtual-address ... }
 //	vrrp 2            VyOS 1.2-1.3: high-availability vrrp group G
 //	                  virtual-address X
-//	vrrp 3            today's: high-availability vrrp group G address X/len
+//	vrrp 3            today's: high-availability vrrp group G address X/len,
+//	                  excluded-address X/len (VyOS 1.3:
+//	                  virtual-address-excluded)
+//	cluster           VyOS 1.2 / Vyatta heartbeat cluster: always migrated
+//	                  to vrrp groups when present (see cluster.go)
+//
+// Settings under high-availability or service conntrack-sync that no
+// step can carry over are Report.Dropped: load refuses the file unless
+// told `force`, since the pair would fail over differently without them.
 package migrate
 
 import (
@@ -49,6 +57,11 @@ type Step struct {
 
 // Steps in the order they run: by component, then version.
 var Steps = []Step{
+	// First: it writes today's vrrp and rewrites conntrack-sync's cluster
+	// failover-mechanism before the conntrack-sync step would drop it. No
+	// file records a cluster version ctsync keeps, so it always runs; on
+	// a tree without `cluster` it does nothing.
+	{"cluster", 1, "cluster: heartbeat cluster groups to high-availability vrrp", cluster1toVRRP},
 	{"conntrack-sync", 1, "conntrack-sync: lists, interface tag node, ignore-address, no cluster", conntrackSync1to2},
 	{"vrrp", 1, "vrrp: interfaces ... vrrp vrrp-group to high-availability vrrp", vrrp1to2},
 	{"vrrp", 2, "vrrp: virtual-address to address", vrrp2to3},
@@ -59,8 +72,17 @@ type Report struct {
 	From     map[string]int // versions the file declared (nil: none)
 	Applied  []string       // steps that changed something
 	Changes  []string       // one line per rewrite ("old path -> new path")
-	Warnings []string       // dropped or guessed settings
+	Warnings []string       // guessed settings, or dropped ones that change nothing
 	Skipped  []string       // config paths outside what ctsync manages
+	// Dropped are settings under high-availability or service
+	// conntrack-sync (or what migrates there) that ctsync does not manage
+	// and that change how the pair fails over: load refuses a file with
+	// any unless told `force`.
+	Dropped []string
+}
+
+func (r *Report) drop(format string, args ...any) {
+	r.Dropped = append(r.Dropped, fmt.Sprintf(format, args...))
 }
 
 func (r *Report) change(format string, args ...any) {
@@ -84,6 +106,9 @@ func (r *Report) Lines() []string {
 	for _, s := range r.Skipped {
 		out = append(out, "skipped (not managed by ctsync): "+s)
 	}
+	for _, d := range r.Dropped {
+		out = append(out, "dropped (not managed by ctsync, changes failover): "+d)
+	}
 	return out
 }
 
@@ -98,9 +123,9 @@ func Migrate(t *configtree.Node, from map[string]int, r *Report) {
 		if s.From < v {
 			continue
 		}
-		before := len(r.Changes) + len(r.Warnings)
+		before := len(r.Changes) + len(r.Warnings) + len(r.Dropped)
 		s.Run(t, r)
-		if len(r.Changes)+len(r.Warnings) > before {
+		if len(r.Changes)+len(r.Warnings)+len(r.Dropped) > before {
 			r.Applied = append(r.Applied, fmt.Sprintf("%s %d->%d", s.Component, s.From, s.From+1))
 		}
 	}
@@ -233,7 +258,7 @@ func conntrackSync1to2(t *configtree.Node, r *Report) {
 			if (c.Name == "ipv4" || c.Name == "ipv6") && (c.Leaf || c.Tag) {
 				addrs = append(addrs, values(c)...)
 			} else {
-				r.warn("%s: dropped, not an address list", path(append(ctsPath, "ignore-address", c.Name)...))
+				r.drop("%s: not an address list", path(append(ctsPath, "ignore-address", c.Name)...))
 			}
 		}
 		remove(cs, "ignore-address")
@@ -248,7 +273,7 @@ func conntrackSync1to2(t *configtree.Node, r *Report) {
 	// failover from VRRP only.
 	if fm := cs.Child("failover-mechanism"); fm != nil && fm.Child("cluster") != nil {
 		remove(fm, "cluster")
-		r.warn("%s: dropped: ctsync fails over with VRRP only (set %s vrrp sync-group <name>)", path(append(ctsPath, "failover-mechanism", "cluster")...), path(append(ctsPath, "failover-mechanism")...))
+		r.drop("%s: ctsync fails over with VRRP only (set %s vrrp sync-group <name>)", path(append(ctsPath, "failover-mechanism", "cluster")...), path(append(ctsPath, "failover-mechanism")...))
 		if !fm.Leaf && len(fm.Children) == 0 {
 			remove(cs, "failover-mechanism")
 		}
@@ -331,7 +356,7 @@ func vrrpFromInterface(t *configtree.Node, r *Report, at []string, ife *configtr
 					}
 				}
 			default:
-				r.warn("%s: dropped, no equivalent in high-availability vrrp", old)
+				r.drop("%s: no equivalent in high-availability vrrp", old)
 			}
 		}
 		r.change("%s -> %s (interface %s, vrid %s)", path(append(at, "vrrp", "vrrp-group", g.Name)...), path(append(slices.Clone(haPath), "group", name)...), ifname, g.Name)
@@ -347,9 +372,28 @@ func vrrp2to3(t *configtree.Node, r *Report) {
 		return
 	}
 	for _, g := range groups.Children {
-		va := g.Child("virtual-address")
+		gp := append(slices.Clone(haPath), "group", g.Name)
+		// Deprecated in VyOS 1.3 and removed by its 1.4 migration.
+		if ts := g.Child("transition-script"); container(ts) && ts.Child("mode-force") != nil {
+			remove(ts, "mode-force")
+			r.change("%s: removed (deprecated; keepalived runs the scripts on every transition)", path(append(gp, "transition-script", "mode-force")...))
+			if len(ts.Children) == 0 {
+				remove(g, "transition-script")
+			}
+		}
+		vrrpAddresses(t, r, g, "virtual-address", "address")
+		vrrpAddresses(t, r, g, "virtual-address-excluded", "excluded-address")
+	}
+}
+
+// vrrpAddresses moves a group's addresses from the old node name to the
+// new one (virtual-address to address, virtual-address-excluded to
+// excluded-address), giving a bare address a prefix length.
+func vrrpAddresses(t *configtree.Node, r *Report, g *configtree.Node, from, to string) {
+	{
+		va := g.Child(from)
 		if va == nil || (!va.Leaf && !va.Tag) {
-			continue
+			return
 		}
 		ifname := ""
 		if in := g.Child("interface"); in != nil && in.Leaf && len(in.Values) > 0 {
@@ -370,21 +414,21 @@ func vrrp2to3(t *configtree.Node, r *Report) {
 				vips = append(vips, vip{addr: a})
 			}
 		}
-		remove(g, "virtual-address")
+		remove(g, from)
 		gp := append(slices.Clone(haPath), "group", g.Name)
 		for _, x := range vips {
 			addr := x.addr
 			if !strings.Contains(addr, "/") {
 				addr = withPrefix(t, addr, firstNonEmpty(x.iface, ifname))
-				r.warn("%s %s: no prefix length; using %s (from the interface's own address, else a host route)", path(append(gp, "virtual-address")...), x.addr, addr)
+				r.warn("%s %s: no prefix length; using %s (from the interface's own address, else a host route)", path(append(gp, from)...), x.addr, addr)
 			}
 			// The whole group is reached through Set from the root.
-			st := steps(append(append(slices.Clone(haPath), "#group", g.Name), "#address", addr)...)
+			st := steps(append(append(slices.Clone(haPath), "#group", g.Name), "#"+to, addr)...)
 			t.Set(st, false, false, false, "")
 			if x.iface != "" {
 				t.Set(append(st, configtree.Step{Name: "interface"}), true, false, true, x.iface)
 			}
-			r.change("%s %s -> %s %s", path(append(gp, "virtual-address")...), x.addr, path(append(gp, "address")...), addr)
+			r.change("%s %s -> %s %s", path(append(gp, from)...), x.addr, path(append(gp, to)...), addr)
 		}
 	}
 }

@@ -3,8 +3,10 @@ package migrate
 import (
 	"bytes"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -128,7 +130,18 @@ func TestSteps(t *testing.T) {
 			"service {\n    conntrack-sync {\n        ignore-address 10.0.0.1\n        ignore-address 2001:db8::1\n    }\n}\n", ""},
 		{"cluster dropped", conntrackSync1to2,
 			"service {\n    conntrack-sync {\n        failover-mechanism {\n            cluster {\n                group G\n            }\n        }\n    }\n}\n",
-			"service {\n    conntrack-sync {\n    }\n}\n", "failover-mechanism cluster: dropped"},
+			"service {\n    conntrack-sync {\n    }\n}\n", "failover-mechanism cluster: ctsync fails over with VRRP only"},
+		{"virtual-address-excluded to excluded-address, mode-force removed", vrrp2to3,
+			"high-availability {\n    vrrp {\n        group g {\n            address 192.0.2.1/24\n            transition-script {\n                mode-force\n            }\n            virtual-address-excluded 2001:db8::5/64\n            virtual-address-excluded 192.0.2.5/24\n        }\n    }\n}\n",
+			"high-availability {\n    vrrp {\n        group g {\n            address 192.0.2.1/24\n            excluded-address 192.0.2.5/24 {\n            }\n            excluded-address 2001:db8::5/64 {\n            }\n        }\n    }\n}\n", ""},
+		{"cluster to vrrp, failover-mechanism to its sync-group", cluster1toVRRP,
+			"cluster {\n    group G {\n        auto-failback true\n        monitor 192.0.2.254\n        primary a\n        secondary b\n        service 192.0.2.10/24\n        service 198.51.100.1/24/eth2\n        service apache2\n    }\n    interface eth1\n    keepalive-interval 100\n    pre-shared-secret qwertyuiop\n}\n" +
+				"service {\n    conntrack-sync {\n        failover-mechanism {\n            cluster {\n                group G\n            }\n        }\n    }\n}\n",
+			"high-availability {\n    vrrp {\n        group G {\n            address 192.0.2.10/24 {\n            }\n            address 198.51.100.1/24 {\n                interface eth2\n            }\n            advertise-interval 1\n            authentication {\n                password qwertyui\n                type plaintext-password\n            }\n            health-check {\n                ping 192.0.2.254\n            }\n            interface eth1\n            vrid 1\n        }\n        sync-group G {\n            member G\n        }\n    }\n}\n" +
+				"service {\n    conntrack-sync {\n        failover-mechanism {\n            vrrp {\n                sync-group G\n            }\n        }\n    }\n}\n", "service apache2: dropped, not an IPv4 address service"},
+		{"cluster VRID after the ones in use", cluster1toVRRP,
+			"cluster {\n    group G {\n        service 192.0.2.10/24/eth0\n    }\n}\nhigh-availability {\n    vrrp {\n        group x {\n            vrid 1\n        }\n    }\n}\ninterfaces {\n    ethernet eth0 {\n        vrrp {\n            vrrp-group 2 {\n            }\n        }\n    }\n}\n",
+			"high-availability {\n    vrrp {\n        group G {\n            address 192.0.2.10/24 {\n            }\n            advertise-interval 1\n            interface eth0\n            no-preempt\n            vrid 3\n        }\n        group x {\n            vrid 1\n        }\n    }\n}\ninterfaces {\n    ethernet eth0 {\n        vrrp {\n            vrrp-group 2 {\n            }\n        }\n    }\n}\n", "VRRP elects by priority"},
 		{"vrrp-group out of interfaces", vrrp1to2,
 			"interfaces {\n    ethernet eth0 {\n        address 192.0.2.2/24\n        vrrp {\n            vrrp-group 7 {\n                preempt false\n                priority 20\n                sync-group S\n                virtual-address 192.0.2.1\n            }\n        }\n    }\n}\n",
 			"high-availability {\n    vrrp {\n        group eth0-7 {\n            interface eth0\n            no-preempt\n            priority 20\n            virtual-address 192.0.2.1\n            vrid 7\n        }\n        sync-group S {\n            member eth0-7\n        }\n    }\n}\ninterfaces {\n    ethernet eth0 {\n        address 192.0.2.2/24\n    }\n}\n", ""},
@@ -153,14 +166,14 @@ func TestSteps(t *testing.T) {
 			if diff := cmp.Diff(tt.want, tree.String()); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
-			if got := strings.Join(r.Warnings, "\n"); (tt.warn == "") != (got == "") || !strings.Contains(got, tt.warn) {
+			if got := strings.Join(append(slices.Clone(r.Warnings), r.Dropped...), "\n"); (tt.warn == "") != (got == "") || !strings.Contains(got, tt.warn) {
 				t.Errorf("warnings %q, want one with %q", got, tt.warn)
 			}
 			// Run again: a step leaves a migrated tree alone.
 			once := tree.Clone()
 			var r2 Report
 			tt.step(tree, &r2)
-			if !configtree.Equal(once, tree) || len(r2.Changes)+len(r2.Warnings) != 0 {
+			if !configtree.Equal(once, tree) || len(r2.Changes)+len(r2.Warnings)+len(r2.Dropped) != 0 {
 				t.Errorf("step is not idempotent:\n%s", configtree.Diff(once, tree))
 			}
 		})
@@ -245,7 +258,8 @@ var words = []string{"interfaces", "ethernet", "eth0", "eth1", "vif", "100", "vr
 	"192.0.2.1", "192.0.2.1/24", "address", "192.0.2.2/24", "priority", "preempt", "false", "sync-group", "S",
 	"service", "conntrack-sync", "accept-protocol", "tcp,udp", ",", "interface", "ignore-address", "ipv4", "10.0.0.1",
 	"failover-mechanism", "cluster", "group", "high-availability", "authentication", "password", "run-transition-scripts",
-	"master", "2001:db8::1", "member", "bogus"}
+	"master", "2001:db8::1", "member", "bogus", "pre-shared-secret", "keepalive-interval", "auto-failback", "true",
+	"192.0.2.1/24/eth0", "virtual-address-excluded", "transition-script", "mode-force", "vrid", "monitor", "primary"}
 
 // randomTree reads data as a little program: each byte picks a word and
 // what to do with it (descend into a container or tag entry, add a leaf
@@ -311,4 +325,26 @@ func nodeAt(root *configtree.Node, st []configtree.Step) *configtree.Node {
 		}
 	}
 	return cur
+}
+
+// FuzzClusterService: whatever clusterService accepts is an IPv4 prefix
+// in canonical form and an interface name without white space or
+// structure characters, so it is safe to set as a config value.
+func FuzzClusterService(f *testing.F) {
+	for _, s := range []string{"192.0.2.10/24/eth1", "192.0.2.20/24", "apache2", "10.0.0.1/33", "1.2.3.4/8/eth0 {", "::1/64", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		addr, iface, ok := clusterService(s)
+		if !ok {
+			return
+		}
+		p, err := netip.ParsePrefix(addr)
+		if err != nil || !p.Addr().Is4() || p.String() != addr {
+			t.Fatalf("clusterService(%q) address %q is not a canonical IPv4 prefix", s, addr)
+		}
+		if strings.ContainsAny(iface, " \t\n{}\"#;!/") {
+			t.Fatalf("clusterService(%q) interface %q", s, iface)
+		}
+	})
 }

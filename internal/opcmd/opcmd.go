@@ -22,6 +22,10 @@ type Env struct {
 	Out  io.Writer
 	Err  io.Writer
 	JSON bool // --json was given
+	// In is the command's standard input and Terminal whether it is a
+	// terminal: a command that asks for confirmation asks only there.
+	In       io.Reader
+	Terminal bool
 }
 
 // Command is one op-mode command.

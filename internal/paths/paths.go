@@ -98,6 +98,12 @@ func (r Root) FailoverFacts() string { return filepath.Join(r.EtcDir(), "failove
 // KeepalivedConf is the generated keepalived.conf.
 func (r Root) KeepalivedConf() string { return filepath.Join(r.EtcDir(), "keepalived.conf") }
 
+// KeepalivedDumpDir is where keepalived writes its state dumps
+// (keepalived.json, .data, .stats): ctsyncd starts it with TMPDIR set to
+// it, since keepalived writes them into $TMPDIR, which routers sharing a
+// machine would otherwise share.
+func (r Root) KeepalivedDumpDir() string { return r.RunDir() }
+
 // KeepalivedPid is keepalived's main pid file.
 func (r Root) KeepalivedPid() string { return filepath.Join(r.RunDir(), "keepalived.pid") }
 
@@ -125,3 +131,21 @@ func (r Root) PairLock() string { return filepath.Join(r.RunDir(), "pair.lock") 
 // VRRPWeight is the file keepalived's track_file reads: a number added to
 // every VRRP instance's priority, changed at run time without a reload.
 func (r Root) VRRPWeight() string { return filepath.Join(r.StateDir(), "vrrp-weight") }
+
+// ConntrackdRefill records the refill of conntrackd's caches after its
+// last start (the resync requested from the peer, or the resync with the
+// kernel and bulk send of a master), tied to that process by pid and
+// start ticks: see transition.RefillRecord. It lives in RunDir, like the
+// process it describes.
+func (r Root) ConntrackdRefill() string { return filepath.Join(r.RunDir(), "conntrackd.refill.json") }
+
+// PeerObservation is readiness's last look at conntrackd's sync link
+// counters, so that whether the peer is heard can be answered from one
+// sample and the previous one instead of watching the link.
+func (r Root) PeerObservation() string { return filepath.Join(r.RunDir(), "peer-observation.json") }
+
+// KeepalivedLoaded records the hash of the keepalived.conf the running
+// keepalived last read (written by the vrrp handler after a start or a
+// reload), so the hook can tell whether keepalived still runs an older
+// file than the one installed.
+func (r Root) KeepalivedLoaded() string { return filepath.Join(r.RunDir(), "keepalived.conf.loaded") }

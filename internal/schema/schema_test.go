@@ -295,7 +295,7 @@ func TestResolve(t *testing.T) {
 		{line: "service conntrack-sync mcast-group 225.0.0.1 extra", err: "service conntrack-sync mcast-group 225.0.0.1 extra: unexpected word after the value of mcast-group (quote a value that contains spaces)"},
 		{line: "service conntrack-sync sync-queue-size 0", err: "service conntrack-sync sync-queue-size 0: must be a number between 1 and 2047"},
 		{line: "high-availability vrrp group wan vrid 300", err: "high-availability vrrp group wan vrid 300: must be a number between 1 and 255"},
-		{line: "high-availability vrrp group wan bogus 1", err: "high-availability vrrp group wan bogus: unknown node (expected one of: address, advertise-interval, authentication, description, disable, garp, health-check, hello-source-address, interface, no-preempt, peer-address, preempt-delay, priority, rfc3768-compatibility, track, transition-script, vrid)"},
+		{line: "high-availability vrrp group wan bogus 1", err: "high-availability vrrp group wan bogus: unknown node (expected one of: address, advertise-interval, authentication, description, disable, excluded-address, garp, health-check, hello-source-address, interface, no-preempt, peer-address, preempt-delay, priority, rfc3768-compatibility, track, transition-script, vrid)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {

@@ -93,6 +93,7 @@ type Session struct {
 	candidate *configtree.Node
 	base      int              // running revision the candidate was taken from
 	baseTree  *configtree.Node // and that revision's configuration
+	level     [][]string       // edit level, one element per level (see levelGroups)
 	exited    bool
 	// dirty mirrors "the candidate holds edits", for other sessions'
 	// prompts, which ask while this session may be running a command.
@@ -131,6 +132,10 @@ func (s *Session) Exec(ctx context.Context, line string) (string, error) {
 		return "", nil
 	}
 	cmd, args := words[0], words[1:]
+	cmd, err = expandKeyword(cmd, commandNames, cmd)
+	if err != nil {
+		return "", err
+	}
 	switch cmd {
 	case "set":
 		return "", s.set(args)
@@ -140,6 +145,21 @@ func (s *Session) Exec(ctx context.Context, line string) (string, error) {
 		return s.show(args)
 	case "compare":
 		return s.compare(args)
+	case "edit":
+		return s.edit(args)
+	case "up":
+		return s.up(args)
+	case "top":
+		s.level = nil
+		return "", nil
+	case "copy", "rename":
+		return s.copyRename(cmd, args)
+	case "comment":
+		return s.comment(args)
+	case "run":
+		// The shell runs op-mode commands itself, in the operator's
+		// namespace and with their terminal; ctsyncd never does.
+		return "", errors.New("run: op-mode commands run in the ctsync shell (ctsync configure), not in ctsyncd")
 	case "discard":
 		running, rev := s.store.Running()
 		s.candidate, s.base, s.baseTree = running, rev, running.Clone()
@@ -164,26 +184,29 @@ func (s *Session) Exec(ctx context.Context, line string) (string, error) {
 	case "merge":
 		return s.load(args, true)
 	case "exit", "quit":
-		// As in VyOS: leaving would silently drop uncommitted edits.
-		if s.Modified() && (len(args) == 0 || args[0] != "discard") {
-			return "", errors.New("cannot exit: the configuration has uncommitted changes; commit them, or use 'exit discard' to drop them and exit")
-		}
-		s.exited = true
-		return "", nil
+		return s.exit(args)
 	}
-	return "", fmt.Errorf("%s: unknown command (expected set, delete, show, compare, discard, commit, commit check, commit comment, commit-confirm, confirm, rollback, save, load, merge, exit)", cmd)
+	return "", fmt.Errorf("%s: unknown command (expected one of: %s)", cmd, strings.Join(commandNames[1:], ", "))
 }
 
 func (s *Session) set(words []string) error {
 	if len(words) == 0 {
 		return errors.New("set: a configuration path is required")
 	}
-	return s.schema.Set(s.candidate, words)
+	p, err := s.path(words)
+	if err != nil {
+		return err
+	}
+	return s.schema.Set(s.candidate, p)
 }
 
 func (s *Session) delete(words []string) error {
 	if len(words) == 0 {
 		return errors.New("delete: a configuration path is required")
+	}
+	words, err := s.path(words)
+	if err != nil {
+		return err
 	}
 	path := words
 	var value *string
@@ -207,17 +230,30 @@ func (s *Session) delete(words []string) error {
 	return nil
 }
 
+// show prints the candidate at the level, or at PATH under it; with
+// "commands" (or "| commands") as set commands relative to that node.
 func (s *Session) show(words []string) (string, error) {
+	words, commands := flat(words)
+	p, err := s.path(words)
+	if err != nil {
+		return "", err
+	}
 	n := s.candidate
-	if len(words) > 0 {
-		n = s.candidate.Get(words...)
+	if len(p) > 0 {
+		n = s.candidate.Get(p...)
 		if n == nil {
-			return "", cfgerr.New(words, "configuration path does not exist")
+			if len(words) == 0 {
+				// A level edit made and nothing set there yet.
+				return "Configuration under specified path is empty\n", nil
+			}
+			return "", cfgerr.New(p, "configuration path does not exist")
 		}
 	}
 	var b bytes.Buffer
-	if len(words) == 0 {
-		if err := n.Format(&b); err != nil {
+	if len(p) == 0 {
+		if commands {
+			n.WriteCommands(&b)
+		} else if err := n.Format(&b); err != nil {
 			return "", err
 		}
 	} else {
@@ -226,7 +262,9 @@ func (s *Session) show(words []string) (string, error) {
 		if n.Leaf {
 			body = &configtree.Node{Children: []*configtree.Node{n}}
 		}
-		if err := body.Format(&b); err != nil {
+		if commands {
+			body.WriteCommands(&b)
+		} else if err := body.Format(&b); err != nil {
 			return "", err
 		}
 	}
@@ -237,16 +275,28 @@ func (s *Session) show(words []string) (string, error) {
 }
 
 // compare shows a diff: with no argument from the running configuration
-// to the candidate; "compare N" from revision N to the candidate;
-// "compare N M" from revision N to revision M (so "compare 1 0" is what
-// the last commit changed). Revisions count back from 0, the running one.
+// to the candidate; "compare saved" from the saved config.boot to the
+// candidate; "compare N" from revision N to the candidate; "compare N M"
+// from revision N to revision M (so "compare 1 0" is what the last
+// commit changed). Revisions count back from 0, the running one. Below
+// the top, only the level's subtree is compared.
 func (s *Session) compare(args []string) (string, error) {
 	if len(args) > 2 {
-		return "", errors.New("compare: usage: compare [N [M]] (revision numbers, 0 = running)")
+		return "", errors.New("compare: usage: compare [saved | N [M]] (revision numbers, 0 = running)")
 	}
 	from, _ := s.store.Running()
 	to := s.candidate
 	what := "working and active configurations"
+	if len(args) == 1 {
+		if w, _ := expandKeyword("compare", []string{"saved"}, args[0]); w == "saved" {
+			t, err := s.saved()
+			if err != nil {
+				return "", err
+			}
+			from, what = t, "saved and working configurations"
+			args = nil
+		}
+	}
 	if len(args) >= 1 {
 		t, err := s.revision("compare", args[0])
 		if err != nil {
@@ -261,8 +311,15 @@ func (s *Session) compare(args []string) (string, error) {
 		}
 		to, what = t, "revisions "+args[0]+" and "+args[1]
 	}
+	if l := s.Level(); len(l) > 0 {
+		from, to = only(from, l), only(to, l)
+		what += " at [edit " + pathString(l) + "]"
+	}
 	if d := configtree.Diff(from, to); d != "" {
 		return d, nil
+	}
+	if !configtree.Equal(from, to) {
+		return "Only comments differ between " + what + ".\n", nil
 	}
 	return "No changes between " + what + ".\n", nil
 }
@@ -330,6 +387,12 @@ func parseCommit(cmd string, args []string) (commitArgs, error) {
 	minutes := -1
 	for i := 0; i < len(args); i++ {
 		w := args[i]
+		if !isDigits(w) {
+			var err error
+			if w, err = expandKeyword(cmd, []string{"check", "comment", "confirmed"}, w); err != nil {
+				return a, err
+			}
+		}
 		switch {
 		case w == "check" && cmd == "commit" && i == 0 && len(args) == 1:
 			a.check = true
@@ -534,8 +597,14 @@ func (s *Session) load(args []string, merge bool) (string, error) {
 	if merge {
 		cmd = "merge"
 	}
+	// "force" imports a file even when it holds failover settings ctsync
+	// does not manage, dropping them (and listing what it dropped).
+	force := len(args) == 2 && args[1] == "force"
+	if force {
+		args = args[:1]
+	}
 	if len(args) != 1 {
-		return "", fmt.Errorf("%s: usage: %s FILE", cmd, cmd)
+		return "", fmt.Errorf("%s: usage: %s FILE [force]", cmd, cmd)
 	}
 	file := s.resolveFile(args[0])
 	fail := func(format string, a ...any) (string, error) {
@@ -558,6 +627,14 @@ func (s *Session) load(args []string, merge bool) (string, error) {
 	if err != nil {
 		return fail("%v", err)
 	}
+	if len(rep.Dropped) > 0 && !force {
+		// Loaded without them, the pair would fail over differently from
+		// the one the file describes: say so rather than import quietly.
+		//lint:ignore ST1005 printed to the operator as is, a report ending in a sentence
+		return "", fmt.Errorf("%s %s: it holds settings ctsync does not manage that change how the pair fails over:\n  %s\n`%s %s force` loads the rest without them. Nothing was loaded.",
+			cmd, file, strings.Join(rep.Dropped, "\n  "), cmd, args[0])
+	}
+	keepComments(tree, data)
 	if len(tree.Children) == 0 {
 		return fail("holds nothing ctsync manages%s", skippedSummary(rep))
 	}
@@ -569,6 +646,7 @@ func (s *Session) load(args []string, merge bool) (string, error) {
 				return fail("%v", err)
 			}
 		}
+		configtree.CopyComments(next, tree)
 	}
 	var b strings.Builder
 	var bad []string

@@ -28,7 +28,7 @@ type rig struct {
 	eng  *commit.Engine
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	r := &rig{root: paths.Root{Dir: t.TempDir()}, log: &handlertest.CallLog{}}
 	r.ct, r.vrrp = handlertest.Pair(r.root, r.log)

@@ -29,6 +29,15 @@ import (
 type Supervisor struct {
 	log *zap.Logger
 
+	// OnStart, when set, is called (in its own goroutine, without any
+	// lock held) after every start of an engine — a first start, a
+	// restart on request or by a commit, a restart after a crash — and
+	// after adopting one a previous ctsyncd or the hook left running
+	// (adopted true). ctsyncd uses it to make every conntrackd start
+	// refill its caches, whoever caused the start: one mechanism, not one
+	// per caller. Set it before the first Ensure or Adopt.
+	OnStart func(spec handler.EngineSpec, pid int, adopted bool)
+
 	mu     sync.Mutex
 	procs  map[string]*proc
 	closed bool
@@ -80,6 +89,7 @@ func (s *Supervisor) adoptLocked(spec handler.EngineSpec) *proc {
 	go watchPid(pid, p.done)
 	go s.monitor(p)
 	s.log.Info("adopted running engine", zap.String("engine", spec.Name), zap.Int("pid", pid))
+	s.started(spec, pid, true)
 	return p
 }
 
@@ -120,7 +130,16 @@ func (s *Supervisor) startLocked(spec handler.EngineSpec) error {
 	s.procs[spec.Name] = p
 	go s.monitor(p)
 	s.log.Info("started engine", zap.String("engine", spec.Name), zap.Int("pid", pid), zap.Strings("argv", spec.Argv))
+	s.started(spec, pid, false)
 	return nil
+}
+
+// started calls OnStart off the lock: the callback talks to the engine
+// and may take long.
+func (s *Supervisor) started(spec handler.EngineSpec, pid int, adopted bool) {
+	if s.OnStart != nil {
+		go s.OnStart(spec, pid, adopted)
+	}
 }
 
 // monitor restarts p when it exits while still wanted.
@@ -304,6 +323,9 @@ func Spawn(spec handler.EngineSpec) (pid int, done chan struct{}, err error) {
 	}
 	cmd := exec.Command(spec.Argv[0], spec.Argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if len(spec.Env) > 0 {
+		cmd.Env = append(os.Environ(), spec.Env...)
+	}
 	if spec.LogFile != "" {
 		lf, err := os.OpenFile(spec.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 		if err != nil {

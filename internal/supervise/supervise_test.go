@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -147,5 +148,89 @@ func TestRestartOnRequestIsNotACrash(t *testing.T) {
 	}
 	if got := s.Restarts(spec.Name); got != 0 {
 		t.Errorf("an operator's restart counted as %d crash restarts", got)
+	}
+}
+
+// Every way an engine comes up reaches OnStart: a first start, a restart
+// on request, a restart after a crash, and an adoption.
+func TestOnStartEveryStart(t *testing.T) {
+	spec := sleepSpec(t)
+	type call struct {
+		pid     int
+		adopted bool
+	}
+	calls := make(chan call, 10)
+	s := New(nil)
+	s.OnStart = func(sp handler.EngineSpec, pid int, adopted bool) { calls <- call{pid, adopted} }
+	ctx := context.Background()
+	next := func(what string) call {
+		t.Helper()
+		select {
+		case c := <-calls:
+			return c
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no OnStart after %s", what)
+		}
+		return call{}
+	}
+	if err := s.Ensure(ctx, spec, false); err != nil {
+		t.Fatal(err)
+	}
+	if c := next("first start"); c.pid != s.Pid(spec.Name) || c.adopted {
+		t.Errorf("first start: %+v, pid %d", c, s.Pid(spec.Name))
+	}
+	if _, _, err := s.Restart(ctx, spec.Name); err != nil {
+		t.Fatal(err)
+	}
+	if c := next("restart"); c.pid != s.Pid(spec.Name) || c.adopted {
+		t.Errorf("restart: %+v, pid %d", c, s.Pid(spec.Name))
+	}
+	old := s.Pid(spec.Name)
+	_ = syscall.Kill(old, syscall.SIGKILL)
+	c := next("crash")
+	if c.pid == old || c.adopted {
+		t.Errorf("crash restart: %+v, old pid %d", c, old)
+	}
+	waitFor(t, "the restarted pid", func() bool { return s.Pid(spec.Name) == c.pid })
+	// A second supervisor (ctsyncd restarted) adopts it.
+	s.Release()
+	s2 := New(nil)
+	s2.OnStart = s.OnStart
+	t.Cleanup(func() { _ = s2.Stop(ctx, spec.Name) })
+	if pid := s2.Adopt(spec); pid != c.pid {
+		t.Fatalf("adopted pid %d, want %d", pid, c.pid)
+	}
+	if c2 := next("adoption"); c2.pid != c.pid || !c2.adopted {
+		t.Errorf("adoption: %+v", c2)
+	}
+}
+
+// TestSpawnEnv: the spec's Env reaches the engine, on top of ctsyncd's
+// own environment (keepalived's TMPDIR keeps its dumps per router).
+func TestSpawnEnv(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	dir := t.TempDir()
+	spec := handler.EngineSpec{
+		Name:    "printer",
+		Argv:    []string{sh, "-c", `echo "$TMPDIR $HOME"`},
+		Env:     []string{"TMPDIR=" + dir},
+		PidFile: filepath.Join(dir, "printer.pid"),
+		LogFile: filepath.Join(dir, "printer.log"),
+	}
+	t.Setenv("HOME", "/home/ctsyncd")
+	_, done, err := Spawn(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	b, err := os.ReadFile(spec.LogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.TrimSpace(string(b)), dir+" /home/ctsyncd"; got != want {
+		t.Errorf("the engine saw %q, want %q", got, want)
 	}
 }

@@ -2,11 +2,15 @@ package transition
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/ctsync/ctsync/internal/ctdstats"
+	"github.com/ctsync/ctsync/internal/paths"
 )
 
 // Facts is what the conntrack-sync handler tells the hook, in a file it
@@ -17,6 +21,13 @@ import (
 // conntrackd.conf, whose socket and lock paths the root fixes anyway.
 type Facts struct {
 	SyncGroup string `json:"sync_group"`
+	// Previous is the sync-group of the facts this file replaced, when a
+	// commit renamed it. keepalived is reloaded after the files are
+	// installed, so until it has read the new keepalived.conf the one
+	// running still calls the hook with the old name: the hook acts for
+	// Previous while the installed keepalived.conf is not the one
+	// keepalived loaded (Root.KeepalivedLoaded), and for it only.
+	Previous string `json:"previous_sync_group,omitempty"`
 	// DisableExternalCache: the peer's states go straight into the
 	// kernel, so there is no external cache to commit.
 	DisableExternalCache bool `json:"disable_external_cache,omitempty"`
@@ -30,6 +41,32 @@ func EncodeFacts(f Facts) []byte {
 	b, _ := json.MarshalIndent(f, "", "  ")
 	return append(b, '\n')
 }
+
+// Acts reports whether the hook acts for group: the sync-group of these
+// facts, or the previous one while keepalived has not loaded the
+// keepalived.conf installed with them.
+func (f *Facts) Acts(root paths.Root, group string) bool {
+	if f.SyncGroup == group {
+		return true
+	}
+	return f.Previous != "" && f.Previous == group && keepalivedReloadPending(root)
+}
+
+// keepalivedReloadPending reports whether the installed keepalived.conf
+// differs from the one the running keepalived read last.
+func keepalivedReloadPending(root paths.Root) bool {
+	installed, err := os.ReadFile(root.KeepalivedConf())
+	if err != nil {
+		return false
+	}
+	loaded, _ := os.ReadFile(root.KeepalivedLoaded())
+	sum := sha256.Sum256(installed)
+	return strings.TrimSpace(string(loaded)) != hex.EncodeToString(sum[:])
+}
+
+// ReadFacts reads the failover facts installed under root; nil when
+// conntrack-sync is not configured.
+func ReadFacts(root paths.Root) (*Facts, error) { return readFacts(root.FailoverFacts()) }
 
 // readFacts reads the facts file. A missing file (nil, nil) means
 // conntrack-sync is not configured; a corrupt one is an error, since the

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ti-mo/conntrack"
+	"github.com/ctsync/ctsync/internal/ctflow"
 )
 
 // KernelCount returns how many entries the kernel conntrack table of the
@@ -15,9 +15,9 @@ import (
 // /proc/sys/net/netfilter/nf_conntrack_count. Either is cheap enough to
 // call right after a commit without slowing failover.
 func KernelCount() (int, error) {
-	c, err := conntrack.Dial(nil)
+	c, err := ctflow.Dial()
 	if err == nil {
-		st, serr := c.StatsGlobal()
+		st, serr := ctflow.Global(c)
 		c.Close()
 		if serr == nil {
 			return int(st.Entries), nil

@@ -137,3 +137,16 @@ func latestTicket(ctx context.Context, root paths.Root, group string) (uint64, e
 	}
 	return m.last(group), nil
 }
+
+// HoldLock takes the transition lock for a caller outside the hook
+// (a commit or `restart conntrack-sync` about to restart conntrackd): it
+// waits until the running transition is done, bounded by ctx, and keeps
+// later ones waiting until release is called. A master transition is
+// never left committing from a cache that a restart throws away.
+func HoldLock(ctx context.Context, root paths.Root) (release func(), err error) {
+	f, err := lockFile(ctx, root.TransitionLock())
+	if err != nil {
+		return nil, fmt.Errorf("waiting for a VRRP transition to finish: %w", err)
+	}
+	return func() { unlock(f) }, nil
+}

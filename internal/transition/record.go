@@ -31,6 +31,10 @@ type Record struct {
 	// Committed is how many entries the commit brought into the kernel
 	// table (growth of the table; entries already there are not counted).
 	Committed int `json:"committed,omitempty"`
+	// DaemonCommitted is how many flows conntrackd says it committed
+	// (its log line "Committed N new entries"); -1 when it logged a
+	// commit without that line, 0 when its log was not readable.
+	DaemonCommitted int `json:"daemon_committed,omitempty"`
 	// KernelReady is the time from the hook's start until the commit was
 	// checked complete: when old flows can pass again.
 	KernelReady time.Duration `json:"kernel_ready_ns,omitempty"`

@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
@@ -114,7 +115,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log = log.With(zap.Uint64("seq", seq))
 
-	if facts != nil && facts.SyncGroup != o.Group {
+	if facts != nil && !facts.Acts(o.Root, o.Group) {
 		// Another VRRP group: only its state is worth keeping.
 		log.Info("not the conntrack-sync sync-group; nothing to do", zap.String("sync_group", facts.SyncGroup))
 		return recordGroup(ctx, o.Root, o.Group, GroupState{State: state, Since: start, Seq: seq})
@@ -279,6 +280,8 @@ func (r *runner) commit(dc Facts) error {
 	r.rec.ExternalEntries = cc.External
 
 	before, kerr := r.o.CountKernel()
+	logPath := filepath.Join(r.o.Root.LogDir(), "conntrackd.log")
+	logOff := logOffset(logPath)
 
 	code := pick(dc.ExpectSync, conntrackd.CommitAll, conntrackd.Commit)
 	st = Step{Name: "commit", Code: code}
@@ -308,6 +311,21 @@ func (r *runner) commit(dc Facts) error {
 			err = fmt.Errorf("%w: external cache held %d entries, kernel table holds %d", ErrCommitIncomplete, cc.External, after)
 		}
 	}
+	if err == nil && logOff >= 0 {
+		// The table's size cannot tell a skipped commit on a busy table
+		// (it already holds more entries than the external cache did);
+		// the daemon's own account of the flows it committed can.
+		if cl, ok := readCommitLog(logPath, logOff); ok && (cl.Started || cl.Committed >= 0) {
+			r.rec.DaemonCommitted = cl.Committed
+			st.Detail += fmt.Sprintf(", conntrackd committed %d", cl.Committed)
+			switch {
+			case cl.Committed < 0:
+				err = fmt.Errorf("%w: conntrackd logged no commit of its %d external entries (skipped: another commit in progress?)", ErrCommitIncomplete, cc.External)
+			case cl.Failed > 0 || cl.Committed < cc.External:
+				err = fmt.Errorf("%w: external cache held %d entries, conntrackd committed %d (%d failed)", ErrCommitIncomplete, cc.External, cl.Committed, cl.Failed)
+			}
+		}
+	}
 	r.finish(&st, t0, err)
 	if err != nil {
 		return fmt.Errorf("checking the commit: %w", err)
@@ -327,8 +345,32 @@ func (r *runner) backup() error {
 	}
 	return errors.Join(
 		r.request("reset-timers", conntrackd.ResetTimers),
-		r.request("request-resync", conntrackd.RequestResync),
+		r.requestResync(),
 	)
+}
+
+// requestResync asks the peer for its table. When the conntrackd that
+// runs has a Started record (whoever started it went through
+// supervise.Spawn), the request is the start of a refill, recorded for
+// readiness: the hook does not wait for the answer, which readiness and
+// ctsyncd's refill follow, so a master transition behind this one does
+// not wait for the peer either.
+func (r *runner) requestResync() error {
+	f, err := newRefiller(r.ctx, RefillOptions{Root: r.o.Root, By: "vrrp-transition backup", Log: r.log, Role: RoleBackup})
+	if err != nil {
+		return r.request("request-resync", conntrackd.RequestResync)
+	}
+	st := Step{Name: "request-resync", Code: conntrackd.RequestResync}
+	t0 := time.Now()
+	rec, err := f.begin()
+	if rec != nil {
+		st.Detail = fmt.Sprintf("refill of conntrackd pid %d: %s", rec.Pid, rec.State)
+	}
+	r.finish(&st, t0, err)
+	if err != nil {
+		return fmt.Errorf("request-resync: %w", err)
+	}
+	return nil
 }
 
 // request sends one code whose reply carries nothing to check (conntrackd

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -33,11 +34,14 @@ type fakeCT struct {
 	external   int
 	kernel     int
 	skipCommit bool // answer a commit without doing it, like "commit already in progress"
-	hang       bool // read the request, never answer
-	delay      map[int32]time.Duration
-	got        chan int32
-	closing    chan struct{}
-	wg         sync.WaitGroup
+	// logPath, when set, gets the lines conntrackd logs in the
+	// foreground for a commit.
+	logPath string
+	hang    bool // read the request, never answer
+	delay   map[int32]time.Duration
+	got     chan int32
+	closing chan struct{}
+	wg      sync.WaitGroup
 }
 
 func newFakeCT(t *testing.T, path string) *fakeCT {
@@ -104,8 +108,17 @@ func (f *fakeCT) handle(c net.Conn) {
 	case conntrackd.Stats:
 		io.WriteString(c, statsText(0, f.external, true))
 	case conntrackd.Commit, conntrackd.CommitAll:
+		lines := "[Wed Dec  2 00:04:31 2026] (pid=7) [notice] committing conntrack cache\n"
 		if !f.skipCommit {
 			f.kernel += f.external
+			lines += fmt.Sprintf("[Wed Dec  2 00:04:31 2026] (pid=7) [notice] Committed %d new entries\n", f.external)
+		}
+		if f.logPath != "" {
+			lf, err := os.OpenFile(f.logPath, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+			if err == nil {
+				io.WriteString(lf, lines)
+				lf.Close()
+			}
 		}
 	case conntrackd.FlushExternal, conntrackd.FlushCachesAll:
 		f.external = 0
@@ -290,6 +303,39 @@ func TestRunCommitSkipped(t *testing.T) {
 	}
 }
 
+// TestRunCommitSkippedBusyTable: on a busy master the kernel table
+// already holds more entries than the external cache did, so its size
+// cannot show a skipped commit; conntrackd's own account of the flows it
+// committed does.
+func TestRunCommitSkippedBusyTable(t *testing.T) {
+	for _, skip := range []bool{false, true} {
+		root, sock := newRoot(t, setup{group: "MAIN"})
+		if err := os.MkdirAll(root.LogDir(), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		f := newFakeCT(t, sock)
+		f.external, f.kernel, f.skipCommit = 100, 150, skip
+		f.logPath = filepath.Join(root.LogDir(), "conntrackd.log")
+		if err := os.WriteFile(f.logPath, []byte("[Wed Dec  2 00:04:30 2026] (pid=7) [notice] -- starting in console mode --\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err := Run(context.Background(), Options{Root: root, State: Master, Group: "MAIN", CountKernel: f.countKernel})
+		rec, _ := ReadRecord(root)
+		if !skip {
+			if err != nil || rec.DaemonCommitted != 100 {
+				t.Fatalf("commit: %v, record %+v", err, rec)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrCommitIncomplete) || !strings.Contains(rec.Error, "conntrackd logged no commit of its 100 external entries") {
+			t.Fatalf("skipped commit on a busy table: %v, record %+v", err, rec)
+		}
+		if diff := cmp.Diff([]int32{21, 18}, f.Codes()); diff != "" {
+			t.Errorf("codes (-want +got):\n%s", diff)
+		}
+	}
+}
+
 func TestRunBounded(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -464,6 +510,11 @@ func TestNewLogger(t *testing.T) {
 // its log, within the time bound.
 func TestRunBackupStartFails(t *testing.T) {
 	root, _ := newRoot(t, setup{group: "MAIN"})
+	// The commit installs it with the facts; Spawn hashes it for the
+	// Started record before the start.
+	if err := os.WriteFile(root.ConntrackdConf(), []byte("General {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(root.ConntrackdLock(), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}

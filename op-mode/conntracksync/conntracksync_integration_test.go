@@ -5,10 +5,12 @@ package conntracksync
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/ctsync/ctsync/internal/nstest"
 	"github.com/ctsync/ctsync/internal/opcmd"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/transition"
 	"github.com/ctsync/ctsync/op-mode/conntrack"
 )
 
@@ -80,14 +83,23 @@ func node(t *testing.T, ns *nstest.NS, me, peer string) paths.Root {
 	if err := os.WriteFile(root.RunningConfig(), []byte(fmt.Sprintf(runningBoot, peer)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := ns.Cmd("conntrackd", "-C", root.ConntrackdConf())
-	if err := cmd.Start(); err != nil {
+	// The conntrack-sync handler installs these with conntrackd.conf.
+	if err := os.WriteFile(root.FailoverFacts(), transition.EncodeFacts(transition.Facts{SyncGroup: "MAIN"}), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	// Started the way every starter does (supervise.Spawn), so that its
+	// Started record ties readiness and the refill to this process.
+	var pid int
+	var done <-chan struct{}
+	if err := ns.Do(func() error {
+		var err error
+		pid, done, err = transition.StartConntrackd(root, "")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 		<-done
 	})
 	for i := 0; i < 50; i++ {
@@ -193,8 +205,50 @@ func TestIntegrationSync(t *testing.T) {
 		t.Errorf("internal cache after reset = %d, want %d (%s)", c, n, out)
 	}
 
-	status := run(t, ra, "show", "conntrack-sync", "status")
-	if !strings.Contains(status, "replication           : healthy") || !strings.Contains(status, "eth1 (unicast, peer 198.18.77.2, port 3780)") {
-		t.Errorf("status:\n%s", status)
+	// Status tells the truth: no refill was recorded for either
+	// conntrackd (nothing but this test started them), so neither is ready.
+	status := run(t, rb, "show", "conntrack-sync", "status")
+	if !strings.Contains(status, "ready for failover : NO (") || !strings.Contains(status, "external cache emptied by a conntrackd restart at ") ||
+		!strings.Contains(status, "no refill recorded") {
+		t.Errorf("status before any refill:\n%s", status)
+	}
+	// ra is the master, rb the backup; each refills as ctsyncd would.
+	for _, r := range []struct {
+		root paths.Root
+		role string
+	}{{ra, transition.Master}, {rb, transition.Backup}} {
+		vs := fmt.Sprintf(`{"MAIN": {"state": %q, "since": %q, "seq": 1}}`, r.role, time.Now().UTC().Format(time.RFC3339))
+		if err := os.WriteFile(r.root.VRRPState(), []byte(vs), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := transition.Refill(context.Background(), transition.RefillOptions{Root: r.root, By: "test", Wait: 10 * time.Second})
+		if err != nil || rec.State != transition.RefillDone {
+			t.Fatalf("refill as %s: %+v, %v", r.role, rec, err)
+		}
+	}
+	for _, r := range []paths.Root{ra, rb} {
+		t0 := time.Now()
+		status = run(t, r, "show", "conntrack-sync", "status")
+		took := time.Since(t0)
+		// No keepalived runs in this test: that is all that keeps the
+		// nodes from being ready (the lab tests run it).
+		if !strings.Contains(status, "ready for failover : NO (keepalived is not running)\n") || !strings.Contains(status, "replication           : healthy") ||
+			!strings.Contains(status, "eth1 (unicast, peer") || !strings.Contains(status, "cache refill          : done at ") {
+			t.Errorf("status after the refill:\n%s", status)
+		}
+		t.Logf("show conntrack-sync status took %v:\n%s", took, status)
+	}
+	var js struct {
+		Ready       *bool   `json:"ready"`
+		ReadyReason *string `json:"ready_reason"`
+	}
+	var jout, errb bytes.Buffer
+	cmd, rest, _ := opcmd.Lookup([]string{"show", "conntrack-sync", "status"})
+	if err := cmd.Run(context.Background(), &opcmd.Env{Root: rb, Out: &jout, Err: &errb, JSON: true}, rest); err != nil {
+		t.Fatal(err)
+	}
+	out = jout.String()
+	if err := json.Unmarshal(jout.Bytes(), &js); err != nil || js.Ready == nil || *js.Ready || js.ReadyReason == nil || *js.ReadyReason != "keepalived is not running" {
+		t.Errorf("status --json: %v\n%s", err, out)
 	}
 }

@@ -112,23 +112,47 @@ func TestCacheCode(t *testing.T) {
 func TestWriteStatusGolden(t *testing.T) {
 	started := time.Date(2026, 11, 22, 10, 14, 3, 0, time.UTC)
 	since := time.Date(2026, 11, 22, 10, 12, 51, 0, time.UTC)
+	kaSince := time.Date(2026, 11, 22, 10, 12, 50, 0, time.UTC)
 	heard := 0.4
-	st := &Status{
-		Config:     &Config{Interfaces: []Iface{{Name: "eth1", Peer: "198.18.10.3", Port: 3780}}, Mode: "unicast", SyncGroup: "MAIN-GW"},
+	cfg := &Config{Interfaces: []Iface{{Name: "eth1", Peer: "198.18.10.3", Port: 3780}}, Mode: "unicast", SyncGroup: "MAIN-GW"}
+	master := &Status{
+		Ready:      true,
+		Config:     cfg,
 		VRRPState:  "MASTER",
 		Transition: &transition.Record{Seq: 3, State: "master", Group: "MAIN-GW", Started: started, Duration: 1130 * time.Millisecond, Committed: 1208, OK: true},
 		Conntrackd: Daemon{Running: true, Pid: 4242, Since: &since},
-		Replication: Replication{Verdict: "healthy", Healthy: true, Detail: "peer heard within 0.4 s, 0 lost, 0 malformed since conntrackd started",
-			PeerHeardSeconds: &heard, Internal: 1208},
+		Keepalived: Daemon{Running: true, Pid: 4240, Since: &kaSince},
+		Refill: &transition.RefillRecord{Pid: 4242, StartTicks: 77, Started: since, By: "ctsyncd", Role: transition.RoleMaster,
+			Mode: "external-cache", State: transition.RefillDone, Requested: since.Add(time.Second), Attempts: 0,
+			Internal: 1208, Finished: since.Add(time.Second)},
+		Replication: Replication{Verdict: "healthy", Healthy: true, Detail: "peer heard 0.4 s ago, 0 lost, 0 malformed since conntrackd started",
+			PeerHeardSecondsAgo: &heard, Internal: 1208},
+	}
+	// A backup whose conntrackd was restarted and whose resync the peer
+	// has not answered (the sync link drops it): never "healthy".
+	restarted := time.Date(2026, 11, 22, 21, 36, 35, 0, time.UTC)
+	silent := 4.0
+	backup := &Status{
+		ReadyReason: "external cache emptied by a conntrackd restart at 21:36:35; resync requested at 21:36:36, 0 entries received (asked 2 times); peer silent: nothing received over the sync link for 4 s",
+		Config:      cfg,
+		VRRPState:   "BACKUP",
+		Transition:  &transition.Record{Seq: 2, State: "backup", Group: "MAIN-GW", Started: started, Duration: 12 * time.Millisecond, OK: true},
+		Conntrackd:  Daemon{Running: true, Pid: 5151, Since: &restarted},
+		Keepalived:  Daemon{Running: true, Pid: 4240, Since: &kaSince},
+		Refill: &transition.RefillRecord{Pid: 5151, StartTicks: 99, Started: restarted, By: "ctsyncd", Role: transition.RoleBackup,
+			Mode: "external-cache", State: transition.RefillPending, Requested: restarted.Add(time.Second), Attempts: 2, BaseCreated: 0, BaseRecv: 3},
+		Replication: Replication{Verdict: "peer silent", Detail: "nothing received from the peer for 4 s; 0 lost, 0 malformed since conntrackd started",
+			PeerHeardSecondsAgo: &silent},
 	}
 	t.Setenv("TZ", "UTC")
 	time.Local = time.UTC
 	for _, tc := range []struct {
+		st   *Status
 		json bool
 		file string
-	}{{false, "status.txt"}, {true, "status.json"}} {
+	}{{master, false, "status.txt"}, {master, true, "status.json"}, {backup, false, "status-not-ready.txt"}, {backup, true, "status-not-ready.json"}} {
 		var b bytes.Buffer
-		if err := WriteStatus(&b, st, tc.json); err != nil {
+		if err := WriteStatus(&b, tc.st, tc.json); err != nil {
 			t.Fatal(err)
 		}
 		golden.Check(t, golden.Dir("op-mode", "conntrack-sync", tc.file), b.Bytes())

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/ctsync/ctsync/internal/configd"
-	"github.com/ctsync/ctsync/internal/proc"
 	"time"
 
 	"github.com/ctsync/ctsync/internal/conntrackd"
@@ -169,14 +168,4 @@ func runRestart(ctx context.Context, env *opcmd.Env, args []string) error {
 	}
 	fmt.Fprint(env.Out, out)
 	return nil
-}
-
-// readPid returns the pid in path and whether that process is a live
-// conntrackd (a stale pid file may name a reused pid).
-func readPid(path string) (int, bool) {
-	pid, err := proc.ReadPidFile(path)
-	if err != nil {
-		return 0, false
-	}
-	return pid, proc.Runs(pid, conntrackd.EngineName)
 }

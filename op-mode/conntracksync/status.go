@@ -4,29 +4,35 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/ctsync/ctsync/internal/proc"
 	"io"
 	"strings"
 	"time"
 
-	"github.com/ctsync/ctsync/internal/conntrackd"
-	"github.com/ctsync/ctsync/internal/ctdstats"
 	"github.com/ctsync/ctsync/internal/opcmd"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/readiness"
 	"github.com/ctsync/ctsync/internal/transition"
 )
 
-// Status is what "show conntrack-sync status" reports.
+// Status is what "show conntrack-sync status" reports. Ready and
+// ReadyReason come first: they answer the question status is asked for,
+// "could this node take over now without losing a flow?".
 type Status struct {
+	Ready       bool               `json:"ready"`
+	ReadyReason string             `json:"ready_reason"`
 	Config      *Config            `json:"config"`
 	VRRPState   string             `json:"vrrp_state,omitempty"`
 	VRRPSince   *time.Time         `json:"vrrp_since,omitempty"`
 	Transition  *transition.Record `json:"last_transition,omitempty"`
 	Conntrackd  Daemon             `json:"conntrackd"`
-	Replication Replication        `json:"replication"`
+	Keepalived  Daemon             `json:"keepalived"`
+	// Refill is the refill of the running conntrackd's caches after its
+	// start; absent when none was recorded for it.
+	Refill      *transition.RefillRecord `json:"refill,omitempty"`
+	Replication Replication              `json:"replication"`
 }
 
-// Daemon is conntrackd's process.
+// Daemon is an engine's process.
 type Daemon struct {
 	Running bool       `json:"running"`
 	Pid     int        `json:"pid,omitempty"`
@@ -35,21 +41,17 @@ type Daemon struct {
 
 // Replication is the verdict on state replication and what it rests on.
 type Replication struct {
-	Verdict   string `json:"verdict"` // healthy, messages lost, malformed messages, peer silent, link down, conntrackd down
+	Verdict   string `json:"verdict"` // healthy, external cache empty, peer silent, link down, conntrackd down
 	Healthy   bool   `json:"healthy"`
 	Detail    string `json:"detail"`
 	Lost      uint64 `json:"lost"`
 	Malformed uint64 `json:"malformed"`
-	// PeerHeard is how long it took, watching, to see a packet from the
-	// peer; absent when none came within the watch window.
-	PeerHeardSeconds *float64 `json:"peer_heard_within_s,omitempty"`
-	Internal         uint64   `json:"internal_entries"`
-	External         uint64   `json:"external_entries"`
+	// PeerHeardSecondsAgo is how long ago a packet from the peer last
+	// arrived, as far as readiness has seen; absent when never.
+	PeerHeardSecondsAgo *float64 `json:"peer_heard_s_ago,omitempty"`
+	Internal            uint64   `json:"internal_entries"`
+	External            uint64   `json:"external_entries"`
 }
-
-// peerWatch is how long status watches for a packet from the peer. FTFW
-// peers send an alive message at least every second when idle.
-var peerWatch = 2500 * time.Millisecond
 
 func runStatus(ctx context.Context, env *opcmd.Env, args []string) error {
 	if err := noArgs("show conntrack-sync status", args); err != nil {
@@ -64,12 +66,14 @@ func runStatus(ctx context.Context, env *opcmd.Env, args []string) error {
 }
 
 // CollectStatus gathers everything status shows. Failures of one part
-// (conntrackd down, no hook record) become part of the status.
+// (conntrackd down, no hook record) become part of the status. It asks
+// conntrackd once: whether the peer is heard comes from readiness, which
+// compares with its previous look rather than watching the link.
 func CollectStatus(ctx context.Context, root paths.Root, cfg *Config) *Status {
 	st := &Status{Config: cfg}
 	if m, err := transition.ReadVRRPState(root); err == nil {
 		if gs, ok := m[cfg.SyncGroup]; ok {
-			st.VRRPState = gs.State
+			st.VRRPState = strings.ToUpper(gs.State)
 			since := gs.Since
 			st.VRRPSince = &since
 		}
@@ -80,90 +84,49 @@ func CollectStatus(ctx context.Context, root paths.Root, cfg *Config) *Status {
 			st.VRRPState = strings.ToUpper(r.State)
 		}
 	}
-	if pid, ok := readPid(root.ConntrackdPid()); ok {
-		st.Conntrackd = Daemon{Running: true, Pid: pid, Since: proc.StartTime(pid)}
-	}
-	st.Replication = replication(ctx, root, st.Conntrackd.Running)
+	rep := readiness.Evaluate(ctx, root)
+	st.Ready, st.ReadyReason = rep.Ready, rep.Reason
+	st.Conntrackd = Daemon(rep.Conntrackd)
+	st.Keepalived = Daemon(rep.Keepalived)
+	st.Refill = rep.Refill
+	st.Replication = replication(rep)
 	return st
 }
 
-func replication(ctx context.Context, root paths.Root, running bool) Replication {
-	down := Replication{Verdict: "conntrackd down", Detail: "conntrackd is not running"}
-	c, err := engine(root)
-	if err != nil {
-		down.Detail = err.Error()
-		return down
-	}
-	first, err := readStats(ctx, c, conntrackd.Stats)
-	if err != nil {
-		down.Detail = err.Error()
-		return down
-	}
-	_ = running
-	r := Replication{}
-	r.fill(first)
-	start := time.Now()
-	last := first
-	for time.Since(start) < peerWatch {
-		select {
-		case <-ctx.Done():
-			return r
-		case <-time.After(250 * time.Millisecond):
+func replication(rep readiness.Report) Replication {
+	r := Replication{Lost: rep.Lost, Malformed: rep.Malformed, Internal: rep.Internal, External: rep.External}
+	if rep.PeerLastHeard != nil {
+		ago := rep.At.Sub(*rep.PeerLastHeard).Seconds()
+		if ago < 0 {
+			ago = 0
 		}
-		cur, err := readStats(ctx, c, conntrackd.Stats)
-		if err != nil {
-			break
-		}
-		last = cur
-		if recv(cur) != recv(first) {
-			s := time.Since(start).Seconds()
-			r.PeerHeardSeconds = &s
-			break
-		}
+		r.PeerHeardSecondsAgo = &ago
 	}
-	r.fill(last)
-	newLost := tracking(last).Lost - tracking(first).Lost
-	newMalformed := tracking(last).Malformed - tracking(first).Malformed
 	counts := fmt.Sprintf("%d lost, %d malformed since conntrackd started", r.Lost, r.Malformed)
 	switch {
-	case last.Link == nil:
+	case !rep.Conntrackd.Running:
+		r.Verdict, r.Detail = "conntrackd down", "conntrackd is not running"
+	case rep.Reason != "" && !rep.LinkUp && strings.Contains(rep.Reason, "does not answer"):
+		r.Verdict, r.Detail = "conntrackd down", rep.Reason
+	case !rep.LinkUp:
 		r.Verdict, r.Detail = "link down", "conntrackd reports no sync channel"
-	case newMalformed > 0:
-		r.Verdict, r.Detail = "malformed messages", fmt.Sprintf("%d malformed while watching; %s", newMalformed, counts)
-	case newLost > 0:
-		r.Verdict, r.Detail = "messages lost", fmt.Sprintf("%d lost while watching; %s", newLost, counts)
-	case r.PeerHeardSeconds == nil:
-		r.Verdict, r.Detail = "peer silent", fmt.Sprintf("nothing received from the peer in %.1f s; %s", peerWatch.Seconds(), counts)
+	case !rep.PeerHeard:
+		r.Verdict = "peer silent"
+		if r.PeerHeardSecondsAgo != nil {
+			r.Detail = fmt.Sprintf("nothing received from the peer for %.0f s; %s", *r.PeerHeardSecondsAgo, counts)
+		} else {
+			r.Detail = "nothing received from the peer since conntrackd started; " + counts
+		}
+	case rep.ExternalCache && rep.Role != transition.RoleMaster && rep.External == 0:
+		// Never "healthy" over an empty external cache: a failover now
+		// would find nothing to commit.
+		r.Verdict = "external cache empty"
+		r.Detail = "peer heard, but no flow received from it; " + counts
 	default:
 		r.Verdict, r.Healthy = "healthy", true
-		r.Detail = fmt.Sprintf("peer heard within %.1f s, %s", *r.PeerHeardSeconds, counts)
+		r.Detail = fmt.Sprintf("peer heard %.1f s ago, %s", *r.PeerHeardSecondsAgo, counts)
 	}
 	return r
-}
-
-func (r *Replication) fill(st *ctdstats.Stats) {
-	t := tracking(st)
-	r.Lost, r.Malformed = t.Lost, t.Malformed
-	if c := st.Cache["internal"]; c != nil {
-		r.Internal = c.Current
-	}
-	if c := st.Cache["external"]; c != nil {
-		r.External = c.Current
-	}
-}
-
-func tracking(st *ctdstats.Stats) ctdstats.Tracking {
-	if st.Tracking == nil {
-		return ctdstats.Tracking{}
-	}
-	return *st.Tracking
-}
-
-func recv(st *ctdstats.Stats) uint64 {
-	if st.Link == nil {
-		return 0
-	}
-	return st.Link.PacketsRecv
 }
 
 // WriteStatus prints st like the design's first session, or as JSON.
@@ -185,6 +148,13 @@ func WriteStatus(w io.Writer, st *Status, asJSON bool) error {
 	if len(ifs) == 0 {
 		ifs = []string{"none"}
 	}
+	// The answer first, worded exactly as documented so that scripts can
+	// look for it.
+	if st.Ready {
+		fmt.Fprintf(w, "ready for failover : yes\n")
+	} else {
+		fmt.Fprintf(w, "ready for failover : NO (%s)\n", st.ReadyReason)
+	}
 	fmt.Fprintf(w, "sync interface        : %s\n", strings.Join(ifs, ", "))
 	vs := st.VRRPState
 	if vs == "" {
@@ -201,9 +171,43 @@ func WriteStatus(w io.Writer, st *Status, asJSON bool) error {
 	} else {
 		fmt.Fprintf(w, "conntrackd            : not running\n")
 	}
+	if d := st.Keepalived; d.Running {
+		fmt.Fprintf(w, "keepalived            : running, pid %d\n", d.Pid)
+	} else {
+		fmt.Fprintf(w, "keepalived            : not running\n")
+	}
 	fmt.Fprintf(w, "cache entries         : %d internal, %d external\n", st.Replication.Internal, st.Replication.External)
+	if st.Conntrackd.Running {
+		fmt.Fprintf(w, "cache refill          : %s\n", refillLine(st.Refill))
+	}
 	fmt.Fprintf(w, "replication           : %s (%s)\n", st.Replication.Verdict, st.Replication.Detail)
 	return nil
+}
+
+func refillLine(r *transition.RefillRecord) string {
+	if r == nil {
+		return "none recorded since conntrackd started"
+	}
+	var what string
+	switch r.Role {
+	case transition.RoleMaster:
+		what = "resync with the kernel and bulk send"
+	case transition.RoleBackup:
+		what = fmt.Sprintf("resync from the peer, %d entries received", r.Received)
+	default:
+		what = fmt.Sprintf("resync with the kernel, bulk send and resync from the peer, %d entries received", r.Received)
+	}
+	switch r.State {
+	case transition.RefillDone:
+		return fmt.Sprintf("done at %s (%s, by %s)", r.Finished.Local().Format("15:04:05"), what, r.By)
+	case transition.RefillFailed:
+		return fmt.Sprintf("FAILED at %s (%s, by %s): %s", r.Finished.Local().Format("15:04:05"), what, r.By, r.Error)
+	}
+	asked := "asked once"
+	if r.Attempts != 1 {
+		asked = fmt.Sprintf("asked %d times", r.Attempts)
+	}
+	return fmt.Sprintf("pending since %s (%s, %s, by %s)", r.Requested.Local().Format("15:04:05"), what, asked, r.By)
 }
 
 func transitionLine(r *transition.Record) string {
