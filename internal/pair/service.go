@@ -280,7 +280,7 @@ func (s *Service) View(ctx context.Context, fresh bool) *View {
 	var me *MismatchError
 	switch {
 	case errors.As(s.lastErr, &me):
-		v.Channel, v.ChannelInfo = ChannelMismatch, me.Error()
+		v.Channel, v.ChannelInfo = ChannelMismatch, strings.TrimPrefix(me.Error(), "identity mismatch: ")
 	case s.refused != nil && now.Sub(s.refusedAt) < StaleAfter:
 		v.Channel, v.ChannelInfo = ChannelMismatch, fmt.Sprintf("a connection from %s was refused: %v", s.cfg.PeerAddress, s.refused)
 	case s.lastErr != nil && isRemoteCertRefusal(s.lastErr):
