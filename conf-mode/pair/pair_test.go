@@ -26,7 +26,9 @@ func (fakeSys) Interface(name string) (*handler.Interface, error) {
 	return nil, handler.ErrNoInterface
 }
 
-func (fakeSys) IsLocalAddress(ip net.IP) (bool, error) { return ip.Equal(net.ParseIP("198.18.255.1")), nil }
+func (fakeSys) IsLocalAddress(ip net.IP) (bool, error) {
+	return ip.Equal(net.ParseIP("198.18.255.1")), nil
+}
 
 type fakeChannel struct{ got []*ipair.Config }
 
