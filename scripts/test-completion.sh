@@ -41,11 +41,14 @@ check() {
     fi
 }
 
-check "ctsync " "configure show reset restart monitor vrrp-transition help"
+check "ctsync " "configure show reset restart request monitor vrrp-transition help"
 check "ctsync s" "show"
-check "ctsync re" "reset restart"
+check "ctsync re" "request reset restart"
 check "ctsync --" "--root --json --help"
-check "ctsync show " "configuration conntrack conntrack-sync system vrrp"
+check "ctsync show " "configuration conntrack conntrack-sync high-availability system vrrp"
+check "ctsync show high-availability " "identity"
+check "ctsync request high-availability " "failover maintenance"
+check "ctsync request high-availability maintenance " "on off"
 check "ctsync show conntrack" "conntrack conntrack-sync"
 check "ctsync show conntrack " "table statistics"
 check "ctsync show conntrack table " "ipv4 ipv6"
@@ -89,7 +92,7 @@ check "ctsync vrrp-transition master " ""
 check "ctsync --json show conntrack-sync " "statistics status cache"
 check "ctsync show --json conntrack-sync " "statistics status cache"
 check "ctsync -j show configuration " "json commands"
-check "ctsync --root /srv/r1 show " "configuration conntrack conntrack-sync system vrrp"
+check "ctsync --root /srv/r1 show " "configuration conntrack conntrack-sync high-availability system vrrp"
 check "ctsync --root=/srv/r1 reset " "conntrack conntrack-sync"
 check "ctsync --root = /srv/r1 restart " "conntrack-sync vrrp"
 
