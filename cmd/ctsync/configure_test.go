@@ -152,7 +152,7 @@ func TestExpandOp(t *testing.T) {
 		{in: "sh conntrack-sync statu", want: "show conntrack-sync status"},
 		{in: "sh conntrack-sync stat", err: `ambiguous: "stat" could be statistics, status`},
 		{in: "show conntrack table ipv4 protocol tcp", want: "show conntrack table ipv4 protocol tcp"},
-		{in: "re conntrack", err: `ambiguous: "re" could be reset, restart`},
+		{in: "re conntrack", err: `ambiguous: "re" could be request, reset, restart`},
 		{in: "bogus words", want: "bogus words"},
 	}
 	for _, tt := range tests {

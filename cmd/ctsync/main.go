@@ -21,6 +21,7 @@ import (
 
 	_ "github.com/ctsync/ctsync/op-mode/conntrack"
 	_ "github.com/ctsync/ctsync/op-mode/conntracksync"
+	_ "github.com/ctsync/ctsync/op-mode/ha"
 	_ "github.com/ctsync/ctsync/op-mode/log"
 	_ "github.com/ctsync/ctsync/op-mode/vrrp"
 )

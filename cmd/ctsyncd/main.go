@@ -22,6 +22,7 @@ import (
 
 	_ "github.com/ctsync/ctsync/conf-mode/conntracksync"
 	_ "github.com/ctsync/ctsync/conf-mode/metrics"
+	_ "github.com/ctsync/ctsync/conf-mode/pair"
 	"github.com/ctsync/ctsync/conf-mode/vrrp"
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configd"
@@ -136,6 +137,13 @@ func run(root paths.Root, ctsyncBin, notifySocket string, log *zap.Logger) error
 	eng.Observe(met.ObserveCommit)
 	srv := &configd.Server{Root: root, Schema: s, Engine: eng, Log: log, Engines: sup, Fault: fault}
 	go met.Run(ctx)
+
+	psvc, err := startPair(root, s, eng, srv, log)
+	if err != nil {
+		return err
+	}
+	defer psvc.Stop()
+
 	// Readiness compares each look at the sync link with the previous
 	// one: looking every second keeps `show conntrack-sync status` to a
 	// single request to conntrackd.

@@ -39,6 +39,10 @@ func ReloadFile(root paths.Root) string { return filepath.Join(root.RunDir(), "k
 // checked string, so the template only lays them out.
 type view struct {
 	ReloadFile string
+	// WeightFile is the track_file whose number keepalived adds to each
+	// instance's priority: maintenance and handover (internal/pair)
+	// change it at run time, with no reload.
+	WeightFile string
 	Global     *globalView
 	GarpGroups []garpGroupView
 	Scripts    []scriptView
@@ -147,7 +151,11 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 	if !reSafeShell.MatchString(reload) {
 		return nil, fmt.Errorf("root %q: only letters, digits and ._+/@:=,- are allowed in paths written to keepalived.conf", env.Root.Dir)
 	}
-	v := &view{ReloadFile: reload}
+	weight := env.Root.VRRPWeight()
+	if !reSafeShell.MatchString(weight) {
+		return nil, fmt.Errorf("root %q: only letters, digits and ._+/@:=,- are allowed in paths written to keepalived.conf", env.Root.Dir)
+	}
+	v := &view{ReloadFile: reload, WeightFile: weight}
 
 	if gp := cfg.GlobalParameters; gp != nil {
 		gv := &globalView{Version: gp.Version, StartupDelay: gp.StartupDelay}

@@ -72,7 +72,12 @@ func (c *Client) Close() error { return c.conn.Close() }
 // Operate sends an op-mode request (see Request.Op) and returns what the
 // service printed.
 func (c *Client) Operate(op, engine string) (string, error) {
-	if err := c.enc.Encode(Request{Op: op, Engine: engine}); err != nil {
+	return c.Do(Request{Op: op, Engine: engine})
+}
+
+// Do sends any op-mode request and returns what the service printed.
+func (c *Client) Do(req Request) (string, error) {
+	if err := c.enc.Encode(req); err != nil {
 		return "", fmt.Errorf("sending to ctsyncd: %w", err)
 	}
 	if !c.sc.Scan() {

@@ -17,6 +17,8 @@ type Request struct {
 	Line   string `json:"line,omitempty"`
 	Op     string `json:"op,omitempty"`
 	Engine string `json:"engine,omitempty"`
+	// Args are the words of an op in Server.Ops.
+	Args []string `json:"args,omitempty"`
 	// Query "candidate" asks for the session's candidate as set
 	// commands from the top (Response.Out), for the shell's completion
 	// of existing names; it changes nothing.

@@ -48,6 +48,9 @@ type Server struct {
 	// Engines restarts supervised engines for `restart conntrack-sync`;
 	// nil refuses such requests.
 	Engines Restarter
+	// Ops are more op-mode requests, by Request.Op, that other parts of
+	// ctsyncd answer (the pair channel's "pair-view", "pair-failover").
+	Ops map[string]func(ctx context.Context, args []string) (string, error)
 
 	mu       sync.Mutex
 	sessions map[*session.Session]struct{}
@@ -522,6 +525,9 @@ var ErrCommitInProgress = errors.New("a commit is in progress: try again when it
 // refused while one runs, since the commit may be replacing the very
 // engine (and its config) being restarted.
 func (s *Server) operate(ctx context.Context, req Request) (string, error) {
+	if f, ok := s.Ops[req.Op]; ok {
+		return f(ctx, req.Args)
+	}
 	switch req.Op {
 	case "restart":
 		if s.Engines == nil {

@@ -116,6 +116,22 @@ func (r Root) TransitionLock() string { return filepath.Join(r.RunDir(), "transi
 // VRRPState records the VRRP state of each group as the hooks saw it.
 func (r Root) VRRPState() string { return filepath.Join(r.StateDir(), "vrrp-state.json") }
 
+// PairKey is this ctsyncd's private key for the peer channel, made at
+// first start (mode 0600); its public half is the identity the peer pins.
+func (r Root) PairKey() string { return filepath.Join(r.StateDir(), "pair.key") }
+
+// PairState records maintenance and a handed-over mastership: state the
+// operator asked for, which outlives ctsyncd, keepalived and reboots.
+func (r Root) PairState() string { return filepath.Join(r.StateDir(), "pair-state.json") }
+
+// PairLock serializes writers of PairState and VRRPWeight (the op
+// command and ctsyncd answering the peer).
+func (r Root) PairLock() string { return filepath.Join(r.RunDir(), "pair.lock") }
+
+// VRRPWeight is the file keepalived's track_file reads: a number added to
+// every VRRP instance's priority, changed at run time without a reload.
+func (r Root) VRRPWeight() string { return filepath.Join(r.StateDir(), "vrrp-weight") }
+
 // ConntrackdRefill records the refill of conntrackd's caches after its
 // last start (the resync requested from the peer, or the resync with the
 // kernel and bulk send of a master), tied to that process by pid and

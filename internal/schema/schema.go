@@ -64,7 +64,11 @@ type Node struct {
 	// leaf-list that needs at least one element, and on a non-presence
 	// container that holds such a node: its parent cannot exist without it.
 	Mandatory bool
-	Priority  int    // from ctsync-extensions:priority, inherited
+	Priority  int // from ctsync-extensions:priority, inherited
+	// NodeLocal is set from ctsync-extensions:node-local on the node or
+	// an ancestor: its value belongs to one router of the pair and is
+	// left out of the synced part (see Schema.SyncedPart).
+	NodeLocal bool
 	Module    string // module name, for RFC 7951 JSON
 	Children  []*Node
 	Parent    *Node
@@ -134,7 +138,10 @@ type Schema struct {
 // the top-level nodes of every module.
 func (s *Schema) Root() *Node { return s.root }
 
-const priorityExt = "priority"
+const (
+	priorityExt  = "priority"
+	nodeLocalExt = "node-local"
+)
 
 var (
 	defaultOnce   sync.Once
@@ -240,16 +247,21 @@ func (b *builder) node(e *yang.Entry, parent *Node, module string) (*Node, error
 		Parent:      parent,
 		Module:      module,
 		Priority:    parent.Priority,
+		NodeLocal:   parent.NodeLocal,
 	}
 	for _, x := range e.Exts {
 		// The keyword is prefix:name; the prefix is the importing module's
 		// choice, so only the name is compared.
-		if _, name, ok := strings.Cut(x.Keyword, ":"); ok && name == priorityExt {
+		_, name, ok := strings.Cut(x.Keyword, ":")
+		switch {
+		case ok && name == priorityExt:
 			p, err := strconv.Atoi(x.Argument)
 			if err != nil {
 				return nil, fmt.Errorf("%s: priority %q: %w", e.Path(), x.Argument, err)
 			}
 			n.Priority = p
+		case ok && name == nodeLocalExt:
+			n.NodeLocal = true
 		}
 	}
 	switch {

@@ -1,0 +1,251 @@
+package pair
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+)
+
+// View is the pair as one node sees it: itself, its peer's last answer,
+// the channel's state, and the alarms they add up to.
+type View struct {
+	// Configured is false when high-availability pair is not set: the
+	// view then holds only the local node.
+	Configured  bool   `json:"configured"`
+	PeerAddress string `json:"peer_address,omitempty"`
+	// Channel says whether the peer answers: "up", "unreachable",
+	// "identity mismatch", "not configured".
+	Channel     string      `json:"channel"`
+	ChannelInfo string      `json:"channel_detail,omitempty"`
+	Local       *NodeStatus `json:"local"`
+	Peer        *NodeStatus `json:"peer,omitempty"`
+	// PeerAnswered is when the peer last answered; PeerAgo how long ago
+	// that was when the view was made.
+	PeerAnswered *time.Time `json:"peer_answered,omitempty"`
+	PeerAgoS     *float64   `json:"peer_answered_ago_s,omitempty"`
+	Alarms       []string   `json:"alarms"`
+}
+
+// Channel states.
+const (
+	ChannelUp            = "up"
+	ChannelUnreachable   = "unreachable"
+	ChannelMismatch      = "identity mismatch"
+	ChannelNotConfigured = "not configured"
+)
+
+// StaleAfter is how old the peer's last answer may be before the view
+// calls the peer unreachable: three polls missed.
+const StaleAfter = 3 * PollInterval
+
+// ComputeAlarms returns the alarms v raises, in words, most serious
+// first. It looks only at v, so that both nodes, given the same facts,
+// raise the same alarms.
+func ComputeAlarms(v *View) []string {
+	var out []string
+	if !v.Configured {
+		return out
+	}
+	peerName := "the peer"
+	if v.Peer != nil && v.Peer.Name != "" {
+		peerName = v.Peer.Name
+	}
+	switch v.Channel {
+	case ChannelMismatch:
+		out = append(out, "identity mismatch: "+v.ChannelInfo)
+	case ChannelUnreachable:
+		ago := "never answered"
+		if v.PeerAgoS != nil {
+			ago = fmt.Sprintf("last answered %s ago", fmtAgo(*v.PeerAgoS))
+		}
+		msg := fmt.Sprintf("peer unreachable: %s at %s %s", peerName, v.PeerAddress, ago)
+		if v.ChannelInfo != "" {
+			msg += " (" + v.ChannelInfo + ")"
+		}
+		out = append(out, msg)
+	}
+	if v.Peer == nil || v.Local == nil {
+		return out
+	}
+	var both []string
+	for _, g := range v.Local.SyncGroups {
+		if v.Local.Master(g.Name) && v.Peer.Master(g.Name) {
+			both = append(both, g.Name)
+		}
+	}
+	if len(both) > 0 {
+		out = append(out, fmt.Sprintf("both nodes MASTER of sync-group %s: %s and %s both hold the virtual addresses (VRRP adverts are not getting through)",
+			strings.Join(both, ", "), v.Local.Name, v.Peer.Name))
+	}
+	if !v.Peer.Ready {
+		r := v.Peer.ReadyReason
+		if r == "" {
+			r = "no reason given"
+		}
+		out = append(out, fmt.Sprintf("peer not ready: %s could not take over without losing flows (%s)", v.Peer.Name, r))
+	}
+	if v.Local.SyncedHash != v.Peer.SyncedHash {
+		out = append(out, fmt.Sprintf("config drift: high-availability and service conntrack-sync differ between %s (revision %d) and %s (revision %d)",
+			v.Local.Name, v.Local.Revision, v.Peer.Name, v.Peer.Revision))
+	}
+	if v.Local.Version != v.Peer.Version {
+		out = append(out, fmt.Sprintf("version mismatch: %s runs %s, %s runs %s", v.Local.Name, v.Local.Version, v.Peer.Name, v.Peer.Version))
+	}
+	return out
+}
+
+func fmtAgo(s float64) string {
+	d := time.Duration(s * float64(time.Second))
+	if d < 10*time.Second {
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+// WriteView prints v, as text or as JSON.
+func WriteView(w io.Writer, v *View, asJSON bool) error {
+	if asJSON {
+		e := json.NewEncoder(w)
+		e.SetIndent("", "  ")
+		return e.Encode(v)
+	}
+	if !v.Configured {
+		fmt.Fprintln(w, "pair: not configured (set high-availability pair peer-address and peer-identity)")
+	} else {
+		ch := v.Channel
+		if v.ChannelInfo != "" && v.Channel != ChannelUp {
+			ch += ": " + v.ChannelInfo
+		}
+		fmt.Fprintf(w, "pair channel : %s (peer %s)\n", ch, v.PeerAddress)
+	}
+	nodes := []*NodeStatus{v.Local}
+	labels := []string{"this node"}
+	if v.Peer != nil {
+		nodes = append(nodes, v.Peer)
+		l := "peer"
+		if v.PeerAgoS != nil {
+			l = "peer, answered " + fmtAgo(*v.PeerAgoS) + " ago"
+		}
+		labels = append(labels, l)
+	}
+	fields := []string{"name", "vrrp", "priority", "maintenance", "conntrackd", "cache entries", "kernel entries", "ready", "config", "version"}
+	table := make([][]string, len(fields))
+	for i := range fields {
+		table[i] = make([]string, len(nodes))
+	}
+	for j, n := range nodes {
+		table[0][j] = n.Name + " (" + labels[j] + ")"
+		table[1][j] = syncGroups(n)
+		table[2][j] = priorities(n)
+		table[3][j] = maintenance(n)
+		table[4][j] = map[bool]string{true: "running", false: "NOT running"}[n.Conntrackd]
+		table[5][j] = fmt.Sprintf("%s internal, %s external", optU(n.Internal), optU(n.External))
+		table[6][j] = optI(n.Kernel)
+		if n.Ready {
+			table[7][j] = "yes"
+		} else {
+			table[7][j] = "NO (" + n.ReadyReason + ")"
+		}
+		table[8][j] = fmt.Sprintf("revision %d, synced part %s", n.Revision, short(n.SyncedHash))
+		table[9][j] = n.Version
+	}
+	width := 0
+	for _, f := range fields {
+		width = max(width, len(f))
+	}
+	colw := 0
+	for _, r := range table {
+		colw = max(colw, len(r[0]))
+	}
+	for i, f := range fields {
+		line := fmt.Sprintf("%-*s : %-*s", width, f, colw, table[i][0])
+		if len(nodes) > 1 {
+			line += " | " + table[i][1]
+		}
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
+	if len(v.Alarms) == 0 {
+		if v.Configured {
+			fmt.Fprintln(w, "alarms : none")
+		}
+		return nil
+	}
+	fmt.Fprintln(w, "alarms :")
+	for _, a := range v.Alarms {
+		fmt.Fprintln(w, "  "+a)
+	}
+	return nil
+}
+
+func syncGroups(n *NodeStatus) string {
+	if len(n.SyncGroups) == 0 {
+		return "no sync-group"
+	}
+	var parts []string
+	for _, g := range n.SyncGroups {
+		st := g.State
+		if st == "" {
+			st = "unknown"
+		}
+		parts = append(parts, g.Name+" "+st)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func priorities(n *NodeStatus) string {
+	if len(n.Priorities) == 0 {
+		return "-"
+	}
+	names := make([]string, 0, len(n.Priorities))
+	for g := range n.Priorities {
+		names = append(names, g)
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, g := range names {
+		parts = append(parts, fmt.Sprintf("%s %d", g, n.Priorities[g]))
+	}
+	s := strings.Join(parts, ", ")
+	if n.Weight != 0 {
+		s += fmt.Sprintf(" (weight %+d)", n.Weight)
+	}
+	return s
+}
+
+func maintenance(n *NodeStatus) string {
+	switch {
+	case n.State.Maintenance:
+		s := "ON"
+		if n.State.MaintenanceSince != nil {
+			s += " since " + n.State.MaintenanceSince.UTC().Format("2006-01-02 15:04:05Z")
+		}
+		return s
+	case n.State.Preferred:
+		return "off (preferred master after a handover)"
+	}
+	return "off"
+}
+
+func optU(p *uint64) string {
+	if p == nil {
+		return "?"
+	}
+	return fmt.Sprint(*p)
+}
+
+func optI(p *int) string {
+	if p == nil {
+		return "?"
+	}
+	return fmt.Sprint(*p)
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

@@ -1,0 +1,120 @@
+package pair
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ctsync/ctsync/internal/golden"
+)
+
+func node(name, state string, ready bool, hash, version string) *NodeStatus {
+	since := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	in, ex, k := uint64(200), uint64(200), 201
+	return &NodeStatus{
+		Name: name, Identity: "sha256:" + strings.Repeat("a", 64), Version: version,
+		SyncGroups: []SyncGroup{{Name: "MAIN", State: state, Since: &since}},
+		Priorities: map[string]int{"lan": 200, "wan": 200},
+		Conntrackd: true, Internal: &in, External: &ex, Kernel: &k,
+		Ready: ready, ReadyReason: map[bool]string{true: "", false: "external cache not refilled since conntrackd started"}[ready],
+		Revision: 4, SyncedHash: hash, Collected: since,
+	}
+}
+
+func ago(s float64) *float64 { return &s }
+
+func TestComputeAlarms(t *testing.T) {
+	tests := []struct {
+		name string
+		v    View
+		want []string
+	}{
+		{"not configured", View{Local: node("r1", "MASTER", true, "h", "v1")}, nil},
+		{"healthy", View{Configured: true, Channel: ChannelUp, PeerAddress: "198.18.10.3",
+			Local: node("r1", "MASTER", true, "h", "v1"), Peer: node("r2", "BACKUP", true, "h", "v1")}, nil},
+		{"both master", View{Configured: true, Channel: ChannelUp,
+			Local: node("r1", "MASTER", true, "h", "v1"), Peer: node("r2", "MASTER", true, "h", "v1")},
+			[]string{"both nodes MASTER of sync-group MAIN: r1 and r2 both hold the virtual addresses (VRRP adverts are not getting through)"}},
+		{"peer unreachable", View{Configured: true, Channel: ChannelUnreachable, PeerAddress: "198.18.10.3", PeerAgoS: ago(12.4), ChannelInfo: "connection refused",
+			Local: node("r1", "MASTER", true, "h", "v1")},
+			[]string{"peer unreachable: the peer at 198.18.10.3 last answered 12s ago (connection refused)"}},
+		{"peer never answered", View{Configured: true, Channel: ChannelUnreachable, PeerAddress: "198.18.10.3",
+			Local: node("r1", "MASTER", true, "h", "v1")},
+			[]string{"peer unreachable: the peer at 198.18.10.3 never answered"}},
+		{"peer not ready", View{Configured: true, Channel: ChannelUp,
+			Local: node("r1", "MASTER", true, "h", "v1"), Peer: node("r2", "BACKUP", false, "h", "v1")},
+			[]string{"peer not ready: r2 could not take over without losing flows (external cache not refilled since conntrackd started)"}},
+		{"config drift", View{Configured: true, Channel: ChannelUp,
+			Local: node("r1", "MASTER", true, "h1", "v1"), Peer: node("r2", "BACKUP", true, "h2", "v1")},
+			[]string{"config drift: high-availability and service conntrack-sync differ between r1 (revision 4) and r2 (revision 4)"}},
+		{"version mismatch", View{Configured: true, Channel: ChannelUp,
+			Local: node("r1", "MASTER", true, "h", "v1"), Peer: node("r2", "BACKUP", true, "h", "v2")},
+			[]string{"version mismatch: r1 runs v1, r2 runs v2"}},
+		{"identity mismatch", View{Configured: true, Channel: ChannelMismatch, ChannelInfo: "the peer presented sha256:b, the pinned peer-identity is sha256:c",
+			Local: node("r1", "MASTER", true, "h", "v1")},
+			[]string{"identity mismatch: the peer presented sha256:b, the pinned peer-identity is sha256:c"}},
+		{"several at once", View{Configured: true, Channel: ChannelUp,
+			Local: node("r1", "MASTER", true, "h1", "v1"), Peer: node("r2", "MASTER", false, "h2", "v2")},
+			[]string{
+				"both nodes MASTER of sync-group MAIN: r1 and r2 both hold the virtual addresses (VRRP adverts are not getting through)",
+				"peer not ready: r2 could not take over without losing flows (external cache not refilled since conntrackd started)",
+				"config drift: high-availability and service conntrack-sync differ between r1 (revision 4) and r2 (revision 4)",
+				"version mismatch: r1 runs v1, r2 runs v2",
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ComputeAlarms(&tc.v)
+			if diff := cmp.Diff(tc.want, got, cmp.Comparer(func(a, b []string) bool { return strings.Join(a, "\n") == strings.Join(b, "\n") })); diff != "" {
+				t.Errorf("alarms (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestWriteViewGolden(t *testing.T) {
+	v := &View{Configured: true, Channel: ChannelUp, PeerAddress: "198.18.10.3", PeerAgoS: ago(0.8),
+		Local: node("r1", "MASTER", true, "1111111111111111", "v1"), Peer: node("r2", "MASTER", false, "2222222222222222", "v1")}
+	v.Peer.State.Maintenance = true
+	v.Peer.Weight = weightMaintenance
+	v.Alarms = ComputeAlarms(v)
+	for _, tc := range []struct {
+		file string
+		json bool
+	}{{"pair-view.txt", false}, {"pair-view.json", true}} {
+		var b bytes.Buffer
+		if err := WriteView(&b, v, tc.json); err != nil {
+			t.Fatal(err)
+		}
+		golden.Check(t, golden.Dir("op-mode", "high-availability", tc.file), b.Bytes())
+	}
+}
+
+func FuzzDecodeRequest(f *testing.F) {
+	for _, r := range []Request{{Op: OpStatus}, {Op: OpTakeover, Force: true}} {
+		var b bytes.Buffer
+		if err := writeMsg(&b, r, MaxRequest); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b.Bytes())
+	}
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0, 0, 0, 2, '{', '}'})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req, err := DecodeRequest(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		if req.Op != OpStatus && req.Op != OpTakeover {
+			t.Fatalf("accepted op %q", req.Op)
+		}
+		// What is accepted encodes again within the bound.
+		var b bytes.Buffer
+		if err := writeMsg(&b, req, MaxRequest); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
