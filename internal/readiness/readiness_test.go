@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/handler"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/supervise"
 	"github.com/ctsync/ctsync/internal/transition"
@@ -70,11 +70,7 @@ func serve(t testing.TB, path string, f *fakeCT) {
 // starter does, and returns its Started record.
 func spawn(t testing.TB, startedFile, pidFile, conf string) *supervise.Started {
 	t.Helper()
-	bin, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skip("no sleep binary")
-	}
-	spec := handler.EngineSpec{Name: "stand-in", Argv: []string{bin, "300"}, PidFile: pidFile, ConfigFile: conf, StartedFile: startedFile}
+	spec := handler.EngineSpec{Name: "stand-in", Argv: handlertest.SleepArgv(t), PidFile: pidFile, ConfigFile: conf, StartedFile: startedFile}
 	pid, done, err := supervise.Spawn(spec)
 	if err != nil {
 		t.Fatal(err)

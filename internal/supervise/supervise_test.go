@@ -11,18 +11,15 @@ import (
 	"time"
 
 	"github.com/ctsync/ctsync/internal/handler"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
 )
 
 func sleepSpec(t *testing.T) handler.EngineSpec {
 	t.Helper()
-	bin, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skip("no sleep binary")
-	}
 	dir := t.TempDir()
 	return handler.EngineSpec{
 		Name:     "sleeper",
-		Argv:     []string{bin, "300"},
+		Argv:     handlertest.SleepArgv(t),
 		PidFile:  filepath.Join(dir, "sleeper.pid"),
 		LockFile: filepath.Join(dir, "sleeper.lock"),
 		LogFile:  filepath.Join(dir, "sleeper.log"),

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/ctdstats"
 	"github.com/ctsync/ctsync/internal/handler"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/supervise"
 )
@@ -72,14 +72,10 @@ func TestRefillObserve(t *testing.T) {
 // with conntrackd's Started file, as every starter does.
 func startedSleeper(t *testing.T, root paths.Root) *supervise.Started {
 	t.Helper()
-	bin, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skip("no sleep binary")
-	}
 	if err := os.WriteFile(root.ConntrackdConf(), []byte("General {}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	spec := handler.EngineSpec{Name: conntrackd.EngineName, Argv: []string{bin, "300"},
+	spec := handler.EngineSpec{Name: conntrackd.EngineName, Argv: handlertest.SleepArgv(t),
 		PidFile: filepath.Join(root.RunDir(), "sleeper.pid"), ConfigFile: root.ConntrackdConf(), StartedFile: root.ConntrackdStarted()}
 	pid, done, err := supervise.Spawn(spec)
 	if err != nil {

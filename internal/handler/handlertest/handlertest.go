@@ -6,8 +6,12 @@ package handlertest
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ctsync/ctsync/internal/configtree"
@@ -137,4 +141,21 @@ func Tree(t testing.TB, lines ...string) *configtree.Node {
 		}
 	}
 	return s.WithDefaults(tree)
+}
+
+var sleepers atomic.Int64
+
+// SleepArgv is the command line of a stand-in engine: sleep for about
+// five minutes, with a duration no other stand-in on the machine uses.
+// supervise.Spawn stops every process that runs the exact command line it
+// is about to start (an orphan of a crashed starter), so two stand-ins
+// with one command line, in this test binary or in another package's run
+// alongside it, would stop each other.
+func SleepArgv(t testing.TB) []string {
+	t.Helper()
+	bin, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep binary")
+	}
+	return []string{bin, fmt.Sprintf("300.%07d%05d", os.Getpid()%10000000, sleepers.Add(1)%100000)}
 }
