@@ -4,7 +4,6 @@ package conntracksync
 
 import (
 	"context"
-	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +15,9 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/ctsync/ctsync/internal/conntrackd"
+	"github.com/ctsync/ctsync/internal/guard"
 	"github.com/ctsync/ctsync/internal/handler"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"github.com/ctsync/ctsync/internal/kernelinfo"
 	"github.com/ctsync/ctsync/internal/nstest"
 	"github.com/ctsync/ctsync/internal/paths"
@@ -238,6 +239,20 @@ func TestApplyRealConntrackd(t *testing.T) {
 	t.Cleanup(func() { _ = eng.Stop(context.Background(), EngineName) })
 	env := &handler.Env{Root: root, Engines: eng}
 	h := New()
+	// The guard goes into the router's namespace, never the host's.
+	nh, err := netns.GetFromName(r.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nh.Close() })
+	h.Guard = guard.Kernel{NetNS: int(nh)}
+	const up = "; switchover guard up (this node is not a committed master)"
+	guardUp := func(when string) {
+		t.Helper()
+		if out := r.Run("nft", "list", "tables"); !strings.Contains(out, guard.Table) {
+			t.Errorf("%s: no guard table in %s: %q", when, r.Name, out)
+		}
+	}
 
 	commit := func(prev any, lines []string) (any, string) {
 		t.Helper()
@@ -275,12 +290,13 @@ func TestApplyRealConntrackd(t *testing.T) {
 	}
 
 	cfg1, msg := commit(nil, baseLines)
-	if msg != "conntrackd started (unicast to 198.18.10.3 over eth1)" {
+	if msg != "conntrackd started (unicast to 198.18.10.3 over eth1)"+up {
 		t.Errorf("first commit: %q", msg)
 	}
 	pid1 := eng.Pid(EngineName)
+	guardUp("first commit")
 	cfg2, msg := commit(cfg1, baseLines)
-	if msg != "conntrackd unchanged" || eng.Pid(EngineName) != pid1 {
+	if msg != "conntrackd unchanged"+up || eng.Pid(EngineName) != pid1 {
 		t.Errorf("same config: %q, pid %d -> %d", msg, pid1, eng.Pid(EngineName))
 	}
 	// Renaming the sync-group changes the config, not the file
@@ -291,11 +307,11 @@ func TestApplyRealConntrackd(t *testing.T) {
 		"high-availability vrrp sync-group SYNC2 member wan",
 	}
 	cfg2, msg = commit(cfg2, renamed)
-	if msg != "conntrackd unchanged" || eng.Pid(EngineName) != pid1 {
+	if msg != "conntrackd unchanged"+up || eng.Pid(EngineName) != pid1 {
 		t.Errorf("renamed sync-group: %q, pid %d -> %d", msg, pid1, eng.Pid(EngineName))
 	}
 	cfg3, msg := commit(cfg2, append([]string{"service conntrack-sync startup-resync"}, baseLines...))
-	if msg != "conntrackd restarted (unicast to 198.18.10.3 over eth1)" || eng.Pid(EngineName) == pid1 {
+	if msg != "conntrackd restarted (unicast to 198.18.10.3 over eth1)"+up || eng.Pid(EngineName) == pid1 {
 		t.Errorf("changed config: %q, pid %d -> %d", msg, pid1, eng.Pid(EngineName))
 	}
 	c := conntrackd.Client{Path: root.ConntrackdSocket()}
@@ -303,10 +319,13 @@ func TestApplyRealConntrackd(t *testing.T) {
 		t.Errorf("after restart: %v", err)
 	}
 	_, msg = commit(cfg3, nil)
-	if msg != "conntrackd stopped" || eng.Pid(EngineName) != 0 {
+	if msg != "conntrackd stopped; switchover guard removed" || eng.Pid(EngineName) != 0 {
 		t.Errorf("delete: %q, pid %d", msg, eng.Pid(EngineName))
 	}
 	if _, err := os.Stat(root.ConntrackdConf()); !os.IsNotExist(err) {
 		t.Errorf("conntrackd.conf still there after delete: %v", err)
+	}
+	if out := r.Run("nft", "list", "tables"); strings.Contains(out, guard.Table) {
+		t.Errorf("guard table left behind after delete: %q", out)
 	}
 }

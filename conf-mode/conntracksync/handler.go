@@ -146,7 +146,8 @@ func (c *Config) failoverFacts() transition.Facts {
 
 // applyGuard sets the switchover guard for c (nil: conntrack-sync is
 // gone) and adds what it did to the commit's message.
-func (h *Handler) applyGuard(ctx context.Context, env *handler.Env, c *Config, msg string) (string, error) {
+// held says the caller holds the transition lock already.
+func (h *Handler) applyGuard(ctx context.Context, env *handler.Env, c *Config, msg string, held bool) (string, error) {
 	if h.Guard == nil {
 		return msg, nil
 	}
@@ -155,7 +156,13 @@ func (h *Handler) applyGuard(ctx context.Context, env *handler.Env, c *Config, m
 		ff := c.failoverFacts()
 		f = &ff
 	}
-	g, err := transition.ApplyGuard(ctx, env.Root, h.Guard, f)
+	var g string
+	var err error
+	if held {
+		g, err = transition.ApplyGuardLocked(env.Root, h.Guard, f)
+	} else {
+		g, err = transition.ApplyGuard(ctx, env.Root, h.Guard, f)
+	}
 	if err != nil {
 		return "", fmt.Errorf("switchover guard (nftables table inet %s): %w", guard.Table, err)
 	}
@@ -178,7 +185,7 @@ func (h *Handler) Apply(ctx context.Context, prev, cfg any, env *handler.Env) (s
 		if err := env.Engines.Stop(ctx, EngineName); err != nil {
 			return "", fmt.Errorf("stopping conntrackd: %w", err)
 		}
-		return h.applyGuard(ctx, env, nil, "conntrackd stopped")
+		return h.applyGuard(ctx, env, nil, "conntrackd stopped", false)
 	}
 
 	bin := h.Binary
@@ -228,7 +235,9 @@ func (h *Handler) Apply(ctx context.Context, prev, cfg any, env *handler.Env) (s
 	default:
 		msg = "conntrackd started (" + c.Summary() + ")"
 	}
-	return h.applyGuard(ctx, env, c, msg)
+	// Under the lock taken for the restart, if any: no hook runs between
+	// the new conntrackd and the guard that matches it.
+	return h.applyGuard(ctx, env, c, msg, restart)
 }
 
 // waitAnswer retries the probe until conntrackd answers: it opens its

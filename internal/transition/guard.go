@@ -185,6 +185,15 @@ func ApplyGuard(ctx context.Context, root paths.Root, g guard.Guard, facts *Fact
 		return "", fmt.Errorf("switchover guard: waiting for a transition in progress: %w", err)
 	}
 	defer unlock(lk)
+	return ApplyGuardLocked(root, g, facts)
+}
+
+// ApplyGuardLocked is ApplyGuard for a caller that already holds the
+// transition lock (HoldLock): a commit that restarts conntrackd keeps
+// the lock from the restart until the guard is set. flock is per open
+// file, so taking it a second time in the same process would wait on
+// itself.
+func ApplyGuardLocked(root paths.Root, g guard.Guard, facts *Facts) (string, error) {
 	now := time.Now()
 	lift := func(why string) (string, error) {
 		if err := g.Lift(); err != nil {
