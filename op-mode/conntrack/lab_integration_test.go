@@ -148,8 +148,12 @@ func TestLabResetAndMonitor(t *testing.T) {
 	one.Stop()
 	seen := map[string]bool{}
 	deadline := time.After(20 * time.Second)
+	reap := time.NewTicker(500 * time.Millisecond)
+	defer reap.Stop()
 	for !(seen["new"] && seen["update"] && seen["destroy"]) {
 		select {
+		case <-reap.C:
+			reapExpired(r1.NS, lab.ServerPort)
 		case ev, ok := <-events:
 			if !ok {
 				t.Fatal("monitor ended early")
