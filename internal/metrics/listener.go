@@ -75,6 +75,11 @@ func (s *Server) Set(addr string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = s.srv.Shutdown(ctx)
 		cancel()
+		// Shutdown closes only the listeners Serve has registered: if its
+		// goroutine has not run yet, the old socket would keep accepting
+		// until it does. Close it here, so the old address is free when
+		// Set returns.
+		_ = s.ln.Close()
 	}
 	s.addr, s.ln, s.srv = addr, ln, srv
 	return nil
