@@ -18,7 +18,7 @@ import (
 	"github.com/ctsync/ctsync/internal/schema"
 )
 
-func TestGetConfig(t *testing.T) {
+func TestLoad(t *testing.T) {
 	tests := []struct {
 		name    string
 		lines   []string
@@ -78,10 +78,10 @@ func TestGetConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := testHandler().GetConfig(buildTree(t, tt.lines...))
+			got, present, err := testHandler().Load(buildTree(t, tt.lines...))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("GetConfig() error = %v, want %q", err, tt.wantErr)
+					t.Fatalf("Load() error = %v, want %q", err, tt.wantErr)
 				}
 				if p := cfgerr.PathOf(err); !slices.Equal(p, Owned) {
 					t.Errorf("error path = %q", p)
@@ -91,14 +91,14 @@ func TestGetConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if present != (tt.want != nil) {
+				t.Fatalf("Load() = %#v, present %v; want present %v", got, present, tt.want != nil)
+			}
 			if tt.want == nil {
-				if got != nil {
-					t.Fatalf("GetConfig() = %#v, want nil", got)
-				}
 				return
 			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("GetConfig() (-want +got):\n%s", diff)
+			if diff := cmp.Diff(*tt.want, got); diff != "" {
+				t.Errorf("Load() (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -124,9 +124,9 @@ func TestConfigCoversSchema(t *testing.T) {
 	}
 }
 
-// TestGetConfigFromSchemaTree decodes a tree as the commit engine hands it
+// TestLoadFromSchemaTree decodes a tree as the commit engine hands it
 // over: built by the schema, defaults applied.
-func TestGetConfigFromSchemaTree(t *testing.T) {
+func TestLoadFromSchemaTree(t *testing.T) {
 	tree := handlertest.Tree(t,
 		"service conntrack-sync accept-protocol tcp",
 		"service conntrack-sync accept-protocol udp",
@@ -139,11 +139,11 @@ func TestGetConfigFromSchemaTree(t *testing.T) {
 		"service conntrack-sync failover-mechanism vrrp sync-group MAIN-GW",
 		"high-availability vrrp sync-group MAIN-GW member wan",
 	)
-	got, err := testHandler().GetConfig(tree)
+	got, _, err := testHandler().Load(tree)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Config{
+	want := Config{
 		AcceptProtocol: []string{"tcp", "udp"}, ExpectSync: []string{"ftp"}, IgnoreAddress: []string{"192.0.2.0/24"},
 		ListenAddress:        []string{"198.18.10.2"},
 		EventListenQueueSize: 8, McastGroup: "225.0.0.50", SyncQueueSize: 1,
@@ -154,7 +154,7 @@ func TestGetConfigFromSchemaTree(t *testing.T) {
 	// Defaults the schema may add beyond VyOS's are not this test's
 	// business: compare what VyOS defines.
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Config{}, "PurgeTimeout")); diff != "" {
-		t.Errorf("GetConfig() (-want +got):\n%s", diff)
+		t.Errorf("Load() (-want +got):\n%s", diff)
 	}
 }
 
@@ -326,11 +326,11 @@ func TestVerify(t *testing.T) {
 				sys = baseSystem()
 			}
 			h := testHandler()
-			cfg, err := h.GetConfig(buildTree(t, lines...))
+			cfg, _, err := h.Load(buildTree(t, lines...))
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = h.Verify(context.Background(), cfg, sys)
+			_, err = h.Verify(context.Background(), cfg, sys)
 			var got []string
 			for _, e := range cfgerr.List(err) {
 				var ce *cfgerr.Error
@@ -383,11 +383,11 @@ func TestVerifyInjection(t *testing.T) {
 				steps = append(steps, configtree.Step{Name: leaf})
 				tree.Set(steps, true, schema.Default().IsMulti(append(Owned[:2:2], leaf)), true, v)
 				h := testHandler()
-				cfg, err := h.GetConfig(tree)
+				cfg, _, err := h.Load(tree)
 				if err != nil {
 					t.Fatal(err)
 				}
-				err = h.Verify(context.Background(), cfg, baseSystem())
+				_, err = h.Verify(context.Background(), cfg, baseSystem())
 				if err == nil {
 					t.Fatalf("Verify accepted %s %q", leaf, v)
 				}
@@ -407,11 +407,11 @@ func TestVerifyInjection(t *testing.T) {
 func expectRefused(t *testing.T, tree *configtree.Node, path []string) {
 	t.Helper()
 	h := testHandler()
-	cfg, err := h.GetConfig(tree)
+	cfg, _, err := h.Load(tree)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = h.Verify(context.Background(), cfg, baseSystem())
+	_, err = h.Verify(context.Background(), cfg, baseSystem())
 	if err == nil {
 		t.Fatalf("Verify accepted %q", path)
 	}
@@ -424,8 +424,8 @@ func TestVerifySystemError(t *testing.T) {
 	sys := baseSystem()
 	sys.err = errors.New("netlink: permission denied")
 	h := testHandler()
-	cfg, _ := h.GetConfig(buildTree(t, baseLines...))
-	err := h.Verify(context.Background(), cfg, sys)
+	cfg, _, _ := h.Load(buildTree(t, baseLines...))
+	_, err := h.Verify(context.Background(), cfg, sys)
 	if err == nil || !strings.Contains(err.Error(), "permission denied") {
 		t.Fatalf("Verify() = %v, want the system error", err)
 	}

@@ -33,8 +33,8 @@ const maxQueueMB = 2047
 
 func path(p ...string) []string { return append(slices.Clone(Owned), p...) }
 
-// verify checks cfg and records the live-system facts Generate needs.
-func verify(cfg *Config, sys handler.System, kernel func() (kernelinfo.Info, error)) error {
+// verify checks cfg and returns the live-system facts Generate needs.
+func verify(cfg *Config, sys handler.System, kernel func() (kernelinfo.Info, error)) (Facts, error) {
 	var errs []error
 	add := func(e error) { errs = append(errs, e) }
 
@@ -52,7 +52,7 @@ func verify(cfg *Config, sys handler.System, kernel func() (kernelinfo.Info, err
 	if len(errs) > 0 {
 		// Names that are not names would make every later message (and
 		// the netlink lookups) misleading.
-		return errors.Join(errs...)
+		return Facts{}, errors.Join(errs...)
 	}
 
 	if len(cfg.Interface) == 0 {
@@ -214,10 +214,9 @@ func verify(cfg *Config, sys handler.System, kernel func() (kernelinfo.Info, err
 	}
 
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return Facts{}, err
 	}
-	cfg.Facts = facts
-	return nil
+	return facts, nil
 }
 
 // validIfName follows the kernel's rule (dev_valid_name): 1-15 bytes, not

@@ -140,12 +140,12 @@ type GlobalParameters struct {
 	Version      int   `mapstructure:"version"`
 }
 
-// FromTree decodes the subtree of tree; nil when it is absent. multi says
-// which leaves are leaf-lists, by full path from the root.
-func FromTree(tree *configtree.Node, multi func(path []string) bool) (*Config, error) {
-	cfg := &Config{}
-	if found, err := handler.Decode(tree, Owned, multi, cfg); !found || err != nil {
-		return nil, err
+// FromTree decodes the subtree of tree; present is false when it is
+// absent. multi says which leaves are leaf-lists, by full path from the
+// root.
+func FromTree(tree *configtree.Node, multi func(path []string) bool) (cfg Config, present bool, err error) {
+	if found, err := handler.Decode(tree, Owned, multi, &cfg); !found || err != nil {
+		return Config{}, false, err
 	}
 	for _, g := range cfg.Group {
 		if g.Priority == 0 {
@@ -166,7 +166,7 @@ func FromTree(tree *configtree.Node, multi func(path []string) bool) (*Config, e
 			cfg.HookGroup = sg.Values[0]
 		}
 	}
-	return cfg, nil
+	return cfg, true, nil
 }
 
 func defaultHealth(h *HealthCheck) {

@@ -112,14 +112,13 @@ type syncGroupView struct {
 }
 
 // Generate implements handler.Handler.
-func (h *Handler) Generate(c any, env *handler.Env) ([]handler.File, error) {
+func (h *Handler) Generate(s State, env *handler.Env) ([]handler.File, error) {
 	conf := env.Root.KeepalivedConf()
-	cfg, _ := c.(*Config)
-	if cfg == nil || cfg.Disabled {
+	if !s.Present || s.Config.Disabled {
 		// No VRRP runs: no file, so nothing can start keepalived on it.
 		return []handler.File{{Path: conf}}, nil
 	}
-	data, err := Render(cfg, env)
+	data, err := Render(&s.Config, env)
 	if err != nil {
 		return nil, err
 	}

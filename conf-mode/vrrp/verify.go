@@ -83,12 +83,8 @@ var (
 )
 
 // Verify implements handler.Handler.
-func (h *Handler) Verify(ctx context.Context, c any, sys handler.System) error {
-	cfg, _ := c.(*Config)
-	if cfg == nil {
-		return nil
-	}
-	return verify(cfg, sys)
+func (h *Handler) Verify(ctx context.Context, cfg Config, sys handler.System) (handler.NoFacts, error) {
+	return handler.NoFacts{}, verify(&cfg, sys)
 }
 
 func verify(cfg *Config, sys handler.System) error {

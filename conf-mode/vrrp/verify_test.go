@@ -168,7 +168,7 @@ func TestVerifyRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := configOf(t, tt.lines...)
-			err := New().Verify(context.Background(), cfg, sys)
+			_, err := New().Verify(context.Background(), *cfg, sys)
 			var got []string
 			for _, e := range cfgerr.List(err) {
 				var ce *cfgerr.Error
@@ -272,11 +272,11 @@ func TestAdvertCentis(t *testing.T) {
 	}
 }
 
-func TestGetConfig(t *testing.T) {
+func TestLoad(t *testing.T) {
 	h := New()
-	got, err := h.GetConfig(handlertest.Tree(t, "service conntrack-sync interface eth1 peer 192.0.2.2"))
-	if err != nil || got != nil {
-		t.Fatalf("GetConfig without vrrp = %v, %v; want untyped nil", got, err)
+	got, present, err := h.Load(handlertest.Tree(t, "service conntrack-sync interface eth1 peer 192.0.2.2"))
+	if err != nil || present {
+		t.Fatalf("Load without vrrp = %v, %v, %v; want absent", got, present, err)
 	}
 	cfg := configOf(t, wan+" interface eth0", wan+" vrid 1", wan+" address 198.18.0.101/24",
 		wan+" peer-address 198.18.0.3",
@@ -297,8 +297,8 @@ func TestGetConfig(t *testing.T) {
 	tree := handlertest.Tree(t, wan+" interface eth0")
 	vrrp := tree.Get("high-availability", "vrrp")
 	vrrp.Children = append(vrrp.Children, &configtree.Node{Name: "zzz-unknown", Leaf: true, Values: []string{"x"}})
-	if _, err := h.GetConfig(tree); err == nil {
-		t.Error("GetConfig accepted an unknown node")
+	if _, _, err := h.Load(tree); err == nil {
+		t.Error("Load accepted an unknown node")
 	}
 }
 

@@ -1,7 +1,7 @@
 // Package commit is the commit engine: it moves the running configuration
 // to a candidate all or nothing. Validate the candidate against the schema,
 // then, for every handler whose subtrees changed and in the schema's
-// priority order, GetConfig and Verify; only when every handler verified,
+// priority order, Load and Verify; only when every handler verified,
 // Generate all files, install them atomically and Apply; only when every
 // Apply succeeded does the candidate become the running config. Any failure
 // restores the previous files and re-applies the previous state.
@@ -12,9 +12,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -34,7 +34,7 @@ import (
 // Engine owns the running configuration. One commit runs at a time.
 type Engine struct {
 	schema   *schema.Schema
-	handlers []handler.Handler // in priority order
+	handlers []handler.Runner // in priority order
 	sys      handler.System
 	env      *handler.Env
 	lockPath string
@@ -43,7 +43,7 @@ type Engine struct {
 	mu       sync.Mutex
 	running  *configtree.Node
 	revision int
-	applied  map[string]any // handler name -> config last applied
+	applied  map[string]handler.Snapshot // handler name -> state last applied
 	busy     bool
 
 	observe func(time.Duration, error) // see Observe
@@ -63,8 +63,10 @@ func (e *Engine) observed(start time.Time, err error) {
 
 // Options configure an Engine.
 type Options struct {
-	Schema   *schema.Schema
-	Handlers []handler.Handler // nil: every registered handler
+	Schema *schema.Schema
+	// Handlers are the handlers to run; nil means every registered one.
+	// Each must own a subtree of Schema.
+	Handlers []handler.Runner
 	System   handler.System
 	Env      *handler.Env
 	// LockPath, when set, is flock'ed for the whole of every commit so
@@ -76,25 +78,28 @@ type Options struct {
 	Fault func(point string)
 }
 
-// New returns an engine with an empty running configuration.
+// New returns an engine with an empty running configuration. It panics,
+// as a programming error, when a handler owns a subtree the schema does
+// not have: the schema's priority orders the handlers.
 func New(o Options) *Engine {
 	hs := o.Handlers
 	if hs == nil {
 		hs = handler.All()
 	}
-	hs = append([]handler.Handler(nil), hs...)
-	sort.SliceStable(hs, func(i, j int) bool { return priority(o.Schema, hs[i]) < priority(o.Schema, hs[j]) })
+	prio := make(map[string]int, len(hs))
+	for _, h := range hs {
+		n := o.Schema.Lookup(h.Owns())
+		if n == nil {
+			panic(fmt.Sprintf("commit: handler %s owns %q, which is not in the schema", h.Name(), h.Owns()))
+		}
+		prio[h.Name()] = n.Priority
+	}
+	hs = slices.Clone(hs)
+	sort.SliceStable(hs, func(i, j int) bool { return prio[hs[i].Name()] < prio[hs[j].Name()] })
 	if o.Env.Log == nil {
 		o.Env.Log = zap.NewNop()
 	}
-	return &Engine{schema: o.Schema, handlers: hs, sys: o.System, env: o.Env, running: configtree.New(), applied: map[string]any{}, lockPath: o.LockPath, fault: o.Fault}
-}
-
-func priority(s *schema.Schema, h handler.Handler) int {
-	if n := s.Lookup(h.Owns()); n != nil {
-		return n.Priority
-	}
-	return 1 << 30
+	return &Engine{schema: o.Schema, handlers: hs, sys: o.System, env: o.Env, running: configtree.New(), applied: map[string]handler.Snapshot{}, lockPath: o.LockPath, fault: o.Fault}
 }
 
 // Running returns a copy of the running configuration and its revision.
@@ -145,9 +150,9 @@ func (e *Error) Unwrap() []error { return e.Errs }
 
 // plan is one handler's part in a commit.
 type plan struct {
-	h       handler.Handler
-	prev    any
-	cfg     any
+	h       handler.Runner
+	prev    handler.Snapshot
+	next    handler.Snapshot
 	files   []handler.File
 	applied bool
 }
@@ -159,7 +164,7 @@ type plan struct {
 // and it reports every problem it finds, not only the first stage's: a
 // schema error in one subtree does not hide a Verify error in another.
 // Only a handler whose own subtree failed validation is skipped, since
-// its GetConfig would only repeat the schema's complaint.
+// its Load would only repeat the schema's complaint.
 func (e *Engine) Check(ctx context.Context, candidate *configtree.Node) error {
 	e.mu.Lock()
 	running := e.running.Clone()
@@ -173,7 +178,7 @@ func (e *Engine) Check(ctx context.Context, candidate *configtree.Node) error {
 			badPaths = append(badPaths, cfgerr.PathOf(ve))
 		}
 	}
-	skip := func(h handler.Handler) bool {
+	skip := func(h handler.Runner) bool {
 		for _, b := range badPaths {
 			if len(b) == 0 || overlaps(h.Owns(), b) {
 				return true
@@ -283,7 +288,7 @@ func (e *Engine) commit(ctx context.Context, t Txn, resume bool) (*Result, error
 	}
 	if resume {
 		for _, p := range plans {
-			p.prev = p.cfg
+			p.prev = p.next
 		}
 	}
 	files, err := e.generate(plans)
@@ -313,7 +318,7 @@ func (e *Engine) commit(ctx context.Context, t Txn, resume bool) (*Result, error
 	var msgs []string
 	var resumeErrs []error
 	for _, p := range plans {
-		msg, err := p.h.Apply(ctx, p.prev, p.cfg, e.env)
+		msg, err := p.h.Apply(ctx, p.prev, p.next, e.env)
 		if err != nil && resume {
 			// There is no earlier state to go back to: this config is
 			// what the engines were last told to run. Keep it running and
@@ -338,11 +343,7 @@ func (e *Engine) commit(ctx context.Context, t Txn, resume bool) (*Result, error
 	defer e.mu.Unlock()
 	e.running = candidate.Clone()
 	for _, p := range plans {
-		if p.cfg == nil {
-			delete(e.applied, p.h.Name())
-		} else {
-			e.applied[p.h.Name()] = p.cfg
-		}
+		e.applied[p.h.Name()] = p.next
 	}
 	changed := len(plans) > 0 && !resume
 	if changed || e.revision == 0 {
@@ -390,18 +391,14 @@ func (e *Engine) at(point string) {
 	}
 }
 
-func (e *Engine) appliedCopy() map[string]any {
-	m := make(map[string]any, len(e.applied))
-	for k, v := range e.applied {
-		m[k] = v
-	}
-	return m
+func (e *Engine) appliedCopy() map[string]handler.Snapshot {
+	return maps.Clone(e.applied)
 }
 
-// prepare validates candidate and runs GetConfig and Verify for every
+// prepare validates candidate and runs Load and Verify for every
 // handler whose subtrees differ between running and candidate (every
 // handler with config when all is set).
-func (e *Engine) prepare(ctx context.Context, running, candidate *configtree.Node, applied map[string]any, all bool) ([]*plan, error) {
+func (e *Engine) prepare(ctx context.Context, running, candidate *configtree.Node, applied map[string]handler.Snapshot, all bool) ([]*plan, error) {
 	if err := e.schema.Validate(candidate); err != nil {
 		return nil, &Error{Stage: "validate", Errs: cfgerr.List(err)}
 	}
@@ -412,10 +409,10 @@ func (e *Engine) prepare(ctx context.Context, running, candidate *configtree.Nod
 	return plans, nil
 }
 
-// plan runs GetConfig and Verify for each handler to run (skip, when set,
+// plan runs Load and Verify for each handler to run (skip, when set,
 // leaves some out), returning the plans of those that verified and every
 // error found.
-func (e *Engine) plan(ctx context.Context, running, candidate *configtree.Node, applied map[string]any, all bool, skip func(handler.Handler) bool) ([]*plan, []error) {
+func (e *Engine) plan(ctx context.Context, running, candidate *configtree.Node, applied map[string]handler.Snapshot, all bool, skip func(handler.Runner) bool) ([]*plan, []error) {
 	full := e.schema.WithDefaults(candidate)
 	var plans []*plan
 	var errs []error
@@ -426,21 +423,12 @@ func (e *Engine) plan(ctx context.Context, running, candidate *configtree.Node, 
 		if skip != nil && skip(h) {
 			continue
 		}
-		cfg, err := h.GetConfig(full)
+		next, err := h.Plan(ctx, full, e.sys)
 		if err != nil {
 			errs = append(errs, cfgerr.List(err)...)
 			continue
 		}
-		if isNil(cfg) {
-			cfg = nil
-		}
-		if cfg != nil {
-			if err := h.Verify(ctx, cfg, e.sys); err != nil {
-				errs = append(errs, cfgerr.List(err)...)
-				continue
-			}
-		}
-		plans = append(plans, &plan{h: h, prev: applied[h.Name()], cfg: cfg})
+		plans = append(plans, &plan{h: h, prev: applied[h.Name()], next: next})
 	}
 	return plans, errs
 }
@@ -450,7 +438,7 @@ func (e *Engine) generate(plans []*plan) ([]handler.File, error) {
 	owner := map[string]string{}
 	var errs []error
 	for _, p := range plans {
-		files, err := p.h.Generate(p.cfg, e.env)
+		files, err := p.h.Generate(p.next, e.env)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: generating: %w", p.h.Name(), err))
 			continue
@@ -482,8 +470,7 @@ func (e *Engine) precheck(ctx context.Context, plans []*plan) error {
 		}
 	}()
 	for _, p := range plans {
-		pc, ok := p.h.(handler.Prechecker)
-		if !ok || p.cfg == nil {
+		if !p.h.Prechecks(p.next) {
 			continue
 		}
 		staged := map[string]string{}
@@ -503,7 +490,7 @@ func (e *Engine) precheck(ctx context.Context, plans []*plan) error {
 			}
 			staged[f.Path] = tmp
 		}
-		if err := pc.Precheck(ctx, p.cfg, staged, e.env); err != nil {
+		if err := p.h.Precheck(ctx, p.next, staged, e.env); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p.h.Name(), err))
 		}
 	}
@@ -524,7 +511,7 @@ func (e *Engine) rollback(plans []*plan, b *backup) error {
 		if !p.applied {
 			continue
 		}
-		if _, err := p.h.Apply(ctx, p.cfg, p.prev, e.env); err != nil {
+		if _, err := p.h.Apply(ctx, p.next, p.prev, e.env); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p.h.Name(), err))
 		}
 	}
@@ -608,20 +595,6 @@ func (b *backup) restore() error {
 // readsChanged reports whether any subtree the handler reads differs.
 func readsChanged(a, b *configtree.Node, paths [][]string) bool {
 	return slices.ContainsFunc(paths, func(p []string) bool { return configtree.ChangedUnder(a, b, p) })
-}
-
-// isNil catches a typed nil pointer returned through the any of
-// GetConfig, which means "subtree absent" just like a plain nil.
-func isNil(v any) bool {
-	if v == nil {
-		return true
-	}
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface:
-		return rv.IsNil()
-	}
-	return false
 }
 
 // Lock takes the commit lock file, so that op-mode commands that must not
