@@ -13,16 +13,6 @@ import (
 	"github.com/ctsync/ctsync/internal/kernelinfo"
 )
 
-// Defaults VyOS uses. The commit engine applies the schema's defaults
-// before GetConfig; these only matter when it did not (tests, a schema
-// without them), so the generated file never carries a zero size or port.
-const (
-	DefaultPort                 = 3780
-	DefaultMcastGroup           = "225.0.0.50"
-	DefaultSyncQueueSize        = 1 // MB
-	DefaultEventListenQueueSize = 8 // MB
-)
-
 // Owned is where the subtree lives in the tree.
 var Owned = []string{"service", "conntrack-sync"}
 
@@ -104,23 +94,12 @@ func (c *Config) InterfaceNames() []string {
 // State is the handler's state as the commit engine holds it.
 type State = handler.State[Config, Facts]
 
-// FromTree decodes the subtree of tree; present is false when it is
-// absent. multi says which leaves are leaf-lists, by full path from the
-// root.
+// FromTree decodes the subtree of tree, which has the schema's defaults
+// (they are written nowhere else); present is false when it is absent.
+// multi says which leaves are leaf-lists, by full path from the root.
 func FromTree(tree *configtree.Node, multi func(path []string) bool) (cfg Config, present bool, err error) {
-	cfg = Config{
-		EventListenQueueSize: DefaultEventListenQueueSize,
-		McastGroup:           DefaultMcastGroup,
-		SyncQueueSize:        DefaultSyncQueueSize,
-	}
 	if found, err := handler.Decode(tree, Owned, multi, &cfg); !found || err != nil {
 		return Config{}, false, err
-	}
-	for name, i := range cfg.Interface {
-		if i.Port == 0 {
-			i.Port = DefaultPort
-			cfg.Interface[name] = i
-		}
 	}
 	if sg := cfg.FailoverMechanism.VRRP.SyncGroup; sg != "" {
 		cfg.SyncGroupExists = tree.Exists("high-availability", "vrrp", "sync-group", sg)

@@ -222,12 +222,12 @@ func TestVerify(t *testing.T) {
 		{
 			name:  "expect-sync unknown",
 			lines: []string{"service conntrack-sync expect-sync tftp"},
-			want:  []string{p + "expect-sync tftp: unknown protocol (one of all, ftp, sip, h323, nfs, sqlnet)"},
+			want:  []string{p + "expect-sync tftp: must be one of: all, ftp, sip, h323, nfs, sqlnet"},
 		},
 		{
 			name:  "accept-protocol unknown",
 			lines: []string{"service conntrack-sync accept-protocol gre"},
-			want:  []string{p + "accept-protocol gre: unknown protocol (one of tcp, udp, icmp, icmp6, sctp, dccp)"},
+			want:  []string{p + "accept-protocol gre: must be one of: tcp, udp, icmp, icmp6, sctp, dccp"},
 		},
 		{
 			name:  "listen-address not local",
@@ -241,7 +241,7 @@ func TestVerify(t *testing.T) {
 		{
 			name:  "listen-address not an address",
 			lines: []string{"service conntrack-sync listen-address 198.18.10"},
-			want:  []string{p + "listen-address 198.18.10: not an IP address"},
+			want:  []string{p + "listen-address 198.18.10: must be an IPv4 address"},
 		},
 		{
 			name:    "sync-group missing",
@@ -269,7 +269,7 @@ func TestVerify(t *testing.T) {
 				"service conntrack-sync failover-mechanism vrrp sync-group MAIN-GW",
 				"high-availability vrrp sync-group MAIN-GW member wan",
 			},
-			want: []string{p + "mcast-group 198.18.0.5: not an IPv4 multicast address (224.0.0.0/4)"},
+			want: []string{p + "mcast-group 198.18.0.5: must be an IPv4 multicast address (224.0.0.0/4)"},
 		},
 		{
 			name:  "peer is local",
@@ -280,25 +280,25 @@ func TestVerify(t *testing.T) {
 		{
 			name:  "peer not IPv4",
 			lines: []string{"service conntrack-sync interface eth2 peer 2001:db8::1"},
-			want:  []string{p + "interface eth2 peer 2001:db8::1: not an IPv4 address"},
+			want:  []string{p + "interface eth2 peer 2001:db8::1: must be an IPv4 address"},
 		},
 		{
 			name:  "port out of range",
 			lines: []string{"service conntrack-sync interface eth1 port 70000"},
-			want:  []string{p + "interface eth1 port 70000: must be 1-65535"},
+			want:  []string{p + "interface eth1 port 70000: must be a number between 1 and 65535"},
 		},
 		{
 			name:  "queue sizes out of range",
 			lines: []string{"service conntrack-sync sync-queue-size 0", "service conntrack-sync event-listen-queue-size 4096"},
 			want: []string{
-				p + "sync-queue-size 0: must be 1-2047 (MB)",
-				p + "event-listen-queue-size 4096: must be 1-2047 (MB)",
+				p + "sync-queue-size 0: must be a number between 1 and 2047",
+				p + "event-listen-queue-size 4096: must be a number between 1 and 2047",
 			},
 		},
 		{
 			name:  "ignore-address bad",
 			lines: []string{"service conntrack-sync ignore-address 192.0.2.300"},
-			want:  []string{p + "ignore-address 192.0.2.300: not an IPv4 or IPv6 address or prefix"},
+			want:  []string{p + "ignore-address 192.0.2.300: must be an IPv4 or IPv6 address or prefix"},
 		},
 		{
 			name:  "ignore-address v4 and v6 fine",

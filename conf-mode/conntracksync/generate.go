@@ -8,6 +8,7 @@ import (
 	"text/template"
 
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/schema"
 	"github.com/ctsync/ctsync/templates"
 )
 
@@ -75,6 +76,11 @@ func Render(cfg *Config, facts Facts, root paths.Root) ([]byte, error) {
 func buildView(cfg *Config, facts Facts, root paths.Root) (*view, error) {
 	if facts.Kernel.HashSize == 0 || facts.Local == nil {
 		return nil, fmt.Errorf("rendering conntrackd.conf: live-system facts missing (Verify did not run)")
+	}
+	// Whatever Verify let through, no value the schema would refuse
+	// reaches the file.
+	if err := schema.Default().CheckValues(cfg.values()); err != nil {
+		return nil, fmt.Errorf("rendering conntrackd.conf: %w", err)
 	}
 	v := &view{
 		DisableExternalCache:       cfg.DisableExternalCache,

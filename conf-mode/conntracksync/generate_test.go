@@ -170,7 +170,7 @@ func TestRenderRefusesUnsafe(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := &Config{
-				EventListenQueueSize: 8, SyncQueueSize: 1, McastGroup: DefaultMcastGroup,
+				EventListenQueueSize: 8, SyncQueueSize: 1, McastGroup: "225.0.0.50",
 				Interface: map[string]Interface{"eth1": {Peer: "198.18.10.3", Port: 3780}},
 			}
 			f := Facts{Local: map[string]string{"eth1": "198.18.10.2"}, Kernel: testKernel}

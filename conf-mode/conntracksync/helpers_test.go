@@ -29,7 +29,8 @@ var (
 // buildTree builds a tree from VyOS set lines (without "set"), splitting
 // on spaces, without the schema's value checks: Verify's own checks are
 // the defence against a hand-edited config.boot, so its tests must be able
-// to build what `set` would refuse. No schema defaults are applied.
+// to build what `set` would refuse. The schema's defaults are added, as
+// the commit engine adds them.
 func buildTree(t testing.TB, lines ...string) *configtree.Node {
 	t.Helper()
 	root := configtree.New()
@@ -61,7 +62,7 @@ func buildTree(t testing.TB, lines ...string) *configtree.Node {
 		}
 		setSteps(root, steps, leaf, hasValue, value)
 	}
-	return root
+	return schema.Default().WithDefaults(root)
 }
 
 func isContainer(w string) bool {

@@ -22,9 +22,6 @@ import (
 // Owned is where the subtree lives in the tree.
 var Owned = []string{"service", "ctsync", "metrics"}
 
-// DefaultPort is the schema's default, for trees decoded without it.
-const DefaultPort = 9797
-
 // Config is `service ctsync metrics`.
 type Config struct {
 	ListenAddress string `mapstructure:"listen-address"`
@@ -73,7 +70,7 @@ func (h *Handler) listener() Listener {
 	return imetrics.Listener
 }
 
-// Load implements handler.Handler.
+// Load implements handler.Handler: the port's default is the schema's.
 func (h *Handler) Load(tree *configtree.Node) (Config, bool, error) {
 	multi := h.Multi
 	if multi == nil {
@@ -83,9 +80,6 @@ func (h *Handler) Load(tree *configtree.Node) (Config, bool, error) {
 	ok, err := handler.Decode(tree, Owned, multi, &c)
 	if err != nil || !ok {
 		return Config{}, false, err
-	}
-	if c.Port == 0 {
-		c.Port = DefaultPort
 	}
 	return c, true, nil
 }

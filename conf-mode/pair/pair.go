@@ -88,15 +88,12 @@ func (h *Handler) Owns() []string { return Owned }
 // conntrack-sync interface's.
 func (h *Handler) Reads() [][]string { return [][]string{Owned, conntrackSync} }
 
-// Load implements handler.Handler.
+// Load implements handler.Handler: the port's default is the schema's.
 func (h *Handler) Load(tree *configtree.Node) (Config, bool, error) {
 	var cfg Config
 	found, err := handler.Decode(tree, Owned, schema.Default().IsMulti, &cfg)
 	if err != nil || !found {
 		return Config{}, false, err
-	}
-	if cfg.Port == 0 {
-		cfg.Port = ipair.DefaultPort
 	}
 	if ifs := tree.Get(append(conntrackSync, "interface")...); ifs != nil {
 		for _, c := range ifs.Children {

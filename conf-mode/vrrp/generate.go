@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"sync"
 	"text/template"
 
 	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/schema"
 	"github.com/ctsync/ctsync/templates"
 )
 
@@ -145,7 +147,18 @@ func Render(cfg *Config, env *handler.Env) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// reSafeShell is what a path ctsync writes into keepalived.conf (its
+// own binary, files under the root) may hold: they are not config
+// values the schema has checked, and keepalived splits a notify command
+// on spaces.
+var reSafeShell = regexp.MustCompile(`^/[A-Za-z0-9._+/@:=,-]*$`)
+
 func buildView(cfg *Config, env *handler.Env) (*view, error) {
+	// Whatever Verify let through, no value the schema would refuse
+	// reaches the file.
+	if err := schema.Default().CheckValues(cfg.values()); err != nil {
+		return nil, err
+	}
 	reload := ReloadFile(env.Root)
 	if !reSafeShell.MatchString(reload) {
 		return nil, fmt.Errorf("root %q: only letters, digits and ._+/@:=,- are allowed in paths written to keepalived.conf", env.Root.Dir)
@@ -157,12 +170,7 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 	v := &view{ReloadFile: reload, WeightFile: weight}
 
 	if gp := cfg.GlobalParameters; gp != nil {
-		gv := &globalView{Version: gp.Version, StartupDelay: gp.StartupDelay}
-		var err error
-		if gv.Garp, err = garp(gp.Garp); err != nil {
-			return nil, fmt.Errorf("global-parameters: %w", err)
-		}
-		v.Global = gv
+		v.Global = &globalView{Version: gp.Version, StartupDelay: gp.StartupDelay, Garp: garp(gp.Garp)}
 	}
 
 	// Groups that are disabled are left out, and so are they from their
@@ -175,12 +183,6 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 			continue
 		}
 		enabled[name] = true
-		if err := safe(name, reName, "group name"); err != nil {
-			return nil, err
-		}
-		if err := safe(g.Interface, reIfname, "interface"); err != nil {
-			return nil, fmt.Errorf("group %s: %w", name, err)
-		}
 		advert, err := advertCentis(g.AdvertiseInterval)
 		if err != nil {
 			return nil, fmt.Errorf("group %s: advertise-interval: %w", name, err)
@@ -207,8 +209,8 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 		}
 		if g.RFC3768Compatibility {
 			iv.Vmac = vmacName(g)
-			if err := safe(iv.Vmac, reIfname, "virtual MAC interface"); err != nil {
-				return nil, fmt.Errorf("group %s: %w", name, err)
+			if len(iv.Vmac) > maxIfname {
+				return nil, fmt.Errorf("group %s: virtual MAC interface name %s is longer than %d characters", name, iv.Vmac, maxIfname)
 			}
 		}
 		fam := g.family()
@@ -218,11 +220,6 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 				return nil, fmt.Errorf("group %s: address %q: %w", name, a, err)
 			}
 			dev := g.Address[a].Interface
-			if dev != "" {
-				if err := safe(dev, reIfname, "interface"); err != nil {
-					return nil, fmt.Errorf("group %s address %s: %w", name, a, err)
-				}
-			}
 			iv.VIPs = append(iv.VIPs, vipView{Addr: p.String(), Dev: dev})
 		}
 		for _, a := range sortedKeys(g.ExcludedAddress) {
@@ -233,11 +230,6 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 			dev := ""
 			if x := g.ExcludedAddress[a]; x != nil {
 				dev = x.Interface
-			}
-			if dev != "" {
-				if err := safe(dev, reIfname, "interface"); err != nil {
-					return nil, fmt.Errorf("group %s excluded-address %s: %w", name, a, err)
-				}
 			}
 			iv.ExcludedVIPs = append(iv.ExcludedVIPs, vipView{Addr: p.String(), Dev: dev})
 		}
@@ -270,18 +262,10 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 			default:
 				return nil, fmt.Errorf("group %s: authentication type %q", name, a.Type)
 			}
-			if err := safe(a.Password, rePassword, "authentication password"); err != nil {
-				return nil, fmt.Errorf("group %s: %w", name, err)
-			}
 			iv.AuthPass = a.Password
 		}
 		if t := g.Track; t != nil {
 			iv.DontTrackPrimary = t.ExcludeVRRPInterface
-			for _, i := range t.Interface {
-				if err := safe(i, reIfname, "track interface"); err != nil {
-					return nil, fmt.Errorf("group %s: %w", name, err)
-				}
-			}
 			iv.TrackInterfaces = sortedUnique(t.Interface)
 		}
 		if g.HealthCheck.Configured() {
@@ -292,11 +276,7 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 			v.Scripts = append(v.Scripts, s)
 			iv.TrackScript = s.Name
 		}
-		gv, err := garp(g.Garp)
-		if err != nil {
-			return nil, fmt.Errorf("group %s: %w", name, err)
-		}
-		if gv != nil {
+		if gv := garp(g.Garp); gv != nil {
 			// keepalived has no per-instance GARP interval: it belongs to
 			// the interface (garp_group). Verify refused two intervals on
 			// one interface.
@@ -314,9 +294,7 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 			}
 			iv.Garp = gv
 		}
-		if iv.Notify, err = notify(g.TransitionScript); err != nil {
-			return nil, fmt.Errorf("group %s: %w", name, err)
-		}
+		iv.Notify = notify(g.TransitionScript)
 		v.Instances = append(v.Instances, iv)
 	}
 	for _, i := range sortedKeys(garpGroups) {
@@ -325,9 +303,6 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 
 	for _, name := range cfg.SyncGroupNames() {
 		sg := cfg.SyncGroup[name]
-		if err := safe(name, reName, "sync-group name"); err != nil {
-			return nil, err
-		}
 		sv := syncGroupView{Name: name}
 		for _, m := range sortedUnique(sg.Member) {
 			if enabled[m] {
@@ -347,11 +322,9 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 			v.Scripts = append(v.Scripts, s)
 			sv.TrackScript = s.Name
 		}
-		var err error
-		if sv.Notify, err = notify(sg.TransitionScript); err != nil {
-			return nil, fmt.Errorf("sync-group %s: %w", name, err)
-		}
+		sv.Notify = notify(sg.TransitionScript)
 		if cfg.Hooked(name) {
+			var err error
 			if sv.Notify, err = hooks(sv.Notify, name, env); err != nil {
 				return nil, fmt.Errorf("sync-group %s: %w", name, err)
 			}
@@ -388,32 +361,17 @@ func hooks(n notifyView, group string, env *handler.Env) (notifyView, error) {
 	return n, nil
 }
 
-func notify(t *TransitionScript) (notifyView, error) {
-	var n notifyView
+func notify(t *TransitionScript) notifyView {
 	if t == nil {
-		return n, nil
+		return notifyView{}
 	}
-	for _, s := range []string{t.Master, t.Backup, t.Fault, t.Stop} {
-		if s != "" {
-			if err := safe(s, reScript, "transition-script"); err != nil {
-				return n, err
-			}
-		}
-	}
-	return notifyView{Master: t.Master, Backup: t.Backup, Fault: t.Fault, Stop: t.Stop}, nil
+	return notifyView{Master: t.Master, Backup: t.Backup, Fault: t.Fault, Stop: t.Stop}
 }
 
 func healthScript(name string, h *HealthCheck) (scriptView, error) {
 	s := scriptView{Name: name, Interval: h.Interval, Fall: h.FailureCount}
-	if err := safe(name, reName, "health-check name"); err != nil {
-		// Group names are at most 64 characters: only a bug gets here.
-		return s, err
-	}
 	switch {
 	case h.Script != "":
-		if err := safe(h.Script, reScript, "health-check script"); err != nil {
-			return s, err
-		}
 		s.Command = h.Script
 	case h.Ping != "":
 		a, err := netip.ParseAddr(h.Ping)
@@ -427,19 +385,14 @@ func healthScript(name string, h *HealthCheck) (scriptView, error) {
 	return s, nil
 }
 
-func garp(g *Garp) (*garpView, error) {
+func garp(g *Garp) *garpView {
 	if g == nil {
-		return nil, nil
+		return nil
 	}
 	gv := &garpView{}
-	if g.Interval != "" {
-		if err := safe(g.Interval, reDecimal, "garp interval"); err != nil {
-			return nil, err
-		}
-		// 0 is keepalived's own default: leave it out.
-		if nonZero(g.Interval) {
-			gv.Interval = g.Interval
-		}
+	// 0 is keepalived's own default: leave it out.
+	if nonZero(g.Interval) {
+		gv.Interval = g.Interval
 	}
 	itoa := func(p *int) string {
 		if p == nil {
@@ -451,14 +404,7 @@ func garp(g *Garp) (*garpView, error) {
 	gv.MasterRefresh = itoa(g.MasterRefresh)
 	gv.MasterRefreshRepeat = itoa(g.MasterRefreshRepeat)
 	gv.MasterRepeat = itoa(g.MasterRepeat)
-	return gv, nil
-}
-
-func safe(v string, re interface{ MatchString(string) bool }, what string) error {
-	if !re.MatchString(v) {
-		return fmt.Errorf("%s %q holds characters keepalived.conf cannot carry", what, v)
-	}
-	return nil
+	return gv
 }
 
 func sortedUnique(in []string) []string {
