@@ -159,114 +159,29 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 	if err := schema.Default().CheckValues(cfg.values()); err != nil {
 		return nil, err
 	}
-	reload := ReloadFile(env.Root)
-	if !reSafeShell.MatchString(reload) {
-		return nil, fmt.Errorf("root %q: only letters, digits and ._+/@:=,- are allowed in paths written to keepalived.conf", env.Root.Dir)
+	v := &view{ReloadFile: ReloadFile(env.Root), WeightFile: env.Root.VRRPWeight()}
+	for _, p := range []string{v.ReloadFile, v.WeightFile} {
+		if !reSafeShell.MatchString(p) {
+			return nil, fmt.Errorf("root %q: only letters, digits and ._+/@:=,- are allowed in paths written to keepalived.conf", env.Root.Dir)
+		}
 	}
-	weight := env.Root.VRRPWeight()
-	if !reSafeShell.MatchString(weight) {
-		return nil, fmt.Errorf("root %q: only letters, digits and ._+/@:=,- are allowed in paths written to keepalived.conf", env.Root.Dir)
-	}
-	v := &view{ReloadFile: reload, WeightFile: weight}
-
+	version := 0
 	if gp := cfg.GlobalParameters; gp != nil {
 		v.Global = &globalView{Version: gp.Version, StartupDelay: gp.StartupDelay, Garp: garp(gp.Garp)}
+		version = gp.Version
 	}
 
 	// Groups that are disabled are left out, and so are they from their
 	// sync-groups.
-	enabled := map[string]bool{}
 	garpGroups := map[string]*garpGroupView{}
 	for _, name := range cfg.GroupNames() {
 		g := cfg.Group[name]
 		if g.Disable {
 			continue
 		}
-		enabled[name] = true
-		advert, err := advertCentis(g.AdvertiseInterval)
+		iv, err := instance(name, g, version)
 		if err != nil {
-			return nil, fmt.Errorf("group %s: advertise-interval: %w", name, err)
-		}
-		version := 0
-		if cfg.GlobalParameters != nil {
-			version = cfg.GlobalParameters.Version
-		}
-		if advert%100 != 0 && !g.runsVersion3(version) {
-			return nil, fmt.Errorf("group %s: advertise-interval %s: a fraction needs VRRP version 3", name, g.AdvertiseInterval)
-		}
-		iv := instanceView{
-			Name:      name,
-			Interface: g.Interface,
-			VRID:      g.VRID,
-			Priority:  g.Priority,
-			AdvertInt: formatCentis(advert),
-			NoPreempt: g.NoPreempt,
-		}
-		if !g.NoPreempt {
-			// keepalived ignores a preempt delay with nopreempt; the
-			// schema's default of 0 is there on every group.
-			iv.PreemptDelay = g.PreemptDelay
-		}
-		if g.RFC3768Compatibility {
-			iv.Vmac = vmacName(g)
-			if len(iv.Vmac) > maxIfname {
-				return nil, fmt.Errorf("group %s: virtual MAC interface name %s is longer than %d characters", name, iv.Vmac, maxIfname)
-			}
-		}
-		fam := g.family()
-		for _, a := range sortedKeys(g.Address) {
-			p, err := netip.ParsePrefix(a)
-			if err != nil {
-				return nil, fmt.Errorf("group %s: address %q: %w", name, a, err)
-			}
-			dev := g.Address[a].Interface
-			iv.VIPs = append(iv.VIPs, vipView{Addr: p.String(), Dev: dev})
-		}
-		for _, a := range sortedKeys(g.ExcludedAddress) {
-			p, err := netip.ParsePrefix(a)
-			if err != nil {
-				return nil, fmt.Errorf("group %s: excluded-address %q: %w", name, a, err)
-			}
-			dev := ""
-			if x := g.ExcludedAddress[a]; x != nil {
-				dev = x.Interface
-			}
-			iv.ExcludedVIPs = append(iv.ExcludedVIPs, vipView{Addr: p.String(), Dev: dev})
-		}
-		for _, peer := range g.PeerAddress {
-			a, err := netip.ParseAddr(peer)
-			if err != nil {
-				return nil, fmt.Errorf("group %s: peer-address %q: %w", name, peer, err)
-			}
-			iv.Peers = append(iv.Peers, a.String())
-		}
-		if g.HelloSourceAddress != "" {
-			a, err := netip.ParseAddr(g.HelloSourceAddress)
-			if err != nil {
-				return nil, fmt.Errorf("group %s: hello-source-address %q: %w", name, g.HelloSourceAddress, err)
-			}
-			// Without peers the adverts are multicast, and the source is
-			// the multicast one.
-			if len(iv.Peers) > 0 {
-				iv.UnicastSrc = a.String()
-			} else {
-				iv.McastSrc = a.String()
-			}
-		}
-		if a := g.Authentication; a != nil {
-			switch a.Type {
-			case "plaintext-password":
-				iv.AuthType = "PASS"
-			case "ah":
-				iv.AuthType = "AH"
-			default:
-				return nil, fmt.Errorf("group %s: authentication type %q", name, a.Type)
-			}
-			iv.AuthPass = a.Password
-		}
-		if t := g.Track; t != nil {
-			iv.DontTrackPrimary = t.ExcludeVRRPInterface
-			iv.TrackInterfaces = sortedUnique(t.Interface)
+			return nil, fmt.Errorf("group %s: %w", name, err)
 		}
 		if g.HealthCheck.Configured() {
 			s, err := healthScript("healthcheck_group_"+name, g.HealthCheck)
@@ -276,25 +191,21 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 			v.Scripts = append(v.Scripts, s)
 			iv.TrackScript = s.Name
 		}
-		if gv := garp(g.Garp); gv != nil {
-			// keepalived has no per-instance GARP interval: it belongs to
-			// the interface (garp_group). Verify refused two intervals on
-			// one interface.
-			if nonZero(gv.Interval) && fam != 0 {
-				gg := garpGroups[g.Interface]
-				if gg == nil {
-					gg = &garpGroupView{Interface: g.Interface}
-					garpGroups[g.Interface] = gg
-				}
-				if fam == 4 {
-					gg.GarpInterval = gv.Interval
-				} else {
-					gg.GnaInterval = gv.Interval
-				}
+		// keepalived has no per-instance GARP interval: it belongs to the
+		// interface (garp_group). Verify refused two intervals on one
+		// interface.
+		if fam := g.family(); iv.Garp != nil && nonZero(iv.Garp.Interval) && fam != 0 {
+			gg := garpGroups[g.Interface]
+			if gg == nil {
+				gg = &garpGroupView{Interface: g.Interface}
+				garpGroups[g.Interface] = gg
 			}
-			iv.Garp = gv
+			if fam == 4 {
+				gg.GarpInterval = iv.Garp.Interval
+			} else {
+				gg.GnaInterval = iv.Garp.Interval
+			}
 		}
-		iv.Notify = notify(g.TransitionScript)
 		v.Instances = append(v.Instances, iv)
 	}
 	for _, i := range sortedKeys(garpGroups) {
@@ -303,9 +214,9 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 
 	for _, name := range cfg.SyncGroupNames() {
 		sg := cfg.SyncGroup[name]
-		sv := syncGroupView{Name: name}
+		sv := syncGroupView{Name: name, Notify: notify(sg.TransitionScript)}
 		for _, m := range sortedUnique(sg.Member) {
-			if enabled[m] {
+			if g := cfg.Group[m]; g != nil && !g.Disable {
 				sv.Members = append(sv.Members, m)
 			}
 		}
@@ -322,7 +233,6 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 			v.Scripts = append(v.Scripts, s)
 			sv.TrackScript = s.Name
 		}
-		sv.Notify = notify(sg.TransitionScript)
 		if cfg.Hooked(name) {
 			var err error
 			if sv.Notify, err = hooks(sv.Notify, name, env); err != nil {
@@ -332,6 +242,99 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 		v.SyncGroups = append(v.SyncGroups, sv)
 	}
 	return v, nil
+}
+
+// instance is the vrrp_instance of group name, which runs VRRP version
+// (0: keepalived's default) unless it is IPv6. Its health-check is the
+// caller's: the script goes beside the instances.
+func instance(name string, g *Group, version int) (instanceView, error) {
+	advert, err := advertCentis(g.AdvertiseInterval)
+	if err != nil {
+		return instanceView{}, fmt.Errorf("advertise-interval: %w", err)
+	}
+	if advert%100 != 0 && !g.runsVersion3(version) {
+		return instanceView{}, fmt.Errorf("advertise-interval %s: a fraction needs VRRP version 3", g.AdvertiseInterval)
+	}
+	iv := instanceView{
+		Name:      name,
+		Interface: g.Interface,
+		VRID:      g.VRID,
+		Priority:  g.Priority,
+		AdvertInt: formatCentis(advert),
+		NoPreempt: g.NoPreempt,
+		Garp:      garp(g.Garp),
+		Notify:    notify(g.TransitionScript),
+	}
+	if !g.NoPreempt {
+		// keepalived ignores a preempt delay with nopreempt; the schema's
+		// default of 0 is there on every group.
+		iv.PreemptDelay = g.PreemptDelay
+	}
+	if g.RFC3768Compatibility {
+		iv.Vmac = vmacName(g)
+		if len(iv.Vmac) > maxIfname {
+			return instanceView{}, fmt.Errorf("virtual MAC interface name %s is longer than %d characters", iv.Vmac, maxIfname)
+		}
+	}
+	if iv.VIPs, err = vips("address", g.Address); err != nil {
+		return instanceView{}, err
+	}
+	if iv.ExcludedVIPs, err = vips("excluded-address", g.ExcludedAddress); err != nil {
+		return instanceView{}, err
+	}
+	for _, peer := range g.PeerAddress {
+		a, err := netip.ParseAddr(peer)
+		if err != nil {
+			return instanceView{}, fmt.Errorf("peer-address %q: %w", peer, err)
+		}
+		iv.Peers = append(iv.Peers, a.String())
+	}
+	if g.HelloSourceAddress != "" {
+		a, err := netip.ParseAddr(g.HelloSourceAddress)
+		if err != nil {
+			return instanceView{}, fmt.Errorf("hello-source-address %q: %w", g.HelloSourceAddress, err)
+		}
+		// Without peers the adverts are multicast, and the source is the
+		// multicast one.
+		if len(iv.Peers) > 0 {
+			iv.UnicastSrc = a.String()
+		} else {
+			iv.McastSrc = a.String()
+		}
+	}
+	if a := g.Authentication; a != nil {
+		switch a.Type {
+		case "plaintext-password":
+			iv.AuthType = "PASS"
+		case "ah":
+			iv.AuthType = "AH"
+		default:
+			return instanceView{}, fmt.Errorf("authentication type %q", a.Type)
+		}
+		iv.AuthPass = a.Password
+	}
+	if t := g.Track; t != nil {
+		iv.DontTrackPrimary = t.ExcludeVRRPInterface
+		iv.TrackInterfaces = sortedUnique(t.Interface)
+	}
+	return iv, nil
+}
+
+// vips lays out a group's address or excluded-address list (named list).
+func vips(list string, addrs map[string]*Address) ([]vipView, error) {
+	var out []vipView
+	for _, a := range sortedKeys(addrs) {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w", list, a, err)
+		}
+		v := vipView{Addr: p.String()}
+		if x := addrs[a]; x != nil {
+			v.Dev = x.Interface
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // hooks points the sync-group's master, backup and fault notifies at
