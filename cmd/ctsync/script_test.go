@@ -64,7 +64,7 @@ func startService(dir string) (paths.Root, func(), error) {
 	ct, vrrp := handlertest.Pair(root, nil)
 	eng := commit.New(commit.Options{
 		Schema:   schema.Default(),
-		Handlers: []handler.Handler{vrrp, ct},
+		Handlers: handlertest.Runners(vrrp, ct),
 		Env:      &handler.Env{Root: root},
 		LockPath: root.CommitLock(),
 	})

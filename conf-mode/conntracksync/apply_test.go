@@ -102,7 +102,7 @@ func TestApply(t *testing.T) {
 				install(t, h, root, verified(t, h, tt.started, true))
 			}
 			if tt.running {
-				eng.pids[EngineName] = 42
+				eng.SetPid(EngineName, 42)
 				if tt.started != nil {
 					writeStartedRecord(t, root, 42)
 				}
@@ -114,7 +114,7 @@ func TestApply(t *testing.T) {
 			}
 			prev := verified(t, h, tt.prev, !tt.unverifiedPrev)
 			cfg := verified(t, h, tt.cfg, true)
-			if cfg != nil {
+			if cfg.Present {
 				install(t, h, root, cfg)
 			}
 			msg, err := h.Apply(context.Background(), prev, cfg, env)
@@ -124,7 +124,7 @@ func TestApply(t *testing.T) {
 			if msg != tt.wantMsg {
 				t.Errorf("Apply() = %q, want %q", msg, tt.wantMsg)
 			}
-			if diff := cmp.Diff(tt.wantCalls, eng.calls); diff != "" {
+			if diff := cmp.Diff(tt.wantCalls, eng.Calls()); diff != "" {
 				t.Errorf("engine calls (-want +got):\n%s", diff)
 			}
 			if tt.cfg == nil {
@@ -145,7 +145,7 @@ func TestApply(t *testing.T) {
 				ConfigFile:  root.Join("etc/ctsync/conntrackd.conf"),
 				StartedFile: root.Join("run/ctsync/conntrackd.started.json"),
 			}
-			if diff := cmp.Diff([]handler.EngineSpec{want}, eng.specs); diff != "" {
+			if diff := cmp.Diff([]handler.EngineSpec{want}, eng.Specs()); diff != "" {
 				t.Errorf("engine spec (-want +got):\n%s", diff)
 			}
 		})
@@ -154,7 +154,7 @@ func TestApply(t *testing.T) {
 
 // install writes the files Generate renders for cfg, as the commit
 // engine does before Apply.
-func install(t *testing.T, h *Handler, root paths.Root, cfg any) {
+func install(t *testing.T, h *Handler, root paths.Root, cfg State) {
 	t.Helper()
 	files, err := h.Generate(cfg, &handler.Env{Root: root})
 	if err != nil {
@@ -229,7 +229,7 @@ func TestApplyRestartHoldsTransitions(t *testing.T) {
 		return func() { log = append(log, "release") }, nil
 	}
 	install(t, h, root, verified(t, h, baseLines, true))
-	eng.pids[EngineName] = 42
+	eng.SetPid(EngineName, 42)
 	writeStartedRecord(t, root, 42)
 	cfg := verified(t, h, baseLines, true)
 	if _, err := h.Apply(context.Background(), cfg, cfg, env); err != nil {
@@ -263,11 +263,11 @@ func TestApplyTwice(t *testing.T) {
 	cfg := verified(t, h, baseLines, true)
 	install(t, h, env.Root, cfg)
 	for range 2 {
-		if _, err := h.Apply(context.Background(), nil, cfg, env); err != nil {
+		if _, err := h.Apply(context.Background(), State{}, cfg, env); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if diff := cmp.Diff([]string{"start conntrackd", "keep conntrackd"}, eng.calls); diff != "" {
+	if diff := cmp.Diff([]string{"start conntrackd", "keep conntrackd"}, eng.Calls()); diff != "" {
 		t.Errorf("engine calls (-want +got):\n%s", diff)
 	}
 }
@@ -279,7 +279,7 @@ func TestApplyNoAnswer(t *testing.T) {
 	h.ProbeTimeout = 300 * time.Millisecond
 	tries := 0
 	h.Probe = func(context.Context, string) error { tries++; return errors.New("connection refused") }
-	_, err := h.Apply(context.Background(), nil, verified(t, h, baseLines, true), env)
+	_, err := h.Apply(context.Background(), State{}, verified(t, h, baseLines, true), env)
 	if err == nil || !strings.Contains(err.Error(), "does not answer") || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("Apply() = %v, want a no-answer error", err)
 	}
@@ -288,25 +288,27 @@ func TestApplyNoAnswer(t *testing.T) {
 	}
 }
 
-// verified returns the config of lines after Verify, or nil for nil lines.
-func verified(t *testing.T, h *Handler, lines []string, verify bool) any {
+// verified returns the state of lines with the facts Verify found (none
+// without verify), or the absent state for nil lines.
+func verified(t *testing.T, h *Handler, lines []string, verify bool) State {
 	t.Helper()
 	if lines == nil {
-		return nil
+		return State{}
 	}
-	cfg, err := h.GetConfig(buildTree(t, lines...))
-	if err != nil {
-		t.Fatal(err)
+	cfg, ok, err := h.Load(buildTree(t, lines...))
+	if err != nil || !ok {
+		t.Fatalf("Load = %v, %v", ok, err)
 	}
+	var facts Facts
 	if verify {
-		if err := h.Verify(context.Background(), cfg, baseSystem()); err != nil {
+		if facts, err = h.Verify(context.Background(), cfg, baseSystem()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return cfg
+	return handler.Present(cfg, facts)
 }
 
-func BenchmarkGetConfigVerifyGenerate(b *testing.B) {
+func BenchmarkLoadVerifyGenerate(b *testing.B) {
 	lines := append([]string{
 		"service conntrack-sync accept-protocol tcp",
 		"service conntrack-sync accept-protocol udp",
@@ -322,14 +324,15 @@ func BenchmarkGetConfigVerifyGenerate(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		cfg, err := h.GetConfig(tree)
+		cfg, _, err := h.Load(tree)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := h.Verify(ctx, cfg, sys); err != nil {
+		facts, err := h.Verify(ctx, cfg, sys)
+		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := h.Generate(cfg, env); err != nil {
+		if _, err := h.Generate(handler.Present(cfg, facts), env); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -13,21 +13,11 @@ import (
 	"github.com/ctsync/ctsync/internal/kernelinfo"
 )
 
-// Defaults VyOS uses. The commit engine applies the schema's defaults
-// before GetConfig; these only matter when it did not (tests, a schema
-// without them), so the generated file never carries a zero size or port.
-const (
-	DefaultPort                 = 3780
-	DefaultMcastGroup           = "225.0.0.50"
-	DefaultSyncQueueSize        = 1 // MB
-	DefaultEventListenQueueSize = 8 // MB
-)
-
 // Owned is where the subtree lives in the tree.
 var Owned = []string{"service", "conntrack-sync"}
 
-// Config is `service conntrack-sync`, decoded, plus the live-system facts
-// Verify gathered so that Generate is a pure function of it.
+// Config is `service conntrack-sync`, decoded, plus what the rest of the
+// tree says about it.
 type Config struct {
 	AcceptProtocol       []string             `mapstructure:"accept-protocol"`
 	DisableExternalCache bool                 `mapstructure:"disable-external-cache"`
@@ -49,9 +39,6 @@ type Config struct {
 	// VIPs are the virtual addresses of the sync-group's member groups,
 	// for the switchover guard.
 	VIPs []string `mapstructure:"-"`
-
-	// Facts is filled by Verify from the live system.
-	Facts Facts `mapstructure:"-"`
 }
 
 // FailoverMechanism is `failover-mechanism vrrp sync-group NAME`.
@@ -68,7 +55,8 @@ type Interface struct {
 	Port int    `mapstructure:"port"`
 }
 
-// Facts are what the live system said when Verify ran.
+// Facts are what the live system said when Verify ran: with the Config,
+// all that Generate needs, so that it is a pure function of the two.
 type Facts struct {
 	// Local is, per sync interface, the IPv4 address conntrackd binds to
 	// on it: a listen-address assigned to that interface if there is
@@ -103,28 +91,21 @@ func (c *Config) InterfaceNames() []string {
 	return names
 }
 
-// FromTree decodes the subtree of tree; nil when it is absent. multi says
-// which leaves are leaf-lists, by full path from the root.
-func FromTree(tree *configtree.Node, multi func(path []string) bool) (*Config, error) {
-	cfg := &Config{
-		EventListenQueueSize: DefaultEventListenQueueSize,
-		McastGroup:           DefaultMcastGroup,
-		SyncQueueSize:        DefaultSyncQueueSize,
-	}
-	if found, err := handler.Decode(tree, Owned, multi, cfg); !found || err != nil {
-		return nil, err
-	}
-	for name, i := range cfg.Interface {
-		if i.Port == 0 {
-			i.Port = DefaultPort
-			cfg.Interface[name] = i
-		}
+// State is the handler's state as the commit engine holds it.
+type State = handler.State[Config, Facts]
+
+// FromTree decodes the subtree of tree, which has the schema's defaults
+// (they are written nowhere else); present is false when it is absent.
+// multi says which leaves are leaf-lists, by full path from the root.
+func FromTree(tree *configtree.Node, multi func(path []string) bool) (cfg Config, present bool, err error) {
+	if found, err := handler.Decode(tree, Owned, multi, &cfg); !found || err != nil {
+		return Config{}, false, err
 	}
 	if sg := cfg.FailoverMechanism.VRRP.SyncGroup; sg != "" {
 		cfg.SyncGroupExists = tree.Exists("high-availability", "vrrp", "sync-group", sg)
 		cfg.VIPs = syncGroupVIPs(tree, sg)
 	}
-	return cfg, nil
+	return cfg, true, nil
 }
 
 // syncGroupVIPs lists the addresses (without prefix length) of the VRRP

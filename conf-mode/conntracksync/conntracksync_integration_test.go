@@ -21,7 +21,6 @@ import (
 	"github.com/ctsync/ctsync/internal/kernelinfo"
 	"github.com/ctsync/ctsync/internal/nstest"
 	"github.com/ctsync/ctsync/internal/paths"
-	"github.com/ctsync/ctsync/internal/supervise"
 	"github.com/ctsync/ctsync/internal/sysinfo"
 )
 
@@ -64,14 +63,15 @@ func TestConntrackdAcceptsGenerated(t *testing.T) {
 			root := paths.Root{Dir: t.TempDir()}
 			h := testHandler()
 			h.Kernel = kernelinfo.System
-			cfg, err := h.GetConfig(handlertest.Tree(t, tc.lines...))
+			cfg, _, err := h.Load(handlertest.Tree(t, tc.lines...))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := h.Verify(context.Background(), cfg, sys); err != nil {
+			facts, err := h.Verify(context.Background(), cfg, sys)
+			if err != nil {
 				t.Fatal(err)
 			}
-			files, err := h.Generate(cfg, &handler.Env{Root: root})
+			files, err := h.Generate(handler.Present(cfg, facts), &handler.Env{Root: root})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -146,87 +146,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 func waitAnswer(socket string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	for {
-		err := ProbeSocket(ctx, socket)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// nsEngines is the smallest real handler.Engines: it starts each engine
-// with supervise.Spawn (so it leaves the Started record the handler
-// decides restarts from) inside one namespace. It lets Apply be tested
-// end to end against the real conntrackd.
-type nsEngines struct {
-	t    *testing.T
-	ns   *nstest.NS
-	mu   sync.Mutex
-	pids map[string]int
-	done map[string]chan struct{}
-}
-
-func (e *nsEngines) Ensure(_ context.Context, spec handler.EngineSpec, restart bool) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.pidLocked(spec.Name) != 0 {
-		if !restart {
-			return nil
-		}
-		e.stopLocked(spec.Name)
-	}
-	return e.ns.Do(func() error {
-		pid, done, err := supervise.Spawn(spec)
-		if err != nil {
-			return err
-		}
-		e.pids[spec.Name], e.done[spec.Name] = pid, done
-		return nil
-	})
-}
-
-func (e *nsEngines) stopLocked(name string) {
-	if e.pidLocked(name) == 0 {
-		return
-	}
-	_ = supervise.Terminate(context.Background(), e.pids[name], e.done[name])
-	delete(e.pids, name)
-}
-
-func (e *nsEngines) Reload(context.Context, string) error { return nil }
-
-func (e *nsEngines) Stop(_ context.Context, name string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.stopLocked(name)
-	return nil
-}
-
-// Adopt finds only what this stand-in started itself: it never runs
-// beside an earlier ctsyncd.
-func (e *nsEngines) Adopt(spec handler.EngineSpec) int { return e.Pid(spec.Name) }
-
-func (e *nsEngines) Pid(name string) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.pidLocked(name)
-}
-
-func (e *nsEngines) pidLocked(name string) int {
-	if e.pids[name] == 0 {
-		return 0
-	}
-	select {
-	case <-e.done[name]:
-		return 0
-	default:
-		return e.pids[name]
-	}
+	return conntrackd.WaitAnswer(ctx, func(ctx context.Context) error { return ProbeSocket(ctx, socket) }, nil)
 }
 
 // TestApplyRealConntrackd commits through the handler as ctsyncd does:
@@ -235,8 +155,7 @@ func (e *nsEngines) pidLocked(name string) int {
 func TestApplyRealConntrackd(t *testing.T) {
 	r, sys := router(t)
 	root := paths.Root{Dir: t.TempDir()}
-	eng := &nsEngines{t: t, ns: r, pids: map[string]int{}, done: map[string]chan struct{}{}}
-	t.Cleanup(func() { _ = eng.Stop(context.Background(), EngineName) })
+	eng := r.Engines()
 	env := &handler.Env{Root: root, Engines: eng}
 	h := New()
 	// The guard goes into the router's namespace, never the host's.
@@ -254,18 +173,16 @@ func TestApplyRealConntrackd(t *testing.T) {
 		}
 	}
 
-	commit := func(prev any, lines []string) (any, string) {
+	// commit runs the handler as the commit engine does, through its
+	// Runner.
+	run := handler.Adapt(h)
+	commit := func(prev handler.Snapshot, lines []string) (handler.Snapshot, string) {
 		t.Helper()
-		cfg, err := h.GetConfig(handlertest.Tree(t, lines...))
+		cfg, err := run.Plan(context.Background(), handlertest.Tree(t, lines...), sys)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg != nil {
-			if err := h.Verify(context.Background(), cfg, sys); err != nil {
-				t.Fatal(err)
-			}
-		}
-		files, err := h.Generate(cfg, env)
+		files, err := run.Generate(cfg, env)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -281,7 +198,7 @@ func TestApplyRealConntrackd(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		msg, err := h.Apply(context.Background(), prev, cfg, env)
+		msg, err := run.Apply(context.Background(), prev, cfg, env)
 		if err != nil {
 			log, _ := os.ReadFile(filepath.Join(root.LogDir(), "conntrackd.log"))
 			t.Fatalf("Apply: %v\n%s", err, log)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,7 +18,7 @@ import (
 	"github.com/ctsync/ctsync/internal/schema"
 )
 
-func TestGetConfig(t *testing.T) {
+func TestLoad(t *testing.T) {
 	tests := []struct {
 		name    string
 		lines   []string
@@ -77,27 +78,27 @@ func TestGetConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := testHandler().GetConfig(buildTree(t, tt.lines...))
+			got, present, err := testHandler().Load(buildTree(t, tt.lines...))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("GetConfig() error = %v, want %q", err, tt.wantErr)
+					t.Fatalf("Load() error = %v, want %q", err, tt.wantErr)
 				}
-				if cfgerr.PathOf(err) != "service conntrack-sync" {
-					t.Errorf("error path = %q", cfgerr.PathOf(err))
+				if p := cfgerr.PathOf(err); !slices.Equal(p, Owned) {
+					t.Errorf("error path = %q", p)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
+			if present != (tt.want != nil) {
+				t.Fatalf("Load() = %#v, present %v; want present %v", got, present, tt.want != nil)
+			}
 			if tt.want == nil {
-				if got != nil {
-					t.Fatalf("GetConfig() = %#v, want nil", got)
-				}
 				return
 			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("GetConfig() (-want +got):\n%s", diff)
+			if diff := cmp.Diff(*tt.want, got); diff != "" {
+				t.Errorf("Load() (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -123,9 +124,9 @@ func TestConfigCoversSchema(t *testing.T) {
 	}
 }
 
-// TestGetConfigFromSchemaTree decodes a tree as the commit engine hands it
+// TestLoadFromSchemaTree decodes a tree as the commit engine hands it
 // over: built by the schema, defaults applied.
-func TestGetConfigFromSchemaTree(t *testing.T) {
+func TestLoadFromSchemaTree(t *testing.T) {
 	tree := handlertest.Tree(t,
 		"service conntrack-sync accept-protocol tcp",
 		"service conntrack-sync accept-protocol udp",
@@ -138,11 +139,11 @@ func TestGetConfigFromSchemaTree(t *testing.T) {
 		"service conntrack-sync failover-mechanism vrrp sync-group MAIN-GW",
 		"high-availability vrrp sync-group MAIN-GW member wan",
 	)
-	got, err := testHandler().GetConfig(tree)
+	got, _, err := testHandler().Load(tree)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Config{
+	want := Config{
 		AcceptProtocol: []string{"tcp", "udp"}, ExpectSync: []string{"ftp"}, IgnoreAddress: []string{"192.0.2.0/24"},
 		ListenAddress:        []string{"198.18.10.2"},
 		EventListenQueueSize: 8, McastGroup: "225.0.0.50", SyncQueueSize: 1,
@@ -153,7 +154,7 @@ func TestGetConfigFromSchemaTree(t *testing.T) {
 	// Defaults the schema may add beyond VyOS's are not this test's
 	// business: compare what VyOS defines.
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Config{}, "PurgeTimeout")); diff != "" {
-		t.Errorf("GetConfig() (-want +got):\n%s", diff)
+		t.Errorf("Load() (-want +got):\n%s", diff)
 	}
 }
 
@@ -221,12 +222,12 @@ func TestVerify(t *testing.T) {
 		{
 			name:  "expect-sync unknown",
 			lines: []string{"service conntrack-sync expect-sync tftp"},
-			want:  []string{p + "expect-sync tftp: unknown protocol (one of all, ftp, sip, h323, nfs, sqlnet)"},
+			want:  []string{p + "expect-sync tftp: must be one of: all, ftp, sip, h323, nfs, sqlnet"},
 		},
 		{
 			name:  "accept-protocol unknown",
 			lines: []string{"service conntrack-sync accept-protocol gre"},
-			want:  []string{p + "accept-protocol gre: unknown protocol (one of tcp, udp, icmp, icmp6, sctp, dccp)"},
+			want:  []string{p + "accept-protocol gre: must be one of: tcp, udp, icmp, icmp6, sctp, dccp"},
 		},
 		{
 			name:  "listen-address not local",
@@ -240,7 +241,7 @@ func TestVerify(t *testing.T) {
 		{
 			name:  "listen-address not an address",
 			lines: []string{"service conntrack-sync listen-address 198.18.10"},
-			want:  []string{p + "listen-address 198.18.10: not an IP address"},
+			want:  []string{p + "listen-address 198.18.10: must be an IPv4 address"},
 		},
 		{
 			name:    "sync-group missing",
@@ -268,7 +269,7 @@ func TestVerify(t *testing.T) {
 				"service conntrack-sync failover-mechanism vrrp sync-group MAIN-GW",
 				"high-availability vrrp sync-group MAIN-GW member wan",
 			},
-			want: []string{p + "mcast-group 198.18.0.5: not an IPv4 multicast address (224.0.0.0/4)"},
+			want: []string{p + "mcast-group 198.18.0.5: must be an IPv4 multicast address (224.0.0.0/4)"},
 		},
 		{
 			name:  "peer is local",
@@ -279,25 +280,25 @@ func TestVerify(t *testing.T) {
 		{
 			name:  "peer not IPv4",
 			lines: []string{"service conntrack-sync interface eth2 peer 2001:db8::1"},
-			want:  []string{p + "interface eth2 peer 2001:db8::1: not an IPv4 address"},
+			want:  []string{p + "interface eth2 peer 2001:db8::1: must be an IPv4 address"},
 		},
 		{
 			name:  "port out of range",
 			lines: []string{"service conntrack-sync interface eth1 port 70000"},
-			want:  []string{p + "interface eth1 port 70000: must be 1-65535"},
+			want:  []string{p + "interface eth1 port 70000: must be a number between 1 and 65535"},
 		},
 		{
 			name:  "queue sizes out of range",
 			lines: []string{"service conntrack-sync sync-queue-size 0", "service conntrack-sync event-listen-queue-size 4096"},
 			want: []string{
-				p + "sync-queue-size 0: must be 1-2047 (MB)",
-				p + "event-listen-queue-size 4096: must be 1-2047 (MB)",
+				p + "sync-queue-size 0: must be a number between 1 and 2047",
+				p + "event-listen-queue-size 4096: must be a number between 1 and 2047",
 			},
 		},
 		{
 			name:  "ignore-address bad",
 			lines: []string{"service conntrack-sync ignore-address 192.0.2.300"},
-			want:  []string{p + "ignore-address 192.0.2.300: not an IPv4 or IPv6 address or prefix"},
+			want:  []string{p + "ignore-address 192.0.2.300: must be an IPv4 or IPv6 address or prefix"},
 		},
 		{
 			name:  "ignore-address v4 and v6 fine",
@@ -325,11 +326,11 @@ func TestVerify(t *testing.T) {
 				sys = baseSystem()
 			}
 			h := testHandler()
-			cfg, err := h.GetConfig(buildTree(t, lines...))
+			cfg, _, err := h.Load(buildTree(t, lines...))
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = h.Verify(context.Background(), cfg, sys)
+			_, err = h.Verify(context.Background(), cfg, sys)
 			var got []string
 			for _, e := range cfgerr.List(err) {
 				var ce *cfgerr.Error
@@ -355,7 +356,7 @@ func TestVerifyInjection(t *testing.T) {
 			tree := buildTree(t, baseLines...)
 			tree.Set([]configtree.Step{{Name: "service"}, {Name: "conntrack-sync"}, {Name: "interface", Tag: true}, {Name: v}, {Name: "peer"}},
 				true, false, true, "198.18.10.3")
-			expectRefused(t, tree, "service conntrack-sync interface "+v)
+			expectRefused(t, tree, path("interface", v))
 		})
 		t.Run("sync-group "+v, func(t *testing.T) {
 			tree := buildTree(t, baseLines[0])
@@ -368,7 +369,7 @@ func TestVerifyInjection(t *testing.T) {
 			}
 			tree.Set([]configtree.Step{{Name: "high-availability"}, {Name: "vrrp"}, {Name: "sync-group", Tag: true}, {Name: v}, {Name: "member"}},
 				true, true, true, "wan")
-			expectRefused(t, tree, "service conntrack-sync failover-mechanism vrrp sync-group "+v)
+			expectRefused(t, tree, path("failover-mechanism", "vrrp", "sync-group", v))
 		})
 	}
 	for _, leaf := range []string{"peer", "mcast-group", "listen-address", "ignore-address"} {
@@ -382,15 +383,20 @@ func TestVerifyInjection(t *testing.T) {
 				steps = append(steps, configtree.Step{Name: leaf})
 				tree.Set(steps, true, schema.Default().IsMulti(append(Owned[:2:2], leaf)), true, v)
 				h := testHandler()
-				cfg, err := h.GetConfig(tree)
+				cfg, _, err := h.Load(tree)
 				if err != nil {
 					t.Fatal(err)
 				}
-				err = h.Verify(context.Background(), cfg, baseSystem())
+				_, err = h.Verify(context.Background(), cfg, baseSystem())
 				if err == nil {
 					t.Fatalf("Verify accepted %s %q", leaf, v)
 				}
-				if !strings.Contains(err.Error(), leaf+" "+v+":") {
+				named := false
+				for _, e := range cfgerr.List(err) {
+					p := cfgerr.PathOf(e)
+					named = named || (len(p) >= 2 && p[len(p)-2] == leaf && p[len(p)-1] == v)
+				}
+				if !named {
 					t.Errorf("error %q does not name %s %q", err, leaf, v)
 				}
 			})
@@ -398,18 +404,18 @@ func TestVerifyInjection(t *testing.T) {
 	}
 }
 
-func expectRefused(t *testing.T, tree *configtree.Node, path string) {
+func expectRefused(t *testing.T, tree *configtree.Node, path []string) {
 	t.Helper()
 	h := testHandler()
-	cfg, err := h.GetConfig(tree)
+	cfg, _, err := h.Load(tree)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = h.Verify(context.Background(), cfg, baseSystem())
+	_, err = h.Verify(context.Background(), cfg, baseSystem())
 	if err == nil {
 		t.Fatalf("Verify accepted %q", path)
 	}
-	if cfgerr.PathOf(err) != path {
+	if !slices.Equal(cfgerr.PathOf(err), path) {
 		t.Errorf("Verify() = %q, want an error about %q", err, path)
 	}
 }
@@ -418,8 +424,8 @@ func TestVerifySystemError(t *testing.T) {
 	sys := baseSystem()
 	sys.err = errors.New("netlink: permission denied")
 	h := testHandler()
-	cfg, _ := h.GetConfig(buildTree(t, baseLines...))
-	err := h.Verify(context.Background(), cfg, sys)
+	cfg, _, _ := h.Load(buildTree(t, baseLines...))
+	_, err := h.Verify(context.Background(), cfg, sys)
 	if err == nil || !strings.Contains(err.Error(), "permission denied") {
 		t.Fatalf("Verify() = %v, want the system error", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"text/template"
 
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/schema"
 	"github.com/ctsync/ctsync/templates"
 )
 
@@ -58,10 +59,10 @@ type channel struct {
 	SocketBuffer int
 }
 
-// Render returns conntrackd.conf for cfg, whose Facts Verify filled. It
-// is pure: the same cfg and root always give the same bytes.
-func Render(cfg *Config, root paths.Root) ([]byte, error) {
-	v, err := buildView(cfg, root)
+// Render returns conntrackd.conf for cfg and the facts its Verify found.
+// It is pure: the same arguments always give the same bytes.
+func Render(cfg *Config, facts Facts, root paths.Root) ([]byte, error) {
+	v, err := buildView(cfg, facts, root)
 	if err != nil {
 		return nil, err
 	}
@@ -72,16 +73,21 @@ func Render(cfg *Config, root paths.Root) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func buildView(cfg *Config, root paths.Root) (*view, error) {
-	if cfg.Facts.Kernel.HashSize == 0 || cfg.Facts.Local == nil {
+func buildView(cfg *Config, facts Facts, root paths.Root) (*view, error) {
+	if facts.Kernel.HashSize == 0 || facts.Local == nil {
 		return nil, fmt.Errorf("rendering conntrackd.conf: live-system facts missing (Verify did not run)")
+	}
+	// Whatever Verify let through, no value the schema would refuse
+	// reaches the file.
+	if err := schema.Default().CheckValues(cfg.values()); err != nil {
+		return nil, fmt.Errorf("rendering conntrackd.conf: %w", err)
 	}
 	v := &view{
 		DisableExternalCache:       cfg.DisableExternalCache,
 		StartupResync:              cfg.StartupResync,
 		PurgeTimeout:               cfg.PurgeTimeout,
-		HashSize:                   cfg.Facts.Kernel.HashSize,
-		HashLimit:                  2 * cfg.Facts.Kernel.ConntrackMax,
+		HashSize:                   facts.Kernel.HashSize,
+		HashLimit:                  2 * facts.Kernel.ConntrackMax,
 		Syslog:                     !cfg.DisableSyslog,
 		LockFile:                   root.ConntrackdLock(),
 		Socket:                     root.ConntrackdSocket(),
@@ -90,7 +96,7 @@ func buildView(cfg *Config, root paths.Root) (*view, error) {
 	}
 	for _, name := range cfg.InterfaceNames() {
 		ic := cfg.Interface[name]
-		local, ok := cfg.Facts.Local[name]
+		local, ok := facts.Local[name]
 		if !ok {
 			return nil, fmt.Errorf("rendering conntrackd.conf: no address known for interface %s", name)
 		}
@@ -125,7 +131,7 @@ func buildView(cfg *Config, root paths.Root) (*view, error) {
 	// Traffic to and from the router itself is not worth replicating:
 	// loopback and the sync links' own addresses always, then what the
 	// user listed.
-	ignore := append([]string{"127.0.0.1", "::1"}, cfg.Facts.Addrs...)
+	ignore := append([]string{"127.0.0.1", "::1"}, facts.Addrs...)
 	ignore = append(ignore, cfg.IgnoreAddress...)
 	seen := map[string]bool{}
 	for _, a := range ignore {

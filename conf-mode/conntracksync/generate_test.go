@@ -98,57 +98,58 @@ func TestGenerateGolden(t *testing.T) {
 	}
 }
 
-// render runs GetConfig, Verify and Generate as a commit does.
+// render runs Load, Verify and Generate as a commit does.
 func render(t testing.TB, lines []string, sys handler.System, root paths.Root) []byte {
 	t.Helper()
 	h := testHandler()
-	cfg, err := h.GetConfig(handlertest.Tree(t, lines...))
+	cfg, _, err := h.Load(handlertest.Tree(t, lines...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Verify(context.Background(), cfg, sys); err != nil {
+	facts, err := h.Verify(context.Background(), cfg, sys)
+	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := h.Generate(cfg, &handler.Env{Root: root})
+	files, err := h.Generate(handler.Present(cfg, facts), &handler.Env{Root: root})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(files) != 2 || files[0].Path != root.ConntrackdConf() || files[0].Data == nil {
 		t.Fatalf("Generate() = %+v, want conntrackd.conf and the failover facts", files)
 	}
-	var facts transition.Facts
-	if files[1].Path != root.FailoverFacts() || json.Unmarshal(files[1].Data, &facts) != nil || facts.SyncGroup == "" {
+	var ff transition.Facts
+	if files[1].Path != root.FailoverFacts() || json.Unmarshal(files[1].Data, &ff) != nil || ff.SyncGroup == "" {
 		t.Fatalf("failover facts = %s at %s, want the sync-group at %s", files[1].Data, files[1].Path, root.FailoverFacts())
 	}
 	// The hook acts on the facts; they must say what conntrackd.conf says.
 	conf := string(files[0].Data)
-	if facts.DisableExternalCache != strings.Contains(conf, "DisableExternalCache on") ||
-		facts.ExpectSync != strings.Contains(conf, "ExpectationSync") {
-		t.Fatalf("failover facts %+v disagree with conntrackd.conf:\n%s", facts, conf)
+	if ff.DisableExternalCache != strings.Contains(conf, "DisableExternalCache on") ||
+		ff.ExpectSync != strings.Contains(conf, "ExpectationSync") {
+		t.Fatalf("failover facts %+v disagree with conntrackd.conf:\n%s", ff, conf)
 	}
 	return files[0].Data
 }
 
 func TestGenerateDeleted(t *testing.T) {
 	root := paths.Root{Dir: "/tmp/r1"}
-	files, err := testHandler().Generate(nil, &handler.Env{Root: root})
+	files, err := testHandler().Generate(State{}, &handler.Env{Root: root})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Both go, so the hook sees conntrack-sync as not configured.
 	want := []handler.File{{Path: "/tmp/r1/etc/ctsync/conntrackd.conf"}, {Path: "/tmp/r1/etc/ctsync/failover.json"}}
 	if diff := cmp.Diff(want, files); diff != "" {
-		t.Errorf("Generate(nil) (-want +got):\n%s", diff)
+		t.Errorf("Generate(absent) (-want +got):\n%s", diff)
 	}
 }
 
 func TestGenerateNeedsVerify(t *testing.T) {
 	h := testHandler()
-	cfg, err := h.GetConfig(buildTree(t, baseLines...))
+	cfg, _, err := h.Load(buildTree(t, baseLines...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = h.Generate(cfg, &handler.Env{Root: paths.Root{Dir: "/"}})
+	_, err = h.Generate(handler.Present(cfg, Facts{}), &handler.Env{Root: paths.Root{Dir: "/"}})
 	if err == nil || !strings.Contains(err.Error(), "Verify did not run") {
 		t.Fatalf("Generate() before Verify = %v, want an error", err)
 	}
@@ -157,28 +158,28 @@ func TestGenerateNeedsVerify(t *testing.T) {
 // TestRenderRefusesUnsafe checks the last line of defence: a Config that
 // skipped Verify's checks still cannot put a second word into the file.
 func TestRenderRefusesUnsafe(t *testing.T) {
-	base := func() *Config {
-		return &Config{
-			EventListenQueueSize: 8, SyncQueueSize: 1, McastGroup: DefaultMcastGroup,
-			Interface: map[string]Interface{"eth1": {Peer: "198.18.10.3", Port: 3780}},
-			Facts:     Facts{Local: map[string]string{"eth1": "198.18.10.2"}, Kernel: testKernel},
-		}
-	}
-	for name, mutate := range map[string]func(c *Config){
-		"peer":           func(c *Config) { c.Interface["eth1"] = Interface{Peer: "198.18.10.3\n}", Port: 1} },
-		"interface":      func(c *Config) { c.Interface["eth1 x"] = c.Interface["eth1"]; c.Facts.Local["eth1 x"] = "198.18.10.2" },
-		"local":          func(c *Config) { c.Facts.Local["eth1"] = "" },
-		"ignore-address": func(c *Config) { c.IgnoreAddress = []string{"1.2.3.4 }"} },
-		"root":           func(c *Config) {},
+	for name, mutate := range map[string]func(c *Config, f *Facts){
+		"peer": func(c *Config, _ *Facts) { c.Interface["eth1"] = Interface{Peer: "198.18.10.3\n}", Port: 1} },
+		"interface": func(c *Config, f *Facts) {
+			c.Interface["eth1 x"] = c.Interface["eth1"]
+			f.Local["eth1 x"] = "198.18.10.2"
+		},
+		"local":          func(_ *Config, f *Facts) { f.Local["eth1"] = "" },
+		"ignore-address": func(c *Config, _ *Facts) { c.IgnoreAddress = []string{"1.2.3.4 }"} },
+		"root":           func(*Config, *Facts) {},
 	} {
 		t.Run(name, func(t *testing.T) {
-			c := base()
-			mutate(c)
+			c := &Config{
+				EventListenQueueSize: 8, SyncQueueSize: 1, McastGroup: "225.0.0.50",
+				Interface: map[string]Interface{"eth1": {Peer: "198.18.10.3", Port: 3780}},
+			}
+			f := Facts{Local: map[string]string{"eth1": "198.18.10.2"}, Kernel: testKernel}
+			mutate(c, &f)
 			root := paths.Root{Dir: "/"}
 			if name == "root" {
 				root.Dir = "/tmp/a b"
 			}
-			if _, err := Render(c, root); err == nil {
+			if _, err := Render(c, f, root); err == nil {
 				t.Fatal("Render accepted an unsafe value")
 			}
 		})
@@ -208,14 +209,15 @@ func FuzzVerifyRender(f *testing.F) {
 		set(ignore, "multi", "service", "conntrack-sync", "ignore-address")
 		set(group, "", "service", "conntrack-sync", "failover-mechanism", "vrrp", "sync-group")
 		set("wan", "multi", "high-availability", "vrrp", "sync-group", group, "member")
-		cfg, err := h.GetConfig(tree)
+		cfg, _, err := h.Load(tree)
 		if err != nil {
 			return
 		}
-		if err := h.Verify(context.Background(), cfg, baseSystem()); err != nil {
+		facts, err := h.Verify(context.Background(), cfg, baseSystem())
+		if err != nil {
 			return
 		}
-		files, err := h.Generate(cfg, &handler.Env{Root: root})
+		files, err := h.Generate(handler.Present(cfg, facts), &handler.Env{Root: root})
 		if err != nil {
 			t.Fatalf("Verify accepted peer %q ignore %q group %q but Generate failed: %v", peer, ignore, group, err)
 		}

@@ -38,14 +38,15 @@ var vrrpLines = []string{
 // sync-group's members, and only those, for the hook's guard.
 func TestFactsVIPs(t *testing.T) {
 	h := testHandler()
-	cfg, err := h.GetConfig(handlertest.Tree(t, vrrpLines...))
+	cfg, _, err := h.Load(handlertest.Tree(t, vrrpLines...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Verify(context.Background(), cfg, baseSystem()); err != nil {
+	facts, err := h.Verify(context.Background(), cfg, baseSystem())
+	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := h.Generate(cfg, &handler.Env{Root: paths.Root{Dir: t.TempDir()}})
+	files, err := h.Generate(handler.Present(cfg, facts), &handler.Env{Root: paths.Root{Dir: t.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,24 +93,26 @@ func TestApplyGuardLifecycle(t *testing.T) {
 	h := testHandler()
 	g := &recGuard{}
 	h.Guard = g
-	cfg, err := h.GetConfig(handlertest.Tree(t, vrrpLines...))
+	loaded, _, err := h.Load(handlertest.Tree(t, vrrpLines...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Verify(context.Background(), cfg, baseSystem()); err != nil {
+	facts, err := h.Verify(context.Background(), loaded, baseSystem())
+	if err != nil {
 		t.Fatal(err)
 	}
+	cfg := handler.Present(loaded, facts)
 	vips := "raise [198.18.1.1 198.18.1.254 198.19.0.101]"
 	steps := []struct {
 		name      string
-		prev, cfg any
+		prev, cfg State
 		want      []string
 		up        bool
 		msg       string
 	}{
-		{"add conntrack-sync", nil, cfg, []string{vips}, true, "switchover guard up"},
+		{"add conntrack-sync", State{}, cfg, []string{vips}, true, "switchover guard up"},
 		{"apply again (rollback of a failed commit, ctsyncd start)", cfg, cfg, []string{vips}, true, "switchover guard up"},
-		{"delete conntrack-sync", cfg, nil, []string{"lift"}, false, "switchover guard removed"},
+		{"delete conntrack-sync", cfg, State{}, []string{"lift"}, false, "switchover guard removed"},
 	}
 	for _, s := range steps {
 		g.calls = nil
@@ -133,7 +136,7 @@ func TestApplyGuardError(t *testing.T) {
 	h := testHandler()
 	h.Guard = &recGuard{fail: fmt.Errorf("operation not permitted")}
 	cfg := verified(t, h, baseLines, true)
-	_, err := h.Apply(context.Background(), nil, cfg, env)
+	_, err := h.Apply(context.Background(), State{}, cfg, env)
 	if err == nil || !strings.Contains(err.Error(), "inet "+guard.Table) {
 		t.Fatalf("Apply = %v, want an error naming the guard's table", err)
 	}

@@ -2,9 +2,7 @@ package conntracksync
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"reflect"
 	"time"
 
 	"go.uber.org/zap"
@@ -65,7 +63,7 @@ func New() *Handler {
 	}
 }
 
-var _ handler.Handler = (*Handler)(nil)
+var _ handler.Handler[Config, Facts] = (*Handler)(nil)
 
 // Name implements handler.Handler.
 func (h *Handler) Name() string { return "conntrack-sync" }
@@ -79,41 +77,29 @@ func (h *Handler) Reads() [][]string {
 	return [][]string{Owned, {"high-availability", "vrrp"}}
 }
 
-// GetConfig implements handler.Handler. A nil *Config is returned as a
-// nil interface, so callers can test cfg == nil.
-func (h *Handler) GetConfig(tree *configtree.Node) (any, error) {
+// Load implements handler.Handler.
+func (h *Handler) Load(tree *configtree.Node) (Config, bool, error) {
 	multi := h.Multi
 	if multi == nil {
 		multi = schema.Default().IsMulti
 	}
-	cfg, err := FromTree(tree, multi)
-	if err != nil || cfg == nil {
-		return nil, err
-	}
-	return cfg, nil
+	return FromTree(tree, multi)
 }
 
-// Verify implements handler.Handler. On success it stores the live-system
-// facts in cfg for Generate.
-func (h *Handler) Verify(ctx context.Context, cfg any, sys handler.System) error {
-	c, err := asConfig(cfg)
-	if err != nil || c == nil {
-		return err
-	}
-	return verify(c, sys, h.Kernel)
+// Verify implements handler.Handler: it returns the live-system facts
+// Generate needs.
+func (h *Handler) Verify(ctx context.Context, cfg Config, sys handler.System) (Facts, error) {
+	return verify(&cfg, sys, h.Kernel)
 }
 
 // Generate implements handler.Handler.
-func (h *Handler) Generate(cfg any, env *handler.Env) ([]handler.File, error) {
-	c, err := asConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
+func (h *Handler) Generate(s State, env *handler.Env) ([]handler.File, error) {
 	path, facts := env.Root.ConntrackdConf(), env.Root.FailoverFacts()
-	if c == nil {
+	if !s.Present {
 		return []handler.File{{Path: path}, {Path: facts}}, nil
 	}
-	data, err := Render(c, env.Root)
+	c := &s.Config
+	data, err := Render(c, s.Facts, env.Root)
 	if err != nil {
 		return nil, err
 	}
@@ -144,16 +130,16 @@ func (c *Config) failoverFacts() transition.Facts {
 	}
 }
 
-// applyGuard sets the switchover guard for c (nil: conntrack-sync is
+// applyGuard sets the switchover guard for s (absent: conntrack-sync is
 // gone) and adds what it did to the commit's message.
 // held says the caller holds the transition lock already.
-func (h *Handler) applyGuard(ctx context.Context, env *handler.Env, c *Config, msg string, held bool) (string, error) {
+func (h *Handler) applyGuard(ctx context.Context, env *handler.Env, s State, msg string, held bool) (string, error) {
 	if h.Guard == nil {
 		return msg, nil
 	}
 	var f *transition.Facts
-	if c != nil {
-		ff := c.failoverFacts()
+	if s.Present {
+		ff := s.Config.failoverFacts()
 		f = &ff
 	}
 	var g string
@@ -173,23 +159,18 @@ func (h *Handler) applyGuard(ctx context.Context, env *handler.Env, c *Config, m
 // only on the installed file and what the running process was started
 // with (needsRestart), not on prev: a rollback, a resume and a commit
 // that changed nothing conntrackd reads all come out right.
-func (h *Handler) Apply(ctx context.Context, prev, cfg any, env *handler.Env) (string, error) {
-	if _, err := asConfig(prev); err != nil {
-		return "", err
-	}
-	c, err := asConfig(cfg)
-	if err != nil {
-		return "", err
-	}
-	if c == nil {
+func (h *Handler) Apply(ctx context.Context, _, next State, env *handler.Env) (string, error) {
+	if !next.Present {
 		if err := env.Engines.Stop(ctx, EngineName); err != nil {
 			return "", fmt.Errorf("stopping conntrackd: %w", err)
 		}
-		return h.applyGuard(ctx, env, nil, "conntrackd stopped", false)
+		return h.applyGuard(ctx, env, next, "conntrackd stopped", false)
 	}
+	c := &next.Config
 
 	bin := h.Binary
 	if bin == "" {
+		var err error
 		if bin, err = conntrackd.Binary(); err != nil {
 			return "", err
 		}
@@ -237,11 +218,11 @@ func (h *Handler) Apply(ctx context.Context, prev, cfg any, env *handler.Env) (s
 	}
 	// Under the lock taken for the restart, if any: no hook runs between
 	// the new conntrackd and the guard that matches it.
-	return h.applyGuard(ctx, env, c, msg, restart)
+	return h.applyGuard(ctx, env, next, msg, restart)
 }
 
-// waitAnswer retries the probe until conntrackd answers: it opens its
-// control socket only after it has set up its sync links.
+// waitAnswer retries the probe until conntrackd answers, for at most
+// ProbeTimeout.
 func (h *Handler) waitAnswer(ctx context.Context, socket string) error {
 	timeout := h.ProbeTimeout
 	if timeout == 0 {
@@ -249,18 +230,11 @@ func (h *Handler) waitAnswer(ctx context.Context, socket string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var last error
-	for {
-		last = h.Probe(ctx, socket)
-		if last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("conntrackd does not answer on %s within %v: %w", socket, timeout, last)
-		case <-time.After(100 * time.Millisecond):
-		}
+	probe := func(ctx context.Context) error { return h.Probe(ctx, socket) }
+	if err := conntrackd.WaitAnswer(ctx, probe, nil); err != nil {
+		return fmt.Errorf("conntrackd does not answer on %s within %v: %w", socket, timeout, err)
 	}
+	return nil
 }
 
 // ProbeSocket asks conntrackd for its statistics: an answer means it has
@@ -334,15 +308,4 @@ func (c *Config) Summary() string {
 		s += fmt.Sprintf(" and %d more", len(names)-1)
 	}
 	return s
-}
-
-func asConfig(v any) (*Config, error) {
-	switch c := v.(type) {
-	case nil:
-		return nil, nil
-	case *Config:
-		return c, nil
-	default:
-		return nil, errors.New("conntrack-sync: config of unexpected type " + reflect.TypeOf(v).String())
-	}
 }

@@ -8,11 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/handler"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"github.com/ctsync/ctsync/internal/kernelinfo"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/schema"
@@ -29,7 +29,8 @@ var (
 // buildTree builds a tree from VyOS set lines (without "set"), splitting
 // on spaces, without the schema's value checks: Verify's own checks are
 // the defence against a hand-edited config.boot, so its tests must be able
-// to build what `set` would refuse. No schema defaults are applied.
+// to build what `set` would refuse. The schema's defaults are added, as
+// the commit engine adds them.
 func buildTree(t testing.TB, lines ...string) *configtree.Node {
 	t.Helper()
 	root := configtree.New()
@@ -61,7 +62,7 @@ func buildTree(t testing.TB, lines ...string) *configtree.Node {
 		}
 		setSteps(root, steps, leaf, hasValue, value)
 	}
-	return root
+	return schema.Default().WithDefaults(root)
 }
 
 func isContainer(w string) bool {
@@ -135,69 +136,20 @@ func (s *fakeSystem) IsLocalAddress(ip net.IP) (bool, error) {
 	return false, nil
 }
 
-// fakeEngines records what Apply asked of the supervisor.
-type fakeEngines struct {
-	mu    sync.Mutex
-	pids  map[string]int
-	calls []string
-	specs []handler.EngineSpec
-	next  int
-}
-
-func newFakeEngines() *fakeEngines { return &fakeEngines{pids: map[string]int{}, next: 100} }
-
-func (e *fakeEngines) Ensure(_ context.Context, spec handler.EngineSpec, restart bool) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.specs = append(e.specs, spec)
-	switch {
-	case e.pids[spec.Name] == 0:
-		e.calls = append(e.calls, "start "+spec.Name)
-	case restart:
-		e.calls = append(e.calls, "restart "+spec.Name)
-	default:
-		e.calls = append(e.calls, "keep "+spec.Name)
-		return nil
-	}
-	e.next++
-	e.pids[spec.Name] = e.next
-	// Like supervise.Spawn: record what the process was started with.
-	if spec.StartedFile != "" {
+// newFakeEngines records what Apply asked of the supervisor and, like
+// supervise.Spawn, what each process was started with.
+func newFakeEngines() *handlertest.Engines {
+	return &handlertest.Engines{OnStart: func(spec handler.EngineSpec, pid int) error {
+		if spec.StartedFile == "" {
+			return nil
+		}
 		sum, _ := supervise.HashFile(spec.ConfigFile)
-		b, _ := json.Marshal(supervise.Started{Pid: e.next, Argv: spec.Argv, ConfigSHA256: sum})
+		b, _ := json.Marshal(supervise.Started{Pid: pid, Argv: spec.Argv, ConfigSHA256: sum})
 		if err := os.MkdirAll(filepath.Dir(spec.StartedFile), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(spec.StartedFile, b, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (e *fakeEngines) Reload(_ context.Context, name string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.calls = append(e.calls, "reload "+name)
-	return nil
-}
-
-func (e *fakeEngines) Stop(_ context.Context, name string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.calls = append(e.calls, "stop "+name)
-	e.pids[name] = 0
-	return nil
-}
-
-// Adopt finds only what this stand-in started itself: it never runs
-// beside an earlier ctsyncd.
-func (e *fakeEngines) Adopt(spec handler.EngineSpec) int { return e.Pid(spec.Name) }
-
-func (e *fakeEngines) Pid(name string) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.pids[name]
+		return os.WriteFile(spec.StartedFile, b, 0o644)
+	}}
 }
 
 var testKernel = kernelinfo.Info{HashSize: 65536, ConntrackMax: 262144}

@@ -6,12 +6,14 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 
 	"github.com/ctsync/ctsync/internal/cfgerr"
 	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/kernelinfo"
+	"github.com/ctsync/ctsync/internal/schema"
 )
 
 // protocols maps accept-protocol values to conntrackd's names (it looks
@@ -27,33 +29,53 @@ var helpers = map[string][]string{
 	"ftp": {"ftp"}, "sip": {"sip"}, "h323": {"ras", "q.931", "h.245"}, "nfs": {"rpc"}, "sqlnet": {"tns"},
 }
 
-// Socket buffers are MB in the config and bytes in conntrackd.conf, which
-// reads them into an int: keep the product in range.
-const maxQueueMB = 2047
-
 func path(p ...string) []string { return append(slices.Clone(Owned), p...) }
 
-// verify checks cfg and records the live-system facts Generate needs.
-func verify(cfg *Config, sys handler.System, kernel func() (kernelinfo.Info, error)) error {
-	var errs []error
-	add := func(e error) { errs = append(errs, e) }
-
-	// Values that reach conntrackd.conf verbatim. The schema refuses these
-	// at set; checking again here keeps a hand-edited config.boot or a
-	// schema bug from injecting into the file.
-	for _, name := range cfg.InterfaceNames() {
-		if !validIfName(name) {
-			add(cfgerr.New(path("interface", name), "not a valid interface name"))
+// values lists every value of cfg that reaches conntrackd.conf, with the
+// path of the schema node whose type it has.
+func (c *Config) values() []schema.Value {
+	var vs []schema.Value
+	add := func(v string, p ...string) { vs = append(vs, schema.Value{Path: path(p...), Value: v}) }
+	for _, name := range c.InterfaceNames() {
+		ic := c.Interface[name]
+		add(name, "interface")
+		if ic.Peer != "" {
+			add(ic.Peer, "interface", name, "peer")
+		}
+		add(strconv.Itoa(ic.Port), "interface", name, "port")
+	}
+	if sg := c.FailoverMechanism.VRRP.SyncGroup; sg != "" {
+		add(sg, "failover-mechanism", "vrrp", "sync-group")
+	}
+	add(c.McastGroup, "mcast-group")
+	for _, l := range []struct {
+		name string
+		vs   []string
+	}{{"accept-protocol", c.AcceptProtocol}, {"expect-sync", c.ExpectSync}, {"ignore-address", c.IgnoreAddress}, {"listen-address", c.ListenAddress}} {
+		for _, v := range l.vs {
+			add(v, l.name)
 		}
 	}
-	if sg := cfg.FailoverMechanism.VRRP.SyncGroup; sg != "" && !safeToken(sg) {
-		add(cfgerr.New(path("failover-mechanism", "vrrp", "sync-group", sg), "contains characters not allowed (whitespace, quotes, braces, #)"))
+	add(strconv.Itoa(c.SyncQueueSize), "sync-queue-size")
+	add(strconv.Itoa(c.EventListenQueueSize), "event-listen-queue-size")
+	if c.PurgeTimeout != 0 {
+		add(strconv.Itoa(c.PurgeTimeout), "purge-timeout")
 	}
-	if len(errs) > 0 {
-		// Names that are not names would make every later message (and
-		// the netlink lookups) misleading.
-		return errors.Join(errs...)
+	return vs
+}
+
+// verify checks what the schema cannot (rules across nodes, the live
+// system) and returns the live-system facts Generate needs.
+func verify(cfg *Config, sys handler.System, kernel func() (kernelinfo.Info, error)) (Facts, error) {
+	// The schema refused bad values at set; asking it again here keeps a
+	// hand-edited config.boot or a schema bug from injecting into the
+	// file. A name that is not a name would make every later message
+	// (and the netlink lookups) misleading.
+	if err := schema.Default().CheckValues(cfg.values()); err != nil {
+		return Facts{}, err
 	}
+	var errs []error
+	add := func(e error) { errs = append(errs, e) }
 
 	if len(cfg.Interface) == 0 {
 		add(cfgerr.New(path("interface"), "at least one interface is required").
@@ -68,16 +90,8 @@ func verify(cfg *Config, sys handler.System, kernel func() (kernelinfo.Info, err
 		} else {
 			multicast = append(multicast, name)
 		}
-		if ic.Port < 1 || ic.Port > 65535 {
-			add(cfgerr.New(path("interface", name, "port", fmt.Sprint(ic.Port)), "must be 1-65535"))
-		}
 		if ic.Peer != "" {
-			ip, err := netip.ParseAddr(ic.Peer)
-			if err != nil || !ip.Is4() {
-				add(cfgerr.New(path("interface", name, "peer", ic.Peer), "not an IPv4 address"))
-				continue
-			}
-			local, err := sys.IsLocalAddress(net.IP(ip.AsSlice()))
+			local, err := sys.IsLocalAddress(net.ParseIP(ic.Peer))
 			if err != nil {
 				add(fmt.Errorf("checking peer %s: %w", ic.Peer, err))
 			} else if local {
@@ -92,57 +106,16 @@ func verify(cfg *Config, sys handler.System, kernel func() (kernelinfo.Info, err
 			WithHint("conntrackd cannot use UDP with other dedicated link protocols"))
 	}
 
-	if len(multicast) > 0 || cfg.McastGroup != DefaultMcastGroup {
-		ip, err := netip.ParseAddr(cfg.McastGroup)
-		if err != nil || !ip.Is4() || !ip.IsMulticast() {
-			add(cfgerr.New(path("mcast-group", cfg.McastGroup), "not an IPv4 multicast address").
-				WithHint("224.0.0.0/4"))
-		}
-	}
-
-	for _, p := range cfg.AcceptProtocol {
-		if _, ok := protocols[p]; !ok {
-			add(cfgerr.New(path("accept-protocol", p), "unknown protocol").WithHint("one of tcp, udp, icmp, icmp6, sctp, dccp"))
-		}
-	}
-	for _, p := range cfg.ExpectSync {
-		if _, ok := helpers[p]; !ok && p != "all" {
-			add(cfgerr.New(path("expect-sync", p), "unknown protocol").WithHint("one of all, ftp, sip, h323, nfs, sqlnet"))
-		}
-	}
 	if slices.Contains(cfg.ExpectSync, "all") && len(cfg.ExpectSync) > 1 {
 		add(cfgerr.New(path("expect-sync"), "all cannot be combined with other protocols").
 			WithHint("delete service conntrack-sync expect-sync, then set only all"))
 	}
 
-	for _, a := range cfg.IgnoreAddress {
-		if _, err := netip.ParsePrefix(a); err == nil {
-			continue
-		}
-		if _, err := netip.ParseAddr(a); err == nil && !strings.Contains(a, "%") {
-			continue
-		}
-		add(cfgerr.New(path("ignore-address", a), "not an IPv4 or IPv6 address or prefix"))
-	}
-
-	for _, q := range []struct {
-		name string
-		v    int
-	}{{"sync-queue-size", cfg.SyncQueueSize}, {"event-listen-queue-size", cfg.EventListenQueueSize}} {
-		if q.v < 1 || q.v > maxQueueMB {
-			add(cfgerr.New(path(q.name, fmt.Sprint(q.v)), "must be 1-%d (MB)", maxQueueMB))
-		}
-	}
-	if cfg.PurgeTimeout < 0 {
-		add(cfgerr.New(path("purge-timeout", fmt.Sprint(cfg.PurgeTimeout)), "must not be negative"))
-	}
-
 	listen := map[string]bool{}
 	for _, a := range cfg.ListenAddress {
 		ip, err := netip.ParseAddr(a)
-		if err != nil || strings.Contains(a, "%") {
-			add(cfgerr.New(path("listen-address", a), "not an IP address"))
-			continue
+		if err != nil {
+			continue // CheckValues refused it
 		}
 		local, err := sys.IsLocalAddress(net.IP(ip.AsSlice()))
 		switch {
@@ -214,25 +187,15 @@ func verify(cfg *Config, sys handler.System, kernel func() (kernelinfo.Info, err
 	}
 
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return Facts{}, err
 	}
-	cfg.Facts = facts
-	return nil
-}
-
-// validIfName follows the kernel's rule (dev_valid_name): 1-15 bytes, not
-// "." or "..", no '/', ':' or whitespace; we also refuse what would break
-// the file.
-func validIfName(s string) bool {
-	if len(s) == 0 || len(s) > 15 || s == "." || s == ".." {
-		return false
-	}
-	return safeToken(s) && !strings.ContainsAny(s, "/:")
+	return facts, nil
 }
 
 // safeToken reports whether s can stand as one word of conntrackd.conf:
 // printable, no whitespace, and none of the characters its lexer treats
-// specially.
+// specially. It is conntrackd's rule, not the schema's: Render applies it
+// to every word it writes, those the config did not give included.
 func safeToken(s string) bool {
 	if s == "" {
 		return false

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/ctsync/ctsync/internal/cfgerr"
@@ -20,9 +21,6 @@ import (
 
 // Owned is where the subtree lives in the tree.
 var Owned = []string{"service", "ctsync", "metrics"}
-
-// DefaultPort is the schema's default, for trees decoded without it.
-const DefaultPort = 9797
 
 // Config is `service ctsync metrics`.
 type Config struct {
@@ -51,7 +49,10 @@ type Handler struct {
 
 func init() { handler.Register(&Handler{}) }
 
-var _ handler.Handler = (*Handler)(nil)
+var _ handler.Handler[Config, handler.NoFacts] = (*Handler)(nil)
+
+// State is the handler's state as the commit engine holds it.
+type State = handler.State[Config, handler.NoFacts]
 
 // Name implements handler.Handler.
 func (h *Handler) Name() string { return "metrics" }
@@ -69,8 +70,8 @@ func (h *Handler) listener() Listener {
 	return imetrics.Listener
 }
 
-// GetConfig implements handler.Handler.
-func (h *Handler) GetConfig(tree *configtree.Node) (any, error) {
+// Load implements handler.Handler: the port's default is the schema's.
+func (h *Handler) Load(tree *configtree.Node) (Config, bool, error) {
 	multi := h.Multi
 	if multi == nil {
 		multi = schema.Default().IsMulti
@@ -78,23 +79,20 @@ func (h *Handler) GetConfig(tree *configtree.Node) (any, error) {
 	var c Config
 	ok, err := handler.Decode(tree, Owned, multi, &c)
 	if err != nil || !ok {
-		return nil, err
+		return Config{}, false, err
 	}
-	if c.Port == 0 {
-		c.Port = DefaultPort
-	}
-	return &c, nil
+	return c, true, nil
 }
 
 // Verify implements handler.Handler: metrics are for the operator's own
 // Prometheus, so they are served only on an address of this router (a
 // loopback one, or one assigned to an interface), never on a wildcard.
-func (h *Handler) Verify(ctx context.Context, cfg any, sys handler.System) error {
-	c, _ := cfg.(*Config)
-	if c == nil {
-		return nil
-	}
-	path := "service ctsync metrics listen-address"
+func (h *Handler) Verify(ctx context.Context, c Config, sys handler.System) (handler.NoFacts, error) {
+	return handler.NoFacts{}, verify(c, sys)
+}
+
+func verify(c Config, sys handler.System) error {
+	path := append(slices.Clip(Owned), "listen-address")
 	ip, err := netip.ParseAddr(c.ListenAddress)
 	if err != nil {
 		return &cfgerr.Error{Path: path, Msg: fmt.Sprintf("%q is not an IP address", c.ListenAddress)}
@@ -116,16 +114,16 @@ func (h *Handler) Verify(ctx context.Context, cfg any, sys handler.System) error
 }
 
 // Generate implements handler.Handler: nothing to write.
-func (h *Handler) Generate(cfg any, env *handler.Env) ([]handler.File, error) { return nil, nil }
+func (h *Handler) Generate(State, *handler.Env) ([]handler.File, error) { return nil, nil }
 
 // Apply implements handler.Handler. The new address is bound before the
 // old listener closes, so a bind that fails (the port is taken) fails
 // the commit with the listener where it was; a rollback re-applies the
 // previous address the same way.
-func (h *Handler) Apply(ctx context.Context, prev, cfg any, env *handler.Env) (string, error) {
-	c, _ := cfg.(*Config)
+func (h *Handler) Apply(ctx context.Context, _, next State, env *handler.Env) (string, error) {
+	c := next.Config
 	l := h.listener()
-	if c == nil {
+	if !next.Present {
 		if l.Addr() == "" {
 			return "", nil
 		}
@@ -138,7 +136,7 @@ func (h *Handler) Apply(ctx context.Context, prev, cfg any, env *handler.Env) (s
 		return "", nil
 	}
 	if err := l.Set(c.Addr()); err != nil {
-		return "", &cfgerr.Error{Path: "service ctsync metrics", Msg: err.Error()}
+		return "", &cfgerr.Error{Path: Owned, Msg: err.Error()}
 	}
 	return "serving on http://" + c.Addr() + "/metrics", nil
 }

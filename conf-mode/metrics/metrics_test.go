@@ -16,7 +16,7 @@ type sys struct{ local map[string]bool }
 func (s sys) Interface(name string) (*handler.Interface, error) { return nil, handler.ErrNoInterface }
 func (s sys) IsLocalAddress(ip net.IP) (bool, error)            { return s.local[ip.String()], nil }
 
-func TestGetConfigAndVerify(t *testing.T) {
+func TestLoadAndVerify(t *testing.T) {
 	s := sys{local: map[string]bool{"192.0.2.1": true}}
 	for _, tc := range []struct {
 		lines   []string
@@ -36,20 +36,20 @@ func TestGetConfigAndVerify(t *testing.T) {
 				lines = append(lines, strings.TrimPrefix(l, "set "))
 			}
 			h := &Handler{}
-			cfg, err := h.GetConfig(handlertest.Tree(t, lines...))
+			cfg, present, err := h.Load(handlertest.Tree(t, lines...))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if tc.addr == "" {
-				if cfg != nil {
+				if present {
 					t.Fatalf("config %+v, want none", cfg)
 				}
 				return
 			}
-			if got := cfg.(*Config).Addr(); got != tc.addr {
+			if got := cfg.Addr(); got != tc.addr {
 				t.Fatalf("addr %q, want %q", got, tc.addr)
 			}
-			err = h.Verify(context.Background(), cfg, s)
+			_, err = h.Verify(context.Background(), cfg, s)
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("verify: %v", err)
@@ -74,20 +74,21 @@ func TestApplyMovesListener(t *testing.T) {
 		defer ln.Close()
 		return ln.Addr().(*net.TCPAddr).Port
 	}
-	a := &Config{ListenAddress: "127.0.0.1", Port: free()}
-	b := &Config{ListenAddress: "127.0.0.1", Port: free()}
-	if _, err := h.Apply(ctx, nil, a, nil); err != nil {
+	present := func(c Config) State { return handler.Present(c, handler.NoFacts{}) }
+	a := present(Config{ListenAddress: "127.0.0.1", Port: free()})
+	b := present(Config{ListenAddress: "127.0.0.1", Port: free()})
+	if _, err := h.Apply(ctx, State{}, a, nil); err != nil {
 		t.Fatal(err)
 	}
-	if msg, err := h.Apply(ctx, nil, a, nil); err != nil || msg != "" {
+	if msg, err := h.Apply(ctx, State{}, a, nil); err != nil || msg != "" {
 		t.Fatalf("second apply: %q, %v; want a no-op", msg, err)
 	}
 	if _, err := h.Apply(ctx, a, b, nil); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := net.Dial("tcp", a.Addr()); err == nil {
+	if c, err := net.Dial("tcp", a.Config.Addr()); err == nil {
 		c.Close()
-		t.Fatalf("%s still served after the move", a.Addr())
+		t.Fatalf("%s still served after the move", a.Config.Addr())
 	}
 	// A port someone else holds: the commit fails, b is still served.
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
@@ -95,19 +96,19 @@ func TestApplyMovesListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	taken := &Config{ListenAddress: "127.0.0.1", Port: busy.Addr().(*net.TCPAddr).Port}
+	taken := present(Config{ListenAddress: "127.0.0.1", Port: busy.Addr().(*net.TCPAddr).Port})
 	if _, err := h.Apply(ctx, b, taken, nil); err == nil || !strings.Contains(err.Error(), "service ctsync metrics") {
 		t.Fatalf("apply on a taken port: %v, want an error naming the path", err)
 	}
-	if l.Addr() != b.Addr() {
-		t.Fatalf("listener at %q after a failed bind, want %q", l.Addr(), b.Addr())
+	if l.Addr() != b.Config.Addr() {
+		t.Fatalf("listener at %q after a failed bind, want %q", l.Addr(), b.Config.Addr())
 	}
-	c, err := net.Dial("tcp", b.Addr())
+	c, err := net.Dial("tcp", b.Config.Addr())
 	if err != nil {
-		t.Fatalf("%s no longer served after a failed bind: %v", b.Addr(), err)
+		t.Fatalf("%s no longer served after a failed bind: %v", b.Config.Addr(), err)
 	}
 	c.Close()
-	if msg, err := h.Apply(ctx, b, nil, nil); err != nil || msg != "stopped" {
+	if msg, err := h.Apply(ctx, b, State{}, nil); err != nil || msg != "stopped" {
 		t.Fatalf("stop: %q, %v", msg, err)
 	}
 	if l.Addr() != "" {

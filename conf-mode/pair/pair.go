@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/ctsync/ctsync/internal/cfgerr"
@@ -72,7 +73,10 @@ type Handler struct {
 	ifaceAddr func(name string) (string, error)
 }
 
-var _ handler.Handler = (*Handler)(nil)
+var _ handler.Handler[Config, handler.NoFacts] = (*Handler)(nil)
+
+// State is the handler's state as the commit engine holds it.
+type State = handler.State[Config, handler.NoFacts]
 
 // Name implements handler.Handler.
 func (h *Handler) Name() string { return "pair" }
@@ -84,32 +88,25 @@ func (h *Handler) Owns() []string { return Owned }
 // conntrack-sync interface's.
 func (h *Handler) Reads() [][]string { return [][]string{Owned, conntrackSync} }
 
-// GetConfig implements handler.Handler.
-func (h *Handler) GetConfig(tree *configtree.Node) (any, error) {
-	cfg := &Config{}
-	found, err := handler.Decode(tree, Owned, schema.Default().IsMulti, cfg)
+// Load implements handler.Handler: the port's default is the schema's.
+func (h *Handler) Load(tree *configtree.Node) (Config, bool, error) {
+	var cfg Config
+	found, err := handler.Decode(tree, Owned, schema.Default().IsMulti, &cfg)
 	if err != nil || !found {
-		return nil, err
-	}
-	if cfg.Port == 0 {
-		cfg.Port = ipair.DefaultPort
+		return Config{}, false, err
 	}
 	if ifs := tree.Get(append(conntrackSync, "interface")...); ifs != nil {
 		for _, c := range ifs.Children {
 			cfg.SyncInterfaces = append(cfg.SyncInterfaces, c.Name)
 		}
 	}
-	return cfg, nil
+	return cfg, true, nil
 }
 
-func path(leaf string) string { return "high-availability pair " + leaf }
+func path(leaf string) []string { return append(slices.Clip(Owned), leaf) }
 
 // Verify implements handler.Handler.
-func (h *Handler) Verify(ctx context.Context, c any, sys handler.System) error {
-	cfg, _ := c.(*Config)
-	if cfg == nil {
-		return nil
-	}
+func (h *Handler) Verify(ctx context.Context, cfg Config, sys handler.System) (handler.NoFacts, error) {
 	var errs []error
 	peer, err := netip.ParseAddr(cfg.PeerAddress)
 	if err != nil {
@@ -146,7 +143,7 @@ func (h *Handler) Verify(ctx context.Context, c any, sys handler.System) error {
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return handler.NoFacts{}, errors.Join(errs...)
 }
 
 func firstIPv4(addrs []*net.IPNet) string {
@@ -159,31 +156,31 @@ func firstIPv4(addrs []*net.IPNet) string {
 }
 
 // Generate implements handler.Handler: the channel has no files.
-func (h *Handler) Generate(c any, env *handler.Env) ([]handler.File, error) { return nil, nil }
+func (h *Handler) Generate(State, *handler.Env) ([]handler.File, error) { return nil, nil }
 
 // Apply implements handler.Handler. Running it twice with one config
 // changes nothing (Service.Configure compares).
-func (h *Handler) Apply(ctx context.Context, prev, c any, env *handler.Env) (string, error) {
+func (h *Handler) Apply(ctx context.Context, prev, next State, env *handler.Env) (string, error) {
 	ch := h.channel
 	if ch == nil {
 		ch = attached()
 	}
-	cfg, _ := c.(*Config)
 	if ch == nil {
-		if cfg == nil {
+		if !next.Present {
 			return "", nil
 		}
 		return "", errors.New("no pair channel in this process")
 	}
-	if cfg == nil {
+	if !next.Present {
 		if err := ch.Configure(nil); err != nil {
 			return "", err
 		}
-		if prev == nil {
+		if !prev.Present {
 			return "", nil
 		}
 		return "pair channel stopped", nil
 	}
+	cfg := next.Config
 	local := cfg.LocalAddress
 	if local == "" {
 		find := h.ifaceAddr

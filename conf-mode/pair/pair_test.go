@@ -6,10 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/handler"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	ipair "github.com/ctsync/ctsync/internal/pair"
-	"github.com/ctsync/ctsync/internal/schema"
 )
 
 type fakeSys struct{}
@@ -34,17 +33,6 @@ type fakeChannel struct{ got []*ipair.Config }
 
 func (f *fakeChannel) Configure(c *ipair.Config) error { f.got = append(f.got, c); return nil }
 
-func tree(t *testing.T, lines ...string) *configtree.Node {
-	t.Helper()
-	tr := configtree.New()
-	for _, l := range lines {
-		if err := schema.Default().Set(tr, strings.Fields(l)); err != nil {
-			t.Fatalf("%s: %v", l, err)
-		}
-	}
-	return tr
-}
-
 var pin = "sha256:" + strings.Repeat("ab", 32)
 
 func TestVerify(t *testing.T) {
@@ -64,11 +52,11 @@ func TestVerify(t *testing.T) {
 	h := &Handler{}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := h.GetConfig(tree(t, tc.lines...))
+			cfg, _, err := h.Load(handlertest.Tree(t, tc.lines...))
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = h.Verify(context.Background(), cfg, fakeSys{})
+			_, err = h.Verify(context.Background(), cfg, fakeSys{})
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("refused: %v", err)
@@ -82,15 +70,16 @@ func TestVerify(t *testing.T) {
 func TestApplyConfiguresTheChannel(t *testing.T) {
 	ch := &fakeChannel{}
 	h := &Handler{channel: ch, ifaceAddr: func(string) (string, error) { return "198.18.255.1", nil }}
-	cfg, err := h.GetConfig(tree(t, "high-availability pair peer-address 198.18.255.2", "high-availability pair peer-identity "+pin,
+	cfg, _, err := h.Load(handlertest.Tree(t, "high-availability pair peer-address 198.18.255.2", "high-availability pair peer-identity "+pin,
 		"service conntrack-sync interface sync0 peer 198.18.255.2"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Apply(context.Background(), nil, cfg, &handler.Env{}); err != nil {
+	st := handler.Present(cfg, handler.NoFacts{})
+	if _, err := h.Apply(context.Background(), State{}, st, &handler.Env{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Apply(context.Background(), cfg, nil, &handler.Env{}); err != nil {
+	if _, err := h.Apply(context.Background(), st, State{}, &handler.Env{}); err != nil {
 		t.Fatal(err)
 	}
 	want := ipair.Config{PeerAddress: "198.18.255.2", PeerIdentity: pin, LocalAddress: "198.18.255.1", Port: ipair.DefaultPort}

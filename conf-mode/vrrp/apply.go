@@ -78,8 +78,8 @@ func Spec(root paths.Root) handler.EngineSpec {
 // Precheck implements handler.Prechecker: keepalived tests the generated
 // keepalived.conf itself (keepalived -t -f, on the staged copy) before the
 // commit engine installs anything or lets any handler touch an engine.
-func (h *Handler) Precheck(ctx context.Context, c any, staged map[string]string, env *handler.Env) error {
-	if cfg, _ := c.(*Config); cfg == nil || cfg.Disabled {
+func (h *Handler) Precheck(ctx context.Context, s State, staged map[string]string, env *handler.Env) error {
+	if !s.Present || s.Config.Disabled {
 		return nil // no file to test: keepalived will not run
 	}
 	path := staged[env.Root.KeepalivedConf()]
@@ -94,14 +94,14 @@ func (h *Handler) Precheck(ctx context.Context, c any, staged map[string]string,
 // MASTER stays MASTER and its addresses stay up. Nothing ctsync writes
 // needs a restart (the options keepalived cannot reload, such as
 // net_namespace or instance, are never set), so Apply never restarts it.
-func (h *Handler) Apply(ctx context.Context, prev, c any, env *handler.Env) (string, error) {
-	cfg, _ := c.(*Config)
-	if cfg == nil || cfg.Disabled {
+func (h *Handler) Apply(ctx context.Context, _, next State, env *handler.Env) (string, error) {
+	cfg := &next.Config
+	if !next.Present || cfg.Disabled {
 		if err := env.Engines.Stop(ctx, Engine); err != nil {
 			return "", fmt.Errorf("stopping keepalived: %w", err)
 		}
 		_ = os.Remove(LoadedFile(env.Root))
-		if cfg != nil {
+		if next.Present {
 			return fmt.Sprintf("keepalived stopped: high-availability disable (%s kept in the configuration)", Describe(cfg)), nil
 		}
 		return "keepalived stopped", nil

@@ -30,7 +30,7 @@ func testHandler(alive *bool) *Handler {
 // install writes what Generate produced, as the commit engine would.
 func install(t *testing.T, h *Handler, cfg *Config, env *handler.Env) {
 	t.Helper()
-	files, err := h.Generate(cfg, env)
+	files, err := h.Generate(stateOf(cfg), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,13 +51,13 @@ func install(t *testing.T, h *Handler, cfg *Config, env *handler.Env) {
 func TestApplyLifecycle(t *testing.T) {
 	alive := true
 	h := testHandler(&alive)
-	eng := &fakeEngines{}
+	eng := &handlertest.Engines{}
 	env := &handler.Env{Root: paths.Root{Dir: t.TempDir()}, Engines: eng, Self: "/usr/bin/ctsync"}
 	if err := os.MkdirAll(env.Root.RunDir(), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	// keepalived deletes its reload file once it has read the config.
-	eng.onHUP = func() { os.Remove(ReloadFile(env.Root)) }
+	eng.OnReload = func(string) error { return os.Remove(ReloadFile(env.Root)) }
 	ctx := context.Background()
 
 	v1 := configOf(t, wan+" interface eth0", wan+" vrid 1", wan+" address 198.18.0.101/24",
@@ -74,17 +74,17 @@ func TestApplyLifecycle(t *testing.T) {
 		calls     []string
 	}{
 		{"start", nil, v1, "keepalived started (1 group, sync-group MAIN-GW with failover hooks)",
-			[]string{"ensure keepalived restart=false"}},
+			[]string{"start keepalived"}},
 		{"same again", v1, v1, "keepalived running, unchanged (1 group, sync-group MAIN-GW with failover hooks)",
-			[]string{"ensure keepalived restart=false"}},
+			[]string{"keep keepalived"}},
 		{"change reloads", v1, v2, "keepalived reloaded (1 group)",
-			[]string{"ensure keepalived restart=false", "reload keepalived"}},
+			[]string{"keep keepalived", "reload keepalived"}},
 		{"rollback reloads back", v2, v1, "keepalived reloaded (1 group, sync-group MAIN-GW with failover hooks)",
-			[]string{"ensure keepalived restart=false", "reload keepalived"}},
+			[]string{"keep keepalived", "reload keepalived"}},
 		{"disable stops", v1, off, "keepalived stopped: high-availability disable (1 group kept in the configuration)", []string{"stop keepalived"}},
 		{"disable again", off, off, "keepalived stopped: high-availability disable (1 group kept in the configuration)", []string{"stop keepalived"}},
 		{"enable starts", off, v1, "keepalived started (1 group, sync-group MAIN-GW with failover hooks)",
-			[]string{"ensure keepalived restart=false"}},
+			[]string{"start keepalived"}},
 		{"delete stops", v1, nil, "keepalived stopped", []string{"stop keepalived"}},
 		{"delete twice", nil, nil, "keepalived stopped", []string{"stop keepalived"}},
 	}
@@ -92,21 +92,14 @@ func TestApplyLifecycle(t *testing.T) {
 		if s.cfg != nil {
 			install(t, h, s.cfg, env)
 		}
-		var prev, cfg any
-		if s.prev != nil {
-			prev = s.prev
-		}
-		if s.cfg != nil {
-			cfg = s.cfg
-		}
-		got, err := h.Apply(ctx, prev, cfg, env)
+		got, err := h.Apply(ctx, stateOf(s.prev), stateOf(s.cfg), env)
 		if err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
 		if got != s.want {
 			t.Errorf("%s: summary %q, want %q", s.name, got, s.want)
 		}
-		if d := cmp.Diff(s.calls, eng.takeCalls()); d != "" {
+		if d := cmp.Diff(s.calls, eng.Calls()); d != "" {
 			t.Errorf("%s: engine calls (-want +got):\n%s", s.name, d)
 		}
 	}
@@ -115,8 +108,8 @@ func TestApplyLifecycle(t *testing.T) {
 func TestApplyFailures(t *testing.T) {
 	ctx := context.Background()
 	cfg := configOf(t, wan+" interface eth0", wan+" vrid 1", wan+" address 198.18.0.101/24")
-	newEnv := func(t *testing.T) (*handler.Env, *fakeEngines) {
-		eng := &fakeEngines{}
+	newEnv := func(t *testing.T) (*handler.Env, *handlertest.Engines) {
+		eng := &handlertest.Engines{}
 		env := &handler.Env{Root: paths.Root{Dir: t.TempDir()}, Engines: eng, Self: "/usr/bin/ctsync"}
 		os.MkdirAll(env.Root.RunDir(), 0o755)
 		return env, eng
@@ -128,10 +121,10 @@ func TestApplyFailures(t *testing.T) {
 		h.configTest = func(context.Context, string) error { return errors.New("keepalived -t refuses keepalived.conf: boom") }
 		env, eng := newEnv(t)
 		install(t, h, cfg, env)
-		if err := h.Precheck(ctx, cfg, nil, env); err == nil || !strings.Contains(err.Error(), "boom") {
+		if err := h.Precheck(ctx, stateOf(cfg), nil, env); err == nil || !strings.Contains(err.Error(), "boom") {
 			t.Errorf("Precheck = %v", err)
 		}
-		if c := eng.takeCalls(); len(c) != 0 {
+		if c := eng.Calls(); len(c) != 0 {
 			t.Errorf("engine touched by a config test: %v", c)
 		}
 	})
@@ -140,7 +133,7 @@ func TestApplyFailures(t *testing.T) {
 		h := testHandler(&alive)
 		env, _ := newEnv(t)
 		install(t, h, cfg, env)
-		if _, err := h.Apply(ctx, nil, cfg, env); err == nil || !strings.Contains(err.Error(), "not answering") {
+		if _, err := h.Apply(ctx, State{}, stateOf(cfg), env); err == nil || !strings.Contains(err.Error(), "not answering") {
 			t.Errorf("Apply = %v", err)
 		}
 	})
@@ -149,12 +142,12 @@ func TestApplyFailures(t *testing.T) {
 		h := testHandler(&alive)
 		env, eng := newEnv(t)
 		install(t, h, cfg, env)
-		if _, err := h.Apply(ctx, nil, cfg, env); err != nil {
+		if _, err := h.Apply(ctx, State{}, stateOf(cfg), env); err != nil {
 			t.Fatal(err)
 		}
 		cfg2 := configOf(t, wan+" interface eth0", wan+" vrid 2", wan+" address 198.18.0.101/24")
 		install(t, h, cfg2, env)
-		_, err := h.Apply(ctx, cfg, cfg2, env)
+		_, err := h.Apply(ctx, stateOf(cfg), stateOf(cfg2), env)
 		if err == nil || !strings.Contains(err.Error(), "did not finish reading") {
 			t.Errorf("Apply = %v", err)
 		}
@@ -163,14 +156,14 @@ func TestApplyFailures(t *testing.T) {
 		}
 		// keepalived got the signal and may run the new file: rolling
 		// back must reload the old one, not call it unchanged.
-		eng.takeCalls()
-		eng.onHUP = func() { os.Remove(ReloadFile(env.Root)) }
+		eng.Calls()
+		eng.OnReload = func(string) error { return os.Remove(ReloadFile(env.Root)) }
 		install(t, h, cfg, env)
-		got, err := h.Apply(ctx, cfg2, cfg, env)
+		got, err := h.Apply(ctx, stateOf(cfg2), stateOf(cfg), env)
 		if err != nil || !strings.HasPrefix(got, "keepalived reloaded") {
 			t.Errorf("rollback Apply = %q, %v", got, err)
 		}
-		if d := cmp.Diff([]string{"ensure keepalived restart=false", "reload keepalived"}, eng.takeCalls()); d != "" {
+		if d := cmp.Diff([]string{"keep keepalived", "reload keepalived"}, eng.Calls()); d != "" {
 			t.Errorf("rollback engine calls (-want +got):\n%s", d)
 		}
 	})
@@ -179,13 +172,13 @@ func TestApplyFailures(t *testing.T) {
 		h := testHandler(&alive)
 		env, eng := newEnv(t)
 		install(t, h, cfg, env)
-		if _, err := h.Apply(ctx, nil, cfg, env); err != nil {
+		if _, err := h.Apply(ctx, State{}, stateOf(cfg), env); err != nil {
 			t.Fatal(err)
 		}
-		eng.failHUP = errors.New("not running")
+		eng.OnReload = func(string) error { return errors.New("not running") }
 		cfg2 := configOf(t, wan+" interface eth0", wan+" vrid 2", wan+" address 198.18.0.101/24")
 		install(t, h, cfg2, env)
-		if _, err := h.Apply(ctx, cfg, cfg2, env); err == nil {
+		if _, err := h.Apply(ctx, stateOf(cfg), stateOf(cfg2), env); err == nil {
 			t.Error("Apply succeeded although the reload failed")
 		}
 	})
@@ -198,13 +191,13 @@ func TestDisabledWritesNoFile(t *testing.T) {
 	if !cfg.Disabled || cfg.Group["wan"] == nil {
 		t.Fatalf("config = %+v, want the group kept and Disabled", cfg)
 	}
-	files, err := New().Generate(cfg, testEnv())
+	files, err := New().Generate(stateOf(cfg), testEnv())
 	if err != nil || len(files) != 1 || files[0].Data != nil || files[0].Path != testEnv().Root.KeepalivedConf() {
 		t.Fatalf("Generate = %+v, %v; want only the removal of keepalived.conf", files, err)
 	}
 	h := New()
 	h.configTest = func(context.Context, string) error { return errors.New("keepalived -t ran") }
-	if err := h.Precheck(context.Background(), cfg, nil, testEnv()); err != nil {
+	if err := h.Precheck(context.Background(), stateOf(cfg), nil, testEnv()); err != nil {
 		t.Errorf("Precheck of a disabled config: %v", err)
 	}
 	// Still verified: a disabled pair must come back valid.
@@ -214,8 +207,8 @@ func TestDisabledWritesNoFile(t *testing.T) {
 		t.Error("a disabled config with a bad value verified")
 	}
 	// Without vrrp, disable alone is no config for this handler.
-	if c, err := New().GetConfig(handlertest.Tree(t, "high-availability disable")); c != nil || err != nil {
-		t.Errorf("GetConfig(high-availability disable) = %v, %v; want nil", c, err)
+	if c, present, err := New().Load(handlertest.Tree(t, "high-availability disable")); present || err != nil {
+		t.Errorf("Load(high-availability disable) = %v, %v, %v; want absent", c, present, err)
 	}
 }
 

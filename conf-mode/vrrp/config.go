@@ -17,16 +17,6 @@ import (
 	"github.com/ctsync/ctsync/internal/handler"
 )
 
-// Defaults VyOS uses. The commit engine applies the schema's defaults
-// before GetConfig; these only matter when it did not (unit tests, a
-// schema without them), so the generated file never carries a zero.
-const (
-	DefaultPriority          = 100
-	DefaultAdvertiseInterval = "1"
-	DefaultHealthInterval    = 60
-	DefaultFailureCount      = 3
-)
-
 var (
 	// Owned is where the subtree lives in the tree.
 	Owned = []string{"high-availability", "vrrp"}
@@ -100,8 +90,8 @@ type Garp struct {
 }
 
 // HealthCheck is a `health-check`. The schema gives interval and
-// failure-count defaults, so the container exists on every group: only a
-// ping target or a script makes it a check (Configured).
+// failure-count defaults, so setting either alone makes the container
+// exist: only a ping target or a script makes it a check (Configured).
 type HealthCheck struct {
 	FailureCount int    `mapstructure:"failure-count"`
 	Interval     int    `mapstructure:"interval"`
@@ -126,6 +116,20 @@ type TransitionScript struct {
 	Stop   string `mapstructure:"stop"`
 }
 
+// script is one transition-script: the state it is run on and its path.
+type script struct{ state, path string }
+
+// scripts lists the scripts that are set, in keepalived's order.
+func (t *TransitionScript) scripts() []script {
+	var out []script
+	for _, s := range []script{{"master", t.Master}, {"backup", t.Backup}, {"fault", t.Fault}, {"stop", t.Stop}} {
+		if s.path != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // SyncGroup is one `sync-group NAME`: a keepalived vrrp_sync_group.
 type SyncGroup struct {
 	HealthCheck      *HealthCheck      `mapstructure:"health-check"`
@@ -140,24 +144,12 @@ type GlobalParameters struct {
 	Version      int   `mapstructure:"version"`
 }
 
-// FromTree decodes the subtree of tree; nil when it is absent. multi says
-// which leaves are leaf-lists, by full path from the root.
-func FromTree(tree *configtree.Node, multi func(path []string) bool) (*Config, error) {
-	cfg := &Config{}
-	if found, err := handler.Decode(tree, Owned, multi, cfg); !found || err != nil {
-		return nil, err
-	}
-	for _, g := range cfg.Group {
-		if g.Priority == 0 {
-			g.Priority = DefaultPriority
-		}
-		if g.AdvertiseInterval == "" {
-			g.AdvertiseInterval = DefaultAdvertiseInterval
-		}
-		defaultHealth(g.HealthCheck)
-	}
-	for _, s := range cfg.SyncGroup {
-		defaultHealth(s.HealthCheck)
+// FromTree decodes the subtree of tree, which has the schema's defaults
+// (they are written nowhere else); present is false when it is absent.
+// multi says which leaves are leaf-lists, by full path from the root.
+func FromTree(tree *configtree.Node, multi func(path []string) bool) (cfg Config, present bool, err error) {
+	if found, err := handler.Decode(tree, Owned, multi, &cfg); !found || err != nil {
+		return Config{}, false, err
 	}
 	cfg.Disabled = tree.Get(haDisable...) != nil
 	if cs := tree.Get(conntrackSync...); cs != nil {
@@ -166,19 +158,7 @@ func FromTree(tree *configtree.Node, multi func(path []string) bool) (*Config, e
 			cfg.HookGroup = sg.Values[0]
 		}
 	}
-	return cfg, nil
-}
-
-func defaultHealth(h *HealthCheck) {
-	if h == nil {
-		return
-	}
-	if h.Interval == 0 {
-		h.Interval = DefaultHealthInterval
-	}
-	if h.FailureCount == 0 {
-		h.FailureCount = DefaultFailureCount
-	}
+	return cfg, true, nil
 }
 
 // GroupNames returns the group names in a stable order.

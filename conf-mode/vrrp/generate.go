@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"sync"
 	"text/template"
 
 	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/schema"
 	"github.com/ctsync/ctsync/templates"
 )
 
@@ -112,14 +114,13 @@ type syncGroupView struct {
 }
 
 // Generate implements handler.Handler.
-func (h *Handler) Generate(c any, env *handler.Env) ([]handler.File, error) {
+func (h *Handler) Generate(s State, env *handler.Env) ([]handler.File, error) {
 	conf := env.Root.KeepalivedConf()
-	cfg, _ := c.(*Config)
-	if cfg == nil || cfg.Disabled {
+	if !s.Present || s.Config.Disabled {
 		// No VRRP runs: no file, so nothing can start keepalived on it.
 		return []handler.File{{Path: conf}}, nil
 	}
-	data, err := Render(cfg, env)
+	data, err := Render(&s.Config, env)
 	if err != nil {
 		return nil, err
 	}
@@ -146,144 +147,41 @@ func Render(cfg *Config, env *handler.Env) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func buildView(cfg *Config, env *handler.Env) (*view, error) {
-	reload := ReloadFile(env.Root)
-	if !reSafeShell.MatchString(reload) {
-		return nil, fmt.Errorf("root %q: only letters, digits and ._+/@:=,- are allowed in paths written to keepalived.conf", env.Root.Dir)
-	}
-	weight := env.Root.VRRPWeight()
-	if !reSafeShell.MatchString(weight) {
-		return nil, fmt.Errorf("root %q: only letters, digits and ._+/@:=,- are allowed in paths written to keepalived.conf", env.Root.Dir)
-	}
-	v := &view{ReloadFile: reload, WeightFile: weight}
+// reSafeShell is what a path ctsync writes into keepalived.conf (its
+// own binary, files under the root) may hold: they are not config
+// values the schema has checked, and keepalived splits a notify command
+// on spaces.
+var reSafeShell = regexp.MustCompile(`^/[A-Za-z0-9._+/@:=,-]*$`)
 
-	if gp := cfg.GlobalParameters; gp != nil {
-		gv := &globalView{Version: gp.Version, StartupDelay: gp.StartupDelay}
-		var err error
-		if gv.Garp, err = garp(gp.Garp); err != nil {
-			return nil, fmt.Errorf("global-parameters: %w", err)
+func buildView(cfg *Config, env *handler.Env) (*view, error) {
+	// Whatever Verify let through, no value the schema would refuse
+	// reaches the file.
+	if err := schema.Default().CheckValues(cfg.values()); err != nil {
+		return nil, err
+	}
+	v := &view{ReloadFile: ReloadFile(env.Root), WeightFile: env.Root.VRRPWeight()}
+	for _, p := range []string{v.ReloadFile, v.WeightFile} {
+		if !reSafeShell.MatchString(p) {
+			return nil, fmt.Errorf("root %q: only letters, digits and ._+/@:=,- are allowed in paths written to keepalived.conf", env.Root.Dir)
 		}
-		v.Global = gv
+	}
+	version := 0
+	if gp := cfg.GlobalParameters; gp != nil {
+		v.Global = &globalView{Version: gp.Version, StartupDelay: gp.StartupDelay, Garp: garp(gp.Garp)}
+		version = gp.Version
 	}
 
 	// Groups that are disabled are left out, and so are they from their
 	// sync-groups.
-	enabled := map[string]bool{}
 	garpGroups := map[string]*garpGroupView{}
 	for _, name := range cfg.GroupNames() {
 		g := cfg.Group[name]
 		if g.Disable {
 			continue
 		}
-		enabled[name] = true
-		if err := safe(name, reName, "group name"); err != nil {
-			return nil, err
-		}
-		if err := safe(g.Interface, reIfname, "interface"); err != nil {
-			return nil, fmt.Errorf("group %s: %w", name, err)
-		}
-		advert, err := advertCentis(g.AdvertiseInterval)
+		iv, err := instance(name, g, version)
 		if err != nil {
-			return nil, fmt.Errorf("group %s: advertise-interval: %w", name, err)
-		}
-		version := 0
-		if cfg.GlobalParameters != nil {
-			version = cfg.GlobalParameters.Version
-		}
-		if advert%100 != 0 && !g.runsVersion3(version) {
-			return nil, fmt.Errorf("group %s: advertise-interval %s: a fraction needs VRRP version 3", name, g.AdvertiseInterval)
-		}
-		iv := instanceView{
-			Name:      name,
-			Interface: g.Interface,
-			VRID:      g.VRID,
-			Priority:  g.Priority,
-			AdvertInt: formatCentis(advert),
-			NoPreempt: g.NoPreempt,
-		}
-		if !g.NoPreempt {
-			// keepalived ignores a preempt delay with nopreempt; the
-			// schema's default of 0 is there on every group.
-			iv.PreemptDelay = g.PreemptDelay
-		}
-		if g.RFC3768Compatibility {
-			iv.Vmac = vmacName(g)
-			if err := safe(iv.Vmac, reIfname, "virtual MAC interface"); err != nil {
-				return nil, fmt.Errorf("group %s: %w", name, err)
-			}
-		}
-		fam := g.family()
-		for _, a := range sortedKeys(g.Address) {
-			p, err := netip.ParsePrefix(a)
-			if err != nil {
-				return nil, fmt.Errorf("group %s: address %q: %w", name, a, err)
-			}
-			dev := g.Address[a].Interface
-			if dev != "" {
-				if err := safe(dev, reIfname, "interface"); err != nil {
-					return nil, fmt.Errorf("group %s address %s: %w", name, a, err)
-				}
-			}
-			iv.VIPs = append(iv.VIPs, vipView{Addr: p.String(), Dev: dev})
-		}
-		for _, a := range sortedKeys(g.ExcludedAddress) {
-			p, err := netip.ParsePrefix(a)
-			if err != nil {
-				return nil, fmt.Errorf("group %s: excluded-address %q: %w", name, a, err)
-			}
-			dev := ""
-			if x := g.ExcludedAddress[a]; x != nil {
-				dev = x.Interface
-			}
-			if dev != "" {
-				if err := safe(dev, reIfname, "interface"); err != nil {
-					return nil, fmt.Errorf("group %s excluded-address %s: %w", name, a, err)
-				}
-			}
-			iv.ExcludedVIPs = append(iv.ExcludedVIPs, vipView{Addr: p.String(), Dev: dev})
-		}
-		for _, peer := range g.PeerAddress {
-			a, err := netip.ParseAddr(peer)
-			if err != nil {
-				return nil, fmt.Errorf("group %s: peer-address %q: %w", name, peer, err)
-			}
-			iv.Peers = append(iv.Peers, a.String())
-		}
-		if g.HelloSourceAddress != "" {
-			a, err := netip.ParseAddr(g.HelloSourceAddress)
-			if err != nil {
-				return nil, fmt.Errorf("group %s: hello-source-address %q: %w", name, g.HelloSourceAddress, err)
-			}
-			// Without peers the adverts are multicast, and the source is
-			// the multicast one.
-			if len(iv.Peers) > 0 {
-				iv.UnicastSrc = a.String()
-			} else {
-				iv.McastSrc = a.String()
-			}
-		}
-		if a := g.Authentication; a != nil {
-			switch a.Type {
-			case "plaintext-password":
-				iv.AuthType = "PASS"
-			case "ah":
-				iv.AuthType = "AH"
-			default:
-				return nil, fmt.Errorf("group %s: authentication type %q", name, a.Type)
-			}
-			if err := safe(a.Password, rePassword, "authentication password"); err != nil {
-				return nil, fmt.Errorf("group %s: %w", name, err)
-			}
-			iv.AuthPass = a.Password
-		}
-		if t := g.Track; t != nil {
-			iv.DontTrackPrimary = t.ExcludeVRRPInterface
-			for _, i := range t.Interface {
-				if err := safe(i, reIfname, "track interface"); err != nil {
-					return nil, fmt.Errorf("group %s: %w", name, err)
-				}
-			}
-			iv.TrackInterfaces = sortedUnique(t.Interface)
+			return nil, fmt.Errorf("group %s: %w", name, err)
 		}
 		if g.HealthCheck.Configured() {
 			s, err := healthScript("healthcheck_group_"+name, g.HealthCheck)
@@ -293,30 +191,20 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 			v.Scripts = append(v.Scripts, s)
 			iv.TrackScript = s.Name
 		}
-		gv, err := garp(g.Garp)
-		if err != nil {
-			return nil, fmt.Errorf("group %s: %w", name, err)
-		}
-		if gv != nil {
-			// keepalived has no per-instance GARP interval: it belongs to
-			// the interface (garp_group). Verify refused two intervals on
-			// one interface.
-			if nonZero(gv.Interval) && fam != 0 {
-				gg := garpGroups[g.Interface]
-				if gg == nil {
-					gg = &garpGroupView{Interface: g.Interface}
-					garpGroups[g.Interface] = gg
-				}
-				if fam == 4 {
-					gg.GarpInterval = gv.Interval
-				} else {
-					gg.GnaInterval = gv.Interval
-				}
+		// keepalived has no per-instance GARP interval: it belongs to the
+		// interface (garp_group). Verify refused two intervals on one
+		// interface.
+		if fam := g.family(); iv.Garp != nil && nonZero(iv.Garp.Interval) && fam != 0 {
+			gg := garpGroups[g.Interface]
+			if gg == nil {
+				gg = &garpGroupView{Interface: g.Interface}
+				garpGroups[g.Interface] = gg
 			}
-			iv.Garp = gv
-		}
-		if iv.Notify, err = notify(g.TransitionScript); err != nil {
-			return nil, fmt.Errorf("group %s: %w", name, err)
+			if fam == 4 {
+				gg.GarpInterval = iv.Garp.Interval
+			} else {
+				gg.GnaInterval = iv.Garp.Interval
+			}
 		}
 		v.Instances = append(v.Instances, iv)
 	}
@@ -326,12 +214,9 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 
 	for _, name := range cfg.SyncGroupNames() {
 		sg := cfg.SyncGroup[name]
-		if err := safe(name, reName, "sync-group name"); err != nil {
-			return nil, err
-		}
-		sv := syncGroupView{Name: name}
+		sv := syncGroupView{Name: name, Notify: notify(sg.TransitionScript)}
 		for _, m := range sortedUnique(sg.Member) {
-			if enabled[m] {
+			if g := cfg.Group[m]; g != nil && !g.Disable {
 				sv.Members = append(sv.Members, m)
 			}
 		}
@@ -348,11 +233,8 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 			v.Scripts = append(v.Scripts, s)
 			sv.TrackScript = s.Name
 		}
-		var err error
-		if sv.Notify, err = notify(sg.TransitionScript); err != nil {
-			return nil, fmt.Errorf("sync-group %s: %w", name, err)
-		}
 		if cfg.Hooked(name) {
+			var err error
 			if sv.Notify, err = hooks(sv.Notify, name, env); err != nil {
 				return nil, fmt.Errorf("sync-group %s: %w", name, err)
 			}
@@ -360,6 +242,99 @@ func buildView(cfg *Config, env *handler.Env) (*view, error) {
 		v.SyncGroups = append(v.SyncGroups, sv)
 	}
 	return v, nil
+}
+
+// instance is the vrrp_instance of group name, which runs VRRP version
+// (0: keepalived's default) unless it is IPv6. Its health-check is the
+// caller's: the script goes beside the instances.
+func instance(name string, g *Group, version int) (instanceView, error) {
+	advert, err := advertCentis(g.AdvertiseInterval)
+	if err != nil {
+		return instanceView{}, fmt.Errorf("advertise-interval: %w", err)
+	}
+	if advert%100 != 0 && !g.runsVersion3(version) {
+		return instanceView{}, fmt.Errorf("advertise-interval %s: a fraction needs VRRP version 3", g.AdvertiseInterval)
+	}
+	iv := instanceView{
+		Name:      name,
+		Interface: g.Interface,
+		VRID:      g.VRID,
+		Priority:  g.Priority,
+		AdvertInt: formatCentis(advert),
+		NoPreempt: g.NoPreempt,
+		Garp:      garp(g.Garp),
+		Notify:    notify(g.TransitionScript),
+	}
+	if !g.NoPreempt {
+		// keepalived ignores a preempt delay with nopreempt; the schema's
+		// default of 0 is there on every group.
+		iv.PreemptDelay = g.PreemptDelay
+	}
+	if g.RFC3768Compatibility {
+		iv.Vmac = vmacName(g)
+		if len(iv.Vmac) > maxIfname {
+			return instanceView{}, fmt.Errorf("virtual MAC interface name %s is longer than %d characters", iv.Vmac, maxIfname)
+		}
+	}
+	if iv.VIPs, err = vips("address", g.Address); err != nil {
+		return instanceView{}, err
+	}
+	if iv.ExcludedVIPs, err = vips("excluded-address", g.ExcludedAddress); err != nil {
+		return instanceView{}, err
+	}
+	for _, peer := range g.PeerAddress {
+		a, err := netip.ParseAddr(peer)
+		if err != nil {
+			return instanceView{}, fmt.Errorf("peer-address %q: %w", peer, err)
+		}
+		iv.Peers = append(iv.Peers, a.String())
+	}
+	if g.HelloSourceAddress != "" {
+		a, err := netip.ParseAddr(g.HelloSourceAddress)
+		if err != nil {
+			return instanceView{}, fmt.Errorf("hello-source-address %q: %w", g.HelloSourceAddress, err)
+		}
+		// Without peers the adverts are multicast, and the source is the
+		// multicast one.
+		if len(iv.Peers) > 0 {
+			iv.UnicastSrc = a.String()
+		} else {
+			iv.McastSrc = a.String()
+		}
+	}
+	if a := g.Authentication; a != nil {
+		switch a.Type {
+		case "plaintext-password":
+			iv.AuthType = "PASS"
+		case "ah":
+			iv.AuthType = "AH"
+		default:
+			return instanceView{}, fmt.Errorf("authentication type %q", a.Type)
+		}
+		iv.AuthPass = a.Password
+	}
+	if t := g.Track; t != nil {
+		iv.DontTrackPrimary = t.ExcludeVRRPInterface
+		iv.TrackInterfaces = sortedUnique(t.Interface)
+	}
+	return iv, nil
+}
+
+// vips lays out a group's address or excluded-address list (named list).
+func vips(list string, addrs map[string]*Address) ([]vipView, error) {
+	var out []vipView
+	for _, a := range sortedKeys(addrs) {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w", list, a, err)
+		}
+		v := vipView{Addr: p.String()}
+		if x := addrs[a]; x != nil {
+			v.Dev = x.Interface
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // hooks points the sync-group's master, backup and fault notifies at
@@ -389,32 +364,17 @@ func hooks(n notifyView, group string, env *handler.Env) (notifyView, error) {
 	return n, nil
 }
 
-func notify(t *TransitionScript) (notifyView, error) {
-	var n notifyView
+func notify(t *TransitionScript) notifyView {
 	if t == nil {
-		return n, nil
+		return notifyView{}
 	}
-	for _, s := range []string{t.Master, t.Backup, t.Fault, t.Stop} {
-		if s != "" {
-			if err := safe(s, reScript, "transition-script"); err != nil {
-				return n, err
-			}
-		}
-	}
-	return notifyView{Master: t.Master, Backup: t.Backup, Fault: t.Fault, Stop: t.Stop}, nil
+	return notifyView{Master: t.Master, Backup: t.Backup, Fault: t.Fault, Stop: t.Stop}
 }
 
 func healthScript(name string, h *HealthCheck) (scriptView, error) {
 	s := scriptView{Name: name, Interval: h.Interval, Fall: h.FailureCount}
-	if err := safe(name, reName, "health-check name"); err != nil {
-		// Group names are at most 64 characters: only a bug gets here.
-		return s, err
-	}
 	switch {
 	case h.Script != "":
-		if err := safe(h.Script, reScript, "health-check script"); err != nil {
-			return s, err
-		}
 		s.Command = h.Script
 	case h.Ping != "":
 		a, err := netip.ParseAddr(h.Ping)
@@ -428,19 +388,14 @@ func healthScript(name string, h *HealthCheck) (scriptView, error) {
 	return s, nil
 }
 
-func garp(g *Garp) (*garpView, error) {
+func garp(g *Garp) *garpView {
 	if g == nil {
-		return nil, nil
+		return nil
 	}
 	gv := &garpView{}
-	if g.Interval != "" {
-		if err := safe(g.Interval, reDecimal, "garp interval"); err != nil {
-			return nil, err
-		}
-		// 0 is keepalived's own default: leave it out.
-		if nonZero(g.Interval) {
-			gv.Interval = g.Interval
-		}
+	// 0 is keepalived's own default: leave it out.
+	if nonZero(g.Interval) {
+		gv.Interval = g.Interval
 	}
 	itoa := func(p *int) string {
 		if p == nil {
@@ -452,14 +407,7 @@ func garp(g *Garp) (*garpView, error) {
 	gv.MasterRefresh = itoa(g.MasterRefresh)
 	gv.MasterRefreshRepeat = itoa(g.MasterRefreshRepeat)
 	gv.MasterRepeat = itoa(g.MasterRepeat)
-	return gv, nil
-}
-
-func safe(v string, re interface{ MatchString(string) bool }, what string) error {
-	if !re.MatchString(v) {
-		return fmt.Errorf("%s %q holds characters keepalived.conf cannot carry", what, v)
-	}
-	return nil
+	return gv
 }
 
 func sortedUnique(in []string) []string {

@@ -150,7 +150,7 @@ func TestGenerateGolden(t *testing.T) {
 			if err := verify(cfg, fakeSystem{"eth0": true, "eth1": true, "eth2": true}); err != nil {
 				t.Fatalf("verify: %v", err)
 			}
-			files, err := New().Generate(cfg, testEnv())
+			files, err := New().Generate(stateOf(cfg), testEnv())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -163,7 +163,7 @@ func TestGenerateGolden(t *testing.T) {
 }
 
 func TestGenerateDeleted(t *testing.T) {
-	files, err := New().Generate(nil, testEnv())
+	files, err := New().Generate(State{}, testEnv())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,12 +7,14 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/ctsync/ctsync/internal/cfgerr"
 	"github.com/ctsync/ctsync/internal/handler"
+	"github.com/ctsync/ctsync/internal/schema"
 )
 
 // PingPath is the ping a `health-check ping` runs. keepalived silently
@@ -68,34 +70,142 @@ func defaultExecutable(path string) bool {
 	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
 }
 
-// Values reaching keepalived.conf are re-checked here even though the
-// schema validated them: keepalived's parser splits on white space, treats
-// '#' and '!' as comments and braces as blocks, so one stray character
-// would change the file's meaning rather than fail.
-var (
-	reName      = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$`)
-	reIfname    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,14}$`)
-	reScript    = regexp.MustCompile(`^/[A-Za-z0-9._+/-]{1,254}$`)
-	rePassword  = regexp.MustCompile(`^[!$-&(-:<-\[\]-z|~]{1,8}$`)
-	reDecimal   = regexp.MustCompile(`^[0-9]{1,4}(\.[0-9]{1,3})?$`)
-	reSafeShell = regexp.MustCompile(`^/[A-Za-z0-9._+/@:=,-]*$`)
-)
-
-// Verify implements handler.Handler.
-func (h *Handler) Verify(ctx context.Context, c any, sys handler.System) error {
-	cfg, _ := c.(*Config)
-	if cfg == nil {
-		return nil
+// values lists every value of cfg that reaches keepalived.conf, with the
+// path of the schema node whose type it has: keepalived's parser splits
+// on white space, treats '#' and '!' as comments and braces as blocks,
+// so one stray character would change the file's meaning rather than
+// fail, and the YANG types are what keep such characters out.
+func (c *Config) values() []schema.Value {
+	var vs []schema.Value
+	add := func(v string, p ...string) { vs = append(vs, schema.Value{Path: at(Owned, p...), Value: v}) }
+	num := func(v int, p ...string) { add(strconv.Itoa(v), p...) }
+	garp := func(g *Garp, p ...string) {
+		if g == nil {
+			return
+		}
+		p = append(p, "garp")
+		if g.Interval != "" {
+			add(g.Interval, at(p, "interval")...)
+		}
+		for _, f := range []struct {
+			name string
+			v    *int
+		}{{"master-delay", g.MasterDelay}, {"master-refresh", g.MasterRefresh}, {"master-refresh-repeat", g.MasterRefreshRepeat}, {"master-repeat", g.MasterRepeat}} {
+			if f.v != nil {
+				num(*f.v, at(p, f.name)...)
+			}
+		}
 	}
-	return verify(cfg, sys)
+	health := func(h *HealthCheck, p ...string) {
+		if h == nil {
+			return
+		}
+		p = append(p, "health-check")
+		num(h.FailureCount, at(p, "failure-count")...)
+		num(h.Interval, at(p, "interval")...)
+		if h.Ping != "" {
+			add(h.Ping, at(p, "ping")...)
+		}
+		if h.Script != "" {
+			add(h.Script, at(p, "script")...)
+		}
+	}
+	scripts := func(t *TransitionScript, p ...string) {
+		if t == nil {
+			return
+		}
+		for _, s := range t.scripts() {
+			add(s.path, at(p, "transition-script", s.state)...)
+		}
+	}
+
+	if gp := c.GlobalParameters; gp != nil {
+		if gp.Version != 0 {
+			num(gp.Version, "global-parameters", "version")
+		}
+		if gp.StartupDelay != 0 {
+			num(gp.StartupDelay, "global-parameters", "startup-delay")
+		}
+		garp(gp.Garp, "global-parameters")
+	}
+	for _, name := range c.SyncGroupNames() {
+		sg := c.SyncGroup[name]
+		add(name, "sync-group")
+		for _, m := range sg.Member {
+			add(m, "sync-group", name, "member")
+		}
+		health(sg.HealthCheck, "sync-group", name)
+		scripts(sg.TransitionScript, "sync-group", name)
+	}
+	for _, name := range c.GroupNames() {
+		g := c.Group[name]
+		p := []string{"group", name}
+		add(name, "group")
+		if g.VRID != 0 {
+			num(g.VRID, at(p, "vrid")...)
+		}
+		if g.Interface != "" {
+			add(g.Interface, at(p, "interface")...)
+		}
+		num(g.Priority, at(p, "priority")...)
+		add(g.AdvertiseInterval, at(p, "advertise-interval")...)
+		num(g.PreemptDelay, at(p, "preempt-delay")...)
+		for _, list := range []struct {
+			name  string
+			addrs map[string]*Address
+		}{{"address", g.Address}, {"excluded-address", g.ExcludedAddress}} {
+			for _, a := range sortedKeys(list.addrs) {
+				add(a, at(p, list.name)...)
+				if x := list.addrs[a]; x != nil && x.Interface != "" {
+					add(x.Interface, at(p, list.name, a, "interface")...)
+				}
+			}
+		}
+		for _, peer := range g.PeerAddress {
+			add(peer, at(p, "peer-address")...)
+		}
+		if g.HelloSourceAddress != "" {
+			add(g.HelloSourceAddress, at(p, "hello-source-address")...)
+		}
+		if a := g.Authentication; a != nil {
+			if a.Type != "" {
+				add(a.Type, at(p, "authentication", "type")...)
+			}
+			if a.Password != "" {
+				add(a.Password, at(p, "authentication", "password")...)
+			}
+		}
+		if t := g.Track; t != nil {
+			for _, i := range t.Interface {
+				add(i, at(p, "track", "interface")...)
+			}
+		}
+		health(g.HealthCheck, p...)
+		scripts(g.TransitionScript, p...)
+		garp(g.Garp, p...)
+	}
+	return vs
 }
 
+// Verify implements handler.Handler.
+func (h *Handler) Verify(ctx context.Context, cfg Config, sys handler.System) (handler.NoFacts, error) {
+	return handler.NoFacts{}, verify(&cfg, sys)
+}
+
+// verify checks what the schema cannot: rules across nodes and groups,
+// and the live system.
 func verify(cfg *Config, sys handler.System) error {
+	// The schema refused bad values at set; asking it again keeps a
+	// hand-edited config.boot or a schema bug out of the file, and the
+	// checks below may take every value as well formed.
+	if err := schema.Default().CheckValues(cfg.values()); err != nil {
+		return err
+	}
 	var errs []error
 	add := func(e *cfgerr.Error) { errs = append(errs, e) }
-	base := "high-availability vrrp"
-	ifaceExists := func(path, name string) {
-		if sys == nil || !reIfname.MatchString(name) {
+	base := Owned
+	ifaceExists := func(path []string, name string) {
+		if sys == nil {
 			return
 		}
 		if _, err := sys.Interface(name); err != nil {
@@ -109,30 +219,19 @@ func verify(cfg *Config, sys handler.System) error {
 
 	version := 0
 	if gp := cfg.GlobalParameters; gp != nil {
-		p := base + " global-parameters"
 		version = gp.Version
-		if gp.Version != 0 && gp.Version != 2 && gp.Version != 3 {
-			add(&cfgerr.Error{Path: p + " version", Msg: "must be 2 or 3"})
-		}
-		if gp.StartupDelay < 0 || gp.StartupDelay > 600 {
-			add(&cfgerr.Error{Path: p + " startup-delay", Msg: "must be 0-600 seconds"})
-		}
-		verifyGarp(p+" garp", gp.Garp, add)
 	}
 
 	// Which sync-group each group belongs to.
 	memberOf := map[string]string{}
 	for _, sname := range cfg.SyncGroupNames() {
 		sg := cfg.SyncGroup[sname]
-		p := base + " sync-group " + sname
-		if !reName.MatchString(sname) {
-			add(&cfgerr.Error{Path: p, Msg: "invalid sync-group name", Hint: "letters, digits, '.', '_' and '-', at most 64 characters"})
-		}
+		p := at(base, "sync-group", sname)
 		if len(sg.Member) == 0 {
-			add(&cfgerr.Error{Path: p, Msg: "a sync-group needs at least one member", Hint: fmt.Sprintf("set %s member <group>", p)})
+			add(&cfgerr.Error{Path: p, Msg: "a sync-group needs at least one member", Hint: fmt.Sprintf("set %s member <group>", cfgerr.JoinPath(p))})
 		}
 		for _, m := range sg.Member {
-			mp := p + " member " + m
+			mp := at(p, "member", m)
 			if cfg.Group[m] == nil {
 				add(&cfgerr.Error{Path: mp, Msg: fmt.Sprintf("group %s is not configured", m)})
 				continue
@@ -143,15 +242,14 @@ func verify(cfg *Config, sys handler.System) error {
 			}
 			memberOf[m] = sname
 		}
-		verifyHealth(p+" health-check", sg.HealthCheck, add)
-		verifyScripts(p+" transition-script", sg.TransitionScript, add)
+		verifyHealth(at(p, "health-check"), sg.HealthCheck, add)
+		verifyScripts(at(p, "transition-script"), sg.TransitionScript, add)
 		if cfg.Hooked(sname) && sg.TransitionScript != nil {
-			ts := sg.TransitionScript
-			for _, s := range []struct{ name, val string }{{"master", ts.Master}, {"backup", ts.Backup}, {"fault", ts.Fault}} {
-				if s.val != "" {
+			for _, s := range sg.TransitionScript.scripts() {
+				if s.state != "stop" {
 					add(&cfgerr.Error{
-						Path: p + " transition-script " + s.name,
-						Msg:  "this sync-group runs the conntrack-sync failover hook on " + s.name,
+						Path: at(p, "transition-script", s.state),
+						Msg:  "this sync-group runs the conntrack-sync failover hook on " + s.state,
 						Hint: "set the script on a member group instead, or use transition-script stop",
 					})
 				}
@@ -173,100 +271,63 @@ func verify(cfg *Config, sys handler.System) error {
 
 	for _, name := range cfg.GroupNames() {
 		g := cfg.Group[name]
-		p := base + " group " + name
-		if !reName.MatchString(name) {
-			add(&cfgerr.Error{Path: p, Msg: "invalid group name", Hint: "letters, digits, '.', '_' and '-', at most 64 characters"})
-		}
+		p := at(base, "group", name)
 		if g.VRID == 0 {
-			add(cfgerr.New([]string{p}, "vrid is required").WithHint("set %s vrid <1-255>", p))
-		} else if g.VRID < 1 || g.VRID > 255 {
-			add(&cfgerr.Error{Path: p + " vrid", Msg: "must be 1-255"})
+			add(cfgerr.New(p, "vrid is required").WithHint("set %s vrid <1-255>", cfgerr.JoinPath(p)))
 		}
 		if g.Interface == "" {
-			add(cfgerr.New([]string{p}, "interface is required").WithHint("set %s interface <name>", p))
-		} else if !reIfname.MatchString(g.Interface) {
-			add(&cfgerr.Error{Path: p + " interface", Msg: "invalid interface name"})
+			add(cfgerr.New(p, "interface is required").WithHint("set %s interface <name>", cfgerr.JoinPath(p)))
 		}
 		if len(g.Address) == 0 {
-			add(cfgerr.New([]string{p}, "at least one address is required").WithHint("set %s address <ip/len>", p))
+			add(cfgerr.New(p, "at least one address is required").WithHint("set %s address <ip/len>", cfgerr.JoinPath(p)))
 		}
-		if g.Priority < 1 || g.Priority > 255 {
-			add(&cfgerr.Error{Path: p + " priority", Msg: "must be 1-255"})
-		}
-		if c, err := advertCentis(g.AdvertiseInterval); err != nil {
-			add(&cfgerr.Error{Path: p + " advertise-interval", Msg: "must be 1-255 seconds, or 0.01-255 with VRRP version 3"})
-		} else if c%100 != 0 && !g.runsVersion3(version) {
+		if c, err := advertCentis(g.AdvertiseInterval); err == nil && c%100 != 0 && !g.runsVersion3(version) {
 			// VRRPv2 counts adverts in whole seconds (RFC 3768); keepalived
 			// would round or refuse a fraction.
-			add(&cfgerr.Error{Path: p + " advertise-interval",
+			add(&cfgerr.Error{Path: at(p, "advertise-interval"),
 				Msg:  fmt.Sprintf("%s: fractions of a second need VRRP version 3 (version 2 adverts are whole seconds, 1-255)", g.AdvertiseInterval),
-				Hint: "set " + base + " global-parameters version 3"})
-		}
-		if g.PreemptDelay < 0 || g.PreemptDelay > 1000 {
-			add(&cfgerr.Error{Path: p + " preempt-delay", Msg: "must be 0-1000 seconds"})
+				Hint: "set " + cfgerr.JoinPath(base) + " global-parameters version 3"})
 		}
 
 		fams := map[int]bool{}
 		for _, a := range sortedKeys(g.Address) {
-			ap := p + " address " + a
-			pfx, err := netip.ParsePrefix(a)
-			if err != nil {
-				add(&cfgerr.Error{Path: ap, Msg: "not an IP address with a prefix length"})
-				continue
+			ap := at(p, "address", a)
+			if pfx, err := netip.ParsePrefix(a); err == nil {
+				fams[familyOf(pfx.Addr())] = true
 			}
-			fams[familyOf(pfx.Addr())] = true
-			if dev := g.Address[a].Interface; dev != "" {
-				if !reIfname.MatchString(dev) {
-					add(&cfgerr.Error{Path: ap + " interface", Msg: "invalid interface name"})
-				} else if !g.Disable {
-					ifaceExists(ap+" interface", dev)
-				}
+			if dev := g.Address[a].Interface; dev != "" && !g.Disable {
+				ifaceExists(at(ap, "interface"), dev)
 			}
 		}
 		if len(fams) > 1 {
-			add(&cfgerr.Error{Path: p + " address", Msg: "IPv4 and IPv6 addresses cannot be mixed in one group", Hint: "use one group per address family"})
+			add(&cfgerr.Error{Path: at(p, "address"), Msg: "IPv4 and IPv6 addresses cannot be mixed in one group", Hint: "use one group per address family"})
 		}
 		// Excluded addresses move with the group but are not in its
 		// adverts: either family, any number.
 		for _, a := range sortedKeys(g.ExcludedAddress) {
-			ap := p + " excluded-address " + a
-			pfx, err := netip.ParsePrefix(a)
-			if err != nil {
-				add(&cfgerr.Error{Path: ap, Msg: "not an IP address with a prefix length"})
-				continue
-			}
-			if _, dup := g.Address[pfx.String()]; dup {
-				add(&cfgerr.Error{Path: ap, Msg: "is also an address of the group", Hint: "keep it in one of address and excluded-address"})
-			}
-			if x := g.ExcludedAddress[a]; x != nil && x.Interface != "" {
-				if !reIfname.MatchString(x.Interface) {
-					add(&cfgerr.Error{Path: ap + " interface", Msg: "invalid interface name"})
-				} else if !g.Disable {
-					ifaceExists(ap+" interface", x.Interface)
+			ap := at(p, "excluded-address", a)
+			if pfx, err := netip.ParsePrefix(a); err == nil {
+				if _, dup := g.Address[pfx.String()]; dup {
+					add(&cfgerr.Error{Path: ap, Msg: "is also an address of the group", Hint: "keep it in one of address and excluded-address"})
 				}
+			}
+			if x := g.ExcludedAddress[a]; x != nil && x.Interface != "" && !g.Disable {
+				ifaceExists(at(ap, "interface"), x.Interface)
 			}
 		}
 		fam := g.family()
 
 		for _, peer := range g.PeerAddress {
-			verifyPeer(p+" peer-address "+peer, peer, fam, add)
+			verifyPeer(at(p, "peer-address", peer), peer, fam, add)
 		}
 		if g.HelloSourceAddress != "" {
-			verifyPeer(p+" hello-source-address", g.HelloSourceAddress, fam, add)
+			verifyPeer(at(p, "hello-source-address"), g.HelloSourceAddress, fam, add)
 		}
 
 		if a := g.Authentication; a != nil {
-			ap := p + " authentication"
-			switch {
-			case a.Type == "" || a.Password == "":
+			ap := at(p, "authentication")
+			if a.Type == "" || a.Password == "" {
 				add(&cfgerr.Error{Path: ap, Msg: "type and password are both required"})
-			case a.Type != "plaintext-password" && a.Type != "ah":
-				add(&cfgerr.Error{Path: ap + " type", Msg: "must be plaintext-password or ah"})
-			}
-			if len(a.Password) > 8 {
-				add(&cfgerr.Error{Path: ap + " password", Msg: "at most 8 characters are allowed"})
-			} else if a.Password != "" && !rePassword.MatchString(a.Password) {
-				add(&cfgerr.Error{Path: ap + " password", Msg: "printable characters only, without spaces, quotes, braces, '#', ';' or backslashes"})
 			}
 			if fam == 6 || version == 3 {
 				add(&cfgerr.Error{Path: ap, Msg: "VRRP version 3 has no authentication (IPv6 groups always run version 3)"})
@@ -274,41 +335,36 @@ func verify(cfg *Config, sys handler.System) error {
 		}
 
 		if g.RFC3768Compatibility && g.Interface != "" && g.VRID != 0 {
-			if vmac := vmacName(g); len(vmac) > 15 {
-				add(&cfgerr.Error{Path: p + " rfc3768-compatibility", Msg: fmt.Sprintf("the virtual MAC interface name %s is longer than 15 characters", vmac), Hint: "use a shorter interface name"})
+			if vmac := vmacName(g); len(vmac) > maxIfname {
+				add(&cfgerr.Error{Path: at(p, "rfc3768-compatibility"), Msg: fmt.Sprintf("the virtual MAC interface name %s is longer than %d characters", vmac, maxIfname), Hint: "use a shorter interface name"})
 			}
 		}
 
-		if t := g.Track; t != nil {
+		if t := g.Track; t != nil && !g.Disable {
 			for _, i := range t.Interface {
-				if !reIfname.MatchString(i) {
-					add(&cfgerr.Error{Path: p + " track interface " + i, Msg: "invalid interface name"})
-				} else if !g.Disable {
-					ifaceExists(p+" track interface "+i, i)
-				}
+				ifaceExists(at(p, "track", "interface", i), i)
 			}
 		}
-		verifyHealth(p+" health-check", g.HealthCheck, add)
+		verifyHealth(at(p, "health-check"), g.HealthCheck, add)
 		if sg, ok := memberOf[name]; ok && g.HealthCheck.Configured() {
 			add(&cfgerr.Error{
-				Path: p + " health-check",
+				Path: at(p, "health-check"),
 				Msg:  fmt.Sprintf("group %s is a member of sync-group %s and cannot have its own health-check", name, sg),
-				Hint: fmt.Sprintf("set it on the sync-group: set %s sync-group %s health-check ...", base, sg),
+				Hint: fmt.Sprintf("set it on the sync-group: set %s sync-group %s health-check ...", cfgerr.JoinPath(base), sg),
 			})
 		}
-		verifyScripts(p+" transition-script", g.TransitionScript, add)
-		verifyGarp(p+" garp", g.Garp, add)
+		verifyScripts(at(p, "transition-script"), g.TransitionScript, add)
 
 		// A disabled group is not rendered: it cannot clash with anything
 		// on the live system.
-		if g.Disable || g.Interface == "" || !reIfname.MatchString(g.Interface) {
+		if g.Disable || g.Interface == "" {
 			continue
 		}
-		ifaceExists(p+" interface", g.Interface)
+		ifaceExists(at(p, "interface"), g.Interface)
 		if g.VRID != 0 && fam != 0 {
 			k := vridKey{g.Interface, fam, g.VRID}
 			if other, dup := vrids[k]; dup {
-				add(&cfgerr.Error{Path: p + " vrid", Msg: fmt.Sprintf("vrid %d is already used by group %s on %s for IPv%d", g.VRID, other, g.Interface, fam)})
+				add(&cfgerr.Error{Path: at(p, "vrid"), Msg: fmt.Sprintf("vrid %d is already used by group %s on %s for IPv%d", g.VRID, other, g.Interface, fam)})
 			} else {
 				vrids[k] = name
 			}
@@ -316,7 +372,7 @@ func verify(cfg *Config, sys handler.System) error {
 		if g.Garp != nil && nonZero(g.Garp.Interval) && fam != 0 {
 			k := garpKey{g.Interface, fam}
 			if other, dup := garps[k]; dup && cfg.Group[other].Garp.Interval != g.Garp.Interval {
-				add(&cfgerr.Error{Path: p + " garp interval", Msg: fmt.Sprintf("group %s on %s uses garp interval %s: one interval applies per interface", other, g.Interface, cfg.Group[other].Garp.Interval)})
+				add(&cfgerr.Error{Path: at(p, "garp", "interval"), Msg: fmt.Sprintf("group %s on %s uses garp interval %s: one interval applies per interface", other, g.Interface, cfg.Group[other].Garp.Interval)})
 			} else if !dup {
 				garps[k] = name
 			}
@@ -325,89 +381,54 @@ func verify(cfg *Config, sys handler.System) error {
 	return errors.Join(errs...)
 }
 
-func verifyPeer(path, addr string, fam int, add func(*cfgerr.Error)) {
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		add(&cfgerr.Error{Path: path, Msg: "not an IP address"})
-		return
-	}
-	if fam != 0 && familyOf(a) != fam {
+// maxIfname is the kernel's limit on an interface name (IFNAMSIZ less
+// the terminating NUL).
+const maxIfname = 15
+
+func verifyPeer(path []string, addr string, fam int, add func(*cfgerr.Error)) {
+	if a, err := netip.ParseAddr(addr); err == nil && fam != 0 && familyOf(a) != fam {
 		add(&cfgerr.Error{Path: path, Msg: fmt.Sprintf("must be an IPv%d address, like the group's addresses", fam)})
 	}
 }
 
-func verifyHealth(path string, h *HealthCheck, add func(*cfgerr.Error)) {
+func verifyHealth(path []string, h *HealthCheck, add func(*cfgerr.Error)) {
 	if h == nil {
 		return
 	}
 	if h.Ping != "" && h.Script != "" {
 		add(&cfgerr.Error{Path: path, Msg: "ping and script cannot both be set"})
 	}
-	if h.Ping != "" {
-		if _, err := netip.ParseAddr(h.Ping); err != nil {
-			add(&cfgerr.Error{Path: path + " ping", Msg: "not an IP address"})
-		} else if !executable(PingPath) {
-			add(&cfgerr.Error{Path: path + " ping", Msg: PingPath + " is not installed", Hint: "install iputils-ping"})
-		}
+	if h.Ping != "" && !executable(PingPath) {
+		add(&cfgerr.Error{Path: at(path, "ping"), Msg: PingPath + " is not installed", Hint: "install iputils-ping"})
 	}
 	if h.Script != "" {
-		verifyScript(path+" script", h.Script, add)
-	}
-	if h.Interval < 1 || h.Interval > 86400 {
-		add(&cfgerr.Error{Path: path + " interval", Msg: "must be 1-86400 seconds"})
-	}
-	if h.FailureCount < 1 || h.FailureCount > 1000 {
-		add(&cfgerr.Error{Path: path + " failure-count", Msg: "must be 1-1000"})
+		verifyScript(at(path, "script"), h.Script, add)
 	}
 }
 
-func verifyScripts(path string, t *TransitionScript, add func(*cfgerr.Error)) {
+func verifyScripts(path []string, t *TransitionScript, add func(*cfgerr.Error)) {
 	if t == nil {
 		return
 	}
-	for _, s := range []struct{ name, val string }{{"master", t.Master}, {"backup", t.Backup}, {"fault", t.Fault}, {"stop", t.Stop}} {
-		if s.val != "" {
-			verifyScript(path+" "+s.name, s.val, add)
-		}
+	for _, s := range t.scripts() {
+		verifyScript(at(path, s.state), s.path, add)
 	}
 }
 
-func verifyScript(path, script string, add func(*cfgerr.Error)) {
-	switch {
-	case !reScript.MatchString(script):
-		add(&cfgerr.Error{Path: path, Msg: "must be an absolute path of letters, digits, '.', '_', '+', '/' and '-'"})
-	case !executable(script):
+func verifyScript(path []string, script string, add func(*cfgerr.Error)) {
+	if !executable(script) {
 		add(&cfgerr.Error{Path: path, Msg: fmt.Sprintf("%s does not exist or is not executable", script)})
-	default:
-		if err := scriptSafe(script); err != nil {
-			add(&cfgerr.Error{Path: path, Msg: fmt.Sprintf("keepalived runs it as root, so only root may be able to change it: %v", err),
-				Hint: "install the script root-owned, mode 0755 or stricter, in a directory only root can write (such as /usr/local/sbin)"})
-		}
-	}
-}
-
-func verifyGarp(path string, g *Garp, add func(*cfgerr.Error)) {
-	if g == nil {
 		return
 	}
-	if g.Interval != "" && !reDecimal.MatchString(g.Interval) {
-		add(&cfgerr.Error{Path: path + " interval", Msg: "must be a number of seconds, at most 3 decimals"})
-	}
-	for _, f := range []struct {
-		name   string
-		v      *int
-		lo, hi int
-	}{
-		{"master-delay", g.MasterDelay, 1, 1000},
-		{"master-refresh", g.MasterRefresh, 0, 255},
-		{"master-refresh-repeat", g.MasterRefreshRepeat, 1, 255},
-		{"master-repeat", g.MasterRepeat, 1, 255},
-	} {
-		if f.v != nil && (*f.v < f.lo || *f.v > f.hi) {
-			add(&cfgerr.Error{Path: path + " " + f.name, Msg: fmt.Sprintf("must be %d-%d", f.lo, f.hi)})
-		}
+	if err := scriptSafe(script); err != nil {
+		add(&cfgerr.Error{Path: path, Msg: fmt.Sprintf("keepalived runs it as root, so only root may be able to change it: %v", err),
+			Hint: "install the script root-owned, mode 0755 or stricter, in a directory only root can write (such as /usr/local/sbin)"})
 	}
 }
+
+// at is path p extended by words, in a slice of its own: paths are built
+// from shared prefixes.
+func at(p []string, words ...string) []string { return append(slices.Clip(p), words...) }
 
 // nonZero reports whether a decimal interval asks for anything.
 func nonZero(interval string) bool {

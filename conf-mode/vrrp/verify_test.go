@@ -168,7 +168,7 @@ func TestVerifyRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := configOf(t, tt.lines...)
-			err := New().Verify(context.Background(), cfg, sys)
+			_, err := New().Verify(context.Background(), *cfg, sys)
 			var got []string
 			for _, e := range cfgerr.List(err) {
 				var ce *cfgerr.Error
@@ -196,13 +196,14 @@ func TestVerifyDefensive(t *testing.T) {
 			Authentication: &Authentication{Type: "plaintext-password", Password: `a"b`},
 		},
 	}}
+	// The schema's own words, as `set` would have said them.
 	want := []string{
-		"high-availability vrrp group bad name: invalid group name (letters, digits, '.', '_' and '-', at most 64 characters)",
-		"high-availability vrrp group bad name vrid: must be 1-255",
-		"high-availability vrrp group bad name interface: invalid interface name",
-		"high-availability vrrp group bad name priority: must be 1-255",
-		"high-availability vrrp group bad name address 10.0.0.1: not an IP address with a prefix length",
-		"high-availability vrrp group bad name authentication password: printable characters only, without spaces, quotes, braces, '#', ';' or backslashes",
+		"high-availability vrrp group 'bad name': must be a name: 1-64 letters, digits, '.', '_' or '-', starting with a letter, digit or '_'",
+		"high-availability vrrp group 'bad name' vrid 300: must be a number between 1 and 255",
+		"high-availability vrrp group 'bad name' interface 'eth0 {': must be an interface name: 1-15 letters, digits, '.', '_', '@' or '-', starting with a letter or digit",
+		"high-availability vrrp group 'bad name' priority 0: must be a number between 1 and 255",
+		"high-availability vrrp group 'bad name' address 10.0.0.1: must be an IPv4 or IPv6 address with a prefix length (192.0.2.1/24, 2001:db8::1/64)",
+		`high-availability vrrp group 'bad name' authentication password a"b: must be 1-8 printable characters without spaces, quotes, braces, '#', ';' or backslashes`,
 	}
 	var got []string
 	for _, e := range cfgerr.List(verify(cfg, fakeSystem{})) {
@@ -218,19 +219,21 @@ func TestVerifyDefensive(t *testing.T) {
 
 // The schema refuses advertise-intervals outside 0.01-255 s or with more
 // than two decimals at `set`, before any handler sees them; Verify and
-// Render refuse them again on a Config built by hand.
+// Render refuse them again on a Config built by hand, Verify with the
+// very error `set` gives.
 func TestAdvertiseIntervalBounds(t *testing.T) {
 	for _, v := range []string{"0", "0.001", "255.01", "256", "-1", "1e2", "0x10"} {
-		if err := schema.Default().Set(configtree.New(), strings.Fields(wan+" advertise-interval "+v)); err == nil {
+		serr := schema.Default().Set(configtree.New(), strings.Fields(wan+" advertise-interval "+v))
+		if serr == nil {
 			t.Errorf("set advertise-interval %s: accepted", v)
+			continue
 		}
 		cfg := &Config{Group: map[string]*Group{"wan": {
 			Interface: "eth0", VRID: 1, Priority: 100, AdvertiseInterval: v,
 			Address: map[string]*Address{"198.18.0.101/24": {}},
 		}}, GlobalParameters: &GlobalParameters{Version: 3}}
-		want := "high-availability vrrp group wan advertise-interval: must be 1-255 seconds, or 0.01-255 with VRRP version 3"
-		if err := verify(cfg, nil); err == nil || err.Error() != want {
-			t.Errorf("verify advertise-interval %s: %v, want %q", v, err, want)
+		if err := verify(cfg, nil); err == nil || err.Error() != serr.Error() {
+			t.Errorf("verify advertise-interval %s: %v, want %q", v, err, serr)
 		}
 		if _, err := Render(cfg, testEnv()); err == nil {
 			t.Errorf("Render advertise-interval %s: accepted", v)
@@ -272,11 +275,11 @@ func TestAdvertCentis(t *testing.T) {
 	}
 }
 
-func TestGetConfig(t *testing.T) {
+func TestLoad(t *testing.T) {
 	h := New()
-	got, err := h.GetConfig(handlertest.Tree(t, "service conntrack-sync interface eth1 peer 192.0.2.2"))
-	if err != nil || got != nil {
-		t.Fatalf("GetConfig without vrrp = %v, %v; want untyped nil", got, err)
+	got, present, err := h.Load(handlertest.Tree(t, "service conntrack-sync interface eth1 peer 192.0.2.2"))
+	if err != nil || present {
+		t.Fatalf("Load without vrrp = %v, %v, %v; want absent", got, present, err)
 	}
 	cfg := configOf(t, wan+" interface eth0", wan+" vrid 1", wan+" address 198.18.0.101/24",
 		wan+" peer-address 198.18.0.3",
@@ -297,8 +300,8 @@ func TestGetConfig(t *testing.T) {
 	tree := handlertest.Tree(t, wan+" interface eth0")
 	vrrp := tree.Get("high-availability", "vrrp")
 	vrrp.Children = append(vrrp.Children, &configtree.Node{Name: "zzz-unknown", Leaf: true, Values: []string{"x"}})
-	if _, err := h.GetConfig(tree); err == nil {
-		t.Error("GetConfig accepted an unknown node")
+	if _, _, err := h.Load(tree); err == nil {
+		t.Error("Load accepted an unknown node")
 	}
 }
 

@@ -36,7 +36,13 @@ func New() *Handler {
 	}
 }
 
-var _ handler.Handler = (*Handler)(nil)
+var (
+	_ handler.Handler[Config, handler.NoFacts]    = (*Handler)(nil)
+	_ handler.Prechecker[Config, handler.NoFacts] = (*Handler)(nil)
+)
+
+// State is the handler's state as the commit engine holds it.
+type State = handler.State[Config, handler.NoFacts]
 
 // Name implements handler.Handler.
 func (h *Handler) Name() string { return "vrrp" }
@@ -49,14 +55,9 @@ func (h *Handler) Owns() []string { return Owned }
 // rewrites keepalived.conf; `high-availability disable` stops keepalived.
 func (h *Handler) Reads() [][]string { return [][]string{Owned, conntrackSync, haDisable} }
 
-// GetConfig implements handler.Handler.
-func (h *Handler) GetConfig(tree *configtree.Node) (any, error) {
-	cfg, err := FromTree(tree, h.multi)
-	if err != nil || cfg == nil {
-		// An untyped nil: a nil *Config in an interface would not be nil.
-		return nil, err
-	}
-	return cfg, nil
+// Load implements handler.Handler.
+func (h *Handler) Load(tree *configtree.Node) (Config, bool, error) {
+	return FromTree(tree, h.multi)
 }
 
 func (h *Handler) timeout() time.Duration { return h.readyTimeout }

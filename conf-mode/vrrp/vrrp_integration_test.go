@@ -6,11 +6,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,97 +19,13 @@ import (
 	"github.com/ctsync/ctsync/internal/sysinfo"
 )
 
-// nsEngines runs keepalived as a child of the test inside a namespace:
-// `ip netns exec` execs it, so the pid is keepalived's own.
-type nsEngines struct {
-	ns   *nstest.NS
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func (e *nsEngines) Ensure(ctx context.Context, spec handler.EngineSpec, restart bool) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.runningLocked() && !restart {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(spec.LogFile), 0o755); err != nil {
-		return err
-	}
-	lf, err := os.OpenFile(spec.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer lf.Close()
-	cmd := e.ns.Cmd(spec.Argv[0], spec.Argv[1:]...)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	e.cmd, e.done = cmd, done
-	return nil
-}
-
-func (e *nsEngines) runningLocked() bool {
-	if e.cmd == nil {
-		return false
-	}
-	select {
-	case <-e.done:
-		return false
-	default:
-		return true
-	}
-}
-
-func (e *nsEngines) Reload(ctx context.Context, name string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.runningLocked() {
-		return fmt.Errorf("reloading %s: not running", name)
-	}
-	return e.cmd.Process.Signal(syscall.SIGHUP)
-}
-
-func (e *nsEngines) Stop(ctx context.Context, name string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.runningLocked() {
-		return nil
-	}
-	e.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-e.done:
-	case <-time.After(10 * time.Second):
-		e.cmd.Process.Kill()
-		<-e.done
-	}
-	return nil
-}
-
-// Adopt finds only what this stand-in started itself: it never runs
-// beside an earlier ctsyncd.
-func (e *nsEngines) Adopt(spec handler.EngineSpec) int { return e.Pid(spec.Name) }
-
-func (e *nsEngines) Pid(name string) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.runningLocked() {
-		return 0
-	}
-	return e.cmd.Process.Pid
-}
-
 // router is one side of the test: a namespace, a root, a handler and its
 // engines.
 type router struct {
 	ns  *nstest.NS
 	env *handler.Env
 	h   *Handler
-	eng *nsEngines
+	eng *nstest.Engines
 	sys *sysinfo.System
 }
 
@@ -124,7 +37,7 @@ func newRouter(t *testing.T, ns *nstest.NS, self string) *router {
 			t.Fatal(err)
 		}
 	}
-	eng := &nsEngines{ns: ns}
+	eng := ns.Engines()
 	h := New()
 	h.configTest = func(ctx context.Context, conf string) error {
 		return configTestWith(ctx, "ip", "netns", "exec", ns.Name, KeepalivedPath, "-t", "-f", conf)
@@ -140,9 +53,8 @@ func newRouter(t *testing.T, ns *nstest.NS, self string) *router {
 	}
 	t.Cleanup(sys.Close)
 	r := &router{ns: ns, h: h, eng: eng, sys: sys, env: &handler.Env{Root: root, Engines: eng, Self: self}}
-	// Registered after the namespace: runs before it is deleted.
+	// Registered after the engines: runs before they are stopped.
 	t.Cleanup(func() {
-		eng.Stop(context.Background(), Engine)
 		if t.Failed() {
 			b, _ := os.ReadFile(Spec(root).LogFile)
 			t.Logf("%s keepalived log:\n%s", ns.Name, b)
@@ -155,15 +67,11 @@ func newRouter(t *testing.T, ns *nstest.NS, self string) *router {
 func (r *router) commit(t *testing.T, prev, cfg *Config) string {
 	t.Helper()
 	ctx := context.Background()
-	if err := r.h.Verify(ctx, cfg, r.sys); err != nil {
+	if _, err := r.h.Verify(ctx, *cfg, r.sys); err != nil {
 		t.Fatalf("%s: verify: %v", r.ns.Name, err)
 	}
 	install(t, r.h, cfg, r.env)
-	var p any
-	if prev != nil {
-		p = prev
-	}
-	out, err := r.h.Apply(ctx, p, cfg, r.env)
+	out, err := r.h.Apply(ctx, stateOf(prev), stateOf(cfg), r.env)
 	if err != nil {
 		t.Fatalf("%s: apply: %v", r.ns.Name, err)
 	}
@@ -306,7 +214,7 @@ func TestFailover(t *testing.T) {
 	// Deleting the subtree stops keepalived.
 	for _, r := range []*router{r1, r2} {
 		install(t, r.h, nil, r.env)
-		if got, err := r.h.Apply(context.Background(), c2, nil, r.env); err != nil || got != "keepalived stopped" {
+		if got, err := r.h.Apply(context.Background(), stateOf(c2), State{}, r.env); err != nil || got != "keepalived stopped" {
 			t.Errorf("%s delete: %q, %v", r.ns.Name, got, err)
 		}
 		if r.eng.Pid(Engine) != 0 {

@@ -3,6 +3,7 @@ package commit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,9 +56,9 @@ func files(t *testing.T, paths ...string) map[string]string {
 
 // failNew fails the apply of the new configuration (vrid 2), not the
 // rollback's re-apply of the previous one.
-func failNew(err error) func(any) error {
-	return func(cfg any) error {
-		if strings.Contains(cfg.(string), "vrid 2") {
+func failNew(err error) func(string) error {
+	return func(cfg string) error {
+		if strings.Contains(cfg, "vrid 2") {
 			return err
 		}
 		return nil
@@ -90,7 +91,7 @@ func TestFailureAtEveryStage(t *testing.T) {
 		},
 		{
 			name:  "precheck",
-			setup: func(_ paths.Root, _, vr *handlertest.Fake) { vr.PrecheckFunc = func(any) error { return boom } },
+			setup: func(_ paths.Root, _, vr *handlertest.Fake) { vr.PrecheckFunc = func(string) error { return boom } },
 			stage: "precheck",
 			calls: []string{"conntrack-sync precheck", "vrrp precheck"},
 		},
@@ -124,7 +125,7 @@ func TestFailureAtEveryStage(t *testing.T) {
 			root := paths.Root{Dir: t.TempDir()}
 			log := &handlertest.CallLog{}
 			ct, vr := handlertest.Pair(root, log)
-			eng := commit.New(commit.Options{Schema: schema.Default(), Handlers: []handler.Handler{ct, vr}, Env: &handler.Env{Root: root}})
+			eng := commit.New(commit.Options{Schema: schema.Default(), Handlers: handlertest.Runners(ct, vr), Env: &handler.Env{Root: root}})
 			ctx := context.Background()
 			if _, err := eng.Commit(ctx, tree(t, base...)); err != nil {
 				t.Fatal(err)
@@ -170,7 +171,7 @@ func TestCheckRunsPrechecksAndInstallsNothing(t *testing.T) {
 	root := paths.Root{Dir: t.TempDir()}
 	log := &handlertest.CallLog{}
 	ct, vr := handlertest.Pair(root, log)
-	eng := commit.New(commit.Options{Schema: schema.Default(), Handlers: []handler.Handler{ct, vr}, Env: &handler.Env{Root: root}})
+	eng := commit.New(commit.Options{Schema: schema.Default(), Handlers: handlertest.Runners(ct, vr), Env: &handler.Env{Root: root}})
 	ctx := context.Background()
 	if err := eng.Check(ctx, tree(t, base...)); err != nil {
 		t.Fatal(err)
@@ -187,7 +188,7 @@ func TestCheckRunsPrechecksAndInstallsNothing(t *testing.T) {
 	if diff := cmp.Diff([]string{"conntrack-sync precheck", "vrrp precheck"}, calls); diff != "" {
 		t.Errorf("check calls (-want +got):\n%s", diff)
 	}
-	vr.PrecheckFunc = func(any) error { return errors.New("keepalived -t refuses it") }
+	vr.PrecheckFunc = func(string) error { return errors.New("keepalived -t refuses it") }
 	if err := eng.Check(ctx, tree(t, base...)); err == nil || !strings.Contains(err.Error(), "keepalived -t refuses it") {
 		t.Errorf("check with a failing precheck = %v", err)
 	}
@@ -201,7 +202,7 @@ func TestJournalRecordsIntentBeforeInstall(t *testing.T) {
 	ct, vr := handlertest.Pair(root, nil)
 	type stop struct{}
 	var armed bool
-	eng := commit.New(commit.Options{Schema: schema.Default(), Handlers: []handler.Handler{ct, vr}, Env: &handler.Env{Root: root},
+	eng := commit.New(commit.Options{Schema: schema.Default(), Handlers: handlertest.Runners(ct, vr), Env: &handler.Env{Root: root},
 		Fault: func(p string) {
 			if armed && p == "installed "+filepath.Base(root.KeepalivedConf()) {
 				panic(stop{})
@@ -239,4 +240,18 @@ func TestJournalRecordsIntentBeforeInstall(t *testing.T) {
 	if diff := cmp.Diff(before, files(t, root.ConntrackdConf(), root.KeepalivedConf())); diff != "" {
 		t.Errorf("Restore (-want +got):\n%s", diff)
 	}
+}
+
+// Handler order is the schema's: a handler whose subtree the schema does
+// not have is a programming error, not a handler that runs last.
+func TestNewRefusesHandlerOutsideTheSchema(t *testing.T) {
+	root := paths.Root{Dir: t.TempDir()}
+	ct, _ := handlertest.Pair(root, nil)
+	stray := &handlertest.Fake{HName: "stray", HOwns: []string{"service", "no-such-thing"}}
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "not in the schema") {
+			t.Fatalf("New = %v, want a panic naming the schema", r)
+		}
+	}()
+	commit.New(commit.Options{Schema: schema.Default(), Handlers: handlertest.Runners(ct, stray), Env: &handler.Env{Root: root}})
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/ctsync/ctsync/internal/atomicfile"
+	"github.com/ctsync/ctsync/internal/configtree"
 )
 
 // A Journal is the one file in which a commit records its intent before
@@ -182,4 +183,33 @@ func (in *Intent) Restore() error {
 func sha(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// journal records the commit's intent: from and to, every file with
+// what it replaces, the handlers it runs. What the journal kept is
+// carried over.
+func (e *Engine) journal(t Txn, revision int, running *configtree.Node, plans []*plan, b *backup) error {
+	rec, err := t.Journal.Read()
+	if err != nil {
+		return err
+	}
+	in := &Intent{FromRevision: revision, ToRevision: revision + 1, From: running.String(), To: t.Candidate.String(), Meta: t.Meta}
+	for _, s := range b.saved {
+		jf := JournalFile{Path: s.path, OldAbsent: s.absent, OldMode: s.mode}
+		if !s.absent {
+			jf.Old = s.data
+			if jf.Old == nil {
+				jf.Old = []byte{}
+			}
+		}
+		if s.data2 != nil {
+			jf.NewSHA256 = sha(s.data2)
+		}
+		in.Files = append(in.Files, jf)
+	}
+	for _, p := range plans {
+		in.Handlers = append(in.Handlers, p.h.Name())
+	}
+	rec.Intent = in
+	return t.Journal.Write(rec)
 }

@@ -56,7 +56,7 @@ func (r *rig) start() {
 	}
 	eng := commit.New(commit.Options{
 		Schema:   schema.Default(),
-		Handlers: []handler.Handler{r.vrrp, r.ct},
+		Handlers: handlertest.Runners(r.vrrp, r.ct),
 		Env:      &handler.Env{Root: r.root},
 		LockPath: r.root.CommitLock(),
 		Fault:    r.at,

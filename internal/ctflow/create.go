@@ -2,9 +2,14 @@ package ctflow
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/mdlayher/netlink"
 )
+
+// tcpEstablished is TCP_CONNTRACK_ESTABLISHED, the state of a flow that
+// carries data (tcpStates names them all).
+const tcpEstablished = 3
 
 // CreateRequest is the IPCTNL_MSG_CT_NEW that creates f in the kernel
 // table as if traffic had passed: both tuples, status, timeout, mark and
@@ -73,4 +78,22 @@ func Create(s BatchSocket, flows []Flow) error {
 		}
 	}
 	return nil
+}
+
+// EstablishedTCP is the TCP flow from src:sport to dst:dport, in state
+// ESTABLISHED, that Create puts in the kernel table as if traffic had
+// passed, for timeout seconds. Its status is left to the kernel; a
+// caller that sets one must include StatusConfirmed.
+func EstablishedTCP(src, dst netip.Addr, sport, dport uint16, timeout uint32) Flow {
+	family := FamilyIPv4
+	if src.Is6() {
+		family = FamilyIPv6
+	}
+	return Flow{
+		Family:  family,
+		Orig:    Tuple{Src: src, Dst: dst, Proto: ProtoTCP, SrcPort: sport, DstPort: dport},
+		Reply:   Tuple{Src: dst, Dst: src, Proto: ProtoTCP, SrcPort: dport, DstPort: sport},
+		Timeout: timeout,
+		State:   tcpEstablished, HasState: true,
+	}
 }

@@ -1,9 +1,10 @@
-// Package ctflow lists the kernel connection-tracking table over netlink
-// one flow at a time. ti-mo/conntrack's Dump and mdlayher/netlink's
-// Conn.Receive both collect a whole multi-part dump before returning, which
-// for a 250,000-entry table means hundreds of MiB; here each datagram is
-// decoded into one reused Flow and handed on before the next is read, so
-// memory stays flat whatever the table size.
+// Package ctflow is ctsync's one conntrack netlink client: it lists the
+// kernel connection-tracking table one flow at a time, and creates,
+// deletes and counts flows. A general netlink client's Receive
+// (mdlayher/netlink's Conn.Receive) collects a whole multi-part dump
+// before returning, which for a 250,000-entry table means hundreds of
+// MiB; here each datagram is decoded into one reused Flow and handed on
+// before the next is read, so memory stays flat whatever the table size.
 package ctflow
 
 import (

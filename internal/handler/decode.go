@@ -13,7 +13,7 @@ import (
 	"github.com/ctsync/ctsync/internal/configtree"
 )
 
-// Decode is GetConfig's common step: the subtree of tree at path, decoded
+// Decode is Load's common step: the subtree of tree at path, decoded
 // into out (a pointer to the handler's typed config, with mapstructure tags
 // named as the schema's nodes). multi tells which leaves are leaf-lists, by
 // full path from the root, as schema.IsMulti does. It reports false when
@@ -39,7 +39,7 @@ func Decode(tree *configtree.Node, path []string, multi func([]string) bool, out
 		return false, fmt.Errorf("building decoder: %w", err)
 	}
 	if err := dec.Decode(node.ToMap(rel)); err != nil {
-		return false, &cfgerr.Error{Path: strings.Join(path, " "), Msg: "cannot decode: " + decodeMessage(err, reflect.TypeOf(out).Elem().String())}
+		return false, &cfgerr.Error{Path: slices.Clone(path), Msg: "cannot decode: " + decodeMessage(err, reflect.TypeOf(out).Elem().String())}
 	}
 	return true, nil
 }

@@ -14,8 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ti-mo/conntrack"
-
+	"github.com/ctsync/ctsync/internal/ctflow"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/transition"
 )
@@ -659,10 +658,11 @@ func (p *Pair) FillSynced(ctx context.Context, n int) error {
 }
 
 // fillTable creates entries first..first+n-1 in the namespace's kernel
-// conntrack table, over four netlink sockets opened in it.
+// conntrack table, over four netlink sockets opened in it, a batch of
+// requests per send.
 func fillTable(ns string, first, n int) error {
 	const workers = 4
-	conns := make([]*conntrack.Conn, 0, workers)
+	conns := make([]*ctflow.Conn, 0, workers)
 	defer func() {
 		for _, c := range conns {
 			c.Close()
@@ -671,7 +671,7 @@ func fillTable(ns string, first, n int) error {
 	// A netlink socket belongs to the namespace it was opened in.
 	if err := inNetns(ns, func() error {
 		for range workers {
-			c, err := conntrack.Dial(nil)
+			c, err := ctflow.Dial()
 			if err != nil {
 				return fmt.Errorf("conntrack netlink: %w", err)
 			}
@@ -688,19 +688,28 @@ func fillTable(ns string, first, n int) error {
 		go func() {
 			defer wg.Done()
 			dst := netip.AddrFrom4([4]byte{192, 0, 2, 1})
+			batch := make([]ctflow.Flow, 0, ctflow.DeleteBatch)
+			flush := func(upTo int) bool {
+				if err := ctflow.Create(c, batch); err != nil {
+					errs[w] = fmt.Errorf("creating conntrack entries up to %d: %w", upTo, err)
+					return false
+				}
+				batch = batch[:0]
+				return true
+			}
 			for k := w; k < n; k += workers {
 				i := first + k
 				src := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-				f := conntrack.NewFlow(6, conntrack.StatusSeenReply|conntrack.StatusAssured|conntrack.StatusConfirmed,
-					src, dst, uint16(1024+i%60000), 80, 3600, 0)
+				f := ctflow.EstablishedTCP(src, dst, uint16(1024+i%60000), 80, 3600)
 				// CONFIRMED must be in the status: the kernel sets it on
 				// creation and refuses (EBUSY) a request that clears it.
-				f.ProtoInfo.TCP = &conntrack.ProtoInfoTCP{State: 3} // established
-				if err := c.Create(f); err != nil {
-					errs[w] = fmt.Errorf("creating conntrack entry %d: %w", i, err)
+				f.Status = ctflow.StatusSeenReply | ctflow.StatusAssured | ctflow.StatusConfirmed
+				batch = append(batch, f)
+				if len(batch) == cap(batch) && !flush(i) {
 					return
 				}
 			}
+			flush(first + n - 1)
 		}()
 	}
 	wg.Wait()

@@ -34,7 +34,7 @@ func newRig(t testing.TB) *rig {
 	r.ct, r.vrrp = handlertest.Pair(r.root, r.log)
 	r.eng = commit.New(commit.Options{
 		Schema:   schema.Default(),
-		Handlers: []handler.Handler{r.vrrp, r.ct}, // priority, not this order, decides
+		Handlers: handlertest.Runners(r.vrrp, r.ct), // priority, not this order, decides
 		Env:      &handler.Env{Root: r.root},
 		LockPath: filepath.Join(r.root.Dir, "commit.lock"),
 	})
@@ -142,7 +142,7 @@ func TestFailedCommitChangesNothing(t *testing.T) {
 		},
 		{
 			name:  "apply of the second handler fails",
-			setup: func(r *rig) { r.vrrp.ApplyFunc = func(any) error { return errors.New("keepalived did not start") } },
+			setup: func(r *rig) { r.vrrp.ApplyFunc = func(string) error { return errors.New("keepalived did not start") } },
 			lines: []string{"set service conntrack-sync accept-protocol tcp"},
 			// conntrack-sync applied, vrrp failed, then both put back
 			// in reverse order.
@@ -154,7 +154,7 @@ func TestFailedCommitChangesNothing(t *testing.T) {
 		{
 			name: "an engine refuses its installed file",
 			setup: func(r *rig) {
-				r.vrrp.PrecheckFunc = func(any) error { return errors.New("keepalived -t refuses keepalived.conf") }
+				r.vrrp.PrecheckFunc = func(string) error { return errors.New("keepalived -t refuses keepalived.conf") }
 			},
 			lines: []string{"set service conntrack-sync accept-protocol tcp"},
 			// Refused before any handler applies: no engine is touched.

@@ -2,7 +2,6 @@ package transition
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -135,28 +134,8 @@ func ensureRunning(ctx context.Context, o *Options, c *conntrackd.Client) (strin
 	return strings.Join(did, ", "), nil
 }
 
-// waitAnswer polls the socket until conntrackd answers, ctx ends, or the
-// process exits.
+// waitAnswer waits until conntrackd answers a statistics request with
+// statistics, ctx ends, or the process exits.
 func waitAnswer(ctx context.Context, c *conntrackd.Client, exited <-chan struct{}) error {
-	wait := 10 * time.Millisecond
-	var last error
-	for {
-		last = answers(ctx, c, time.Second)
-		if last == nil {
-			return nil
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return errors.Join(ctx.Err(), last)
-		case <-exited:
-			t.Stop()
-			return errors.New("process exited")
-		case <-t.C:
-		}
-		if wait < 200*time.Millisecond {
-			wait *= 2
-		}
-	}
+	return conntrackd.WaitAnswer(ctx, func(ctx context.Context) error { return answers(ctx, c, time.Second) }, exited)
 }

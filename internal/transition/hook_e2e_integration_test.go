@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ctsync/ctsync/internal/nstest"
+	"github.com/ctsync/ctsync/internal/nstest/flows"
 	"github.com/ctsync/ctsync/internal/transition"
 )
 
@@ -78,7 +79,7 @@ func TestIntegrationHookThroughTheCLI(t *testing.T) {
 	r1.MustConfigure(pairConfig("200", "198.18.10.2")...)
 	r2.MustConfigure(pairConfig("100", "198.18.10.1")...)
 
-	if err := a.CreateFlows(n); err != nil {
+	if err := flows.Create(a, n); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
@@ -88,7 +89,7 @@ func TestIntegrationHookThroughTheCLI(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	if missing, err := b.MissingFlows(n); err != nil || missing != n {
+	if missing, err := flows.Missing(b, n); err != nil || missing != n {
 		t.Fatalf("r2's kernel already holds %d of the flows before failover (err %v)", n-missing, err)
 	}
 
@@ -97,7 +98,7 @@ func TestIntegrationHookThroughTheCLI(t *testing.T) {
 	if err := hook(t, r2, "master"); err != nil {
 		t.Fatalf("master transition: %v", err)
 	}
-	if missing, err := b.MissingFlows(n); err != nil || missing != 0 {
+	if missing, err := flows.Missing(b, n); err != nil || missing != 0 {
 		t.Fatalf("after master, r2's kernel lacks %d of %d flows (err %v)", missing, n, err)
 	}
 	rec, err := transition.ReadRecord(r2.Root)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/nstest"
+	"github.com/ctsync/ctsync/internal/nstest/flows"
 	"github.com/ctsync/ctsync/internal/paths"
 )
 
@@ -230,7 +231,7 @@ func (r *router) kernelCount() int {
 // createFlows puts n established TCP flows into r's kernel table.
 func (r *router) createFlows(n int) {
 	r.t.Helper()
-	if err := r.ns.CreateFlows(n); err != nil {
+	if err := flows.Create(r.ns, n); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -239,7 +240,7 @@ func (r *router) createFlows(n int) {
 // table lacks.
 func (r *router) missingFlows(n int) int {
 	r.t.Helper()
-	m, err := r.ns.MissingFlows(n)
+	m, err := flows.Missing(r.ns, n)
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -16,9 +16,9 @@
 //
 // fault: shorten the kernel timers.
 //
-// The hook reads only files (the running config and the generated
-// conntrackd.conf) and talks to conntrackd's control socket directly, so
-// it works with ctsyncd stopped: failover never waits on the config
+// The hook reads only files (the failover facts the conntrack-sync
+// handler generates with conntrackd.conf, see Facts) and talks to
+// conntrackd's control socket directly, so it works with ctsyncd stopped: failover never waits on the config
 // service. Every step is bounded in time. Overlapping calls (keepalived
 // runs notify scripts asynchronously) are serialized with a lock and
 // ordered by a ticket taken at start: a call that finds a later ticket
@@ -107,9 +107,9 @@ func Run(ctx context.Context, o Options) error {
 
 	facts, err := readFacts(o.Root.FailoverFacts())
 	if err != nil {
-		// Without the config we cannot know whether to act; acting on
+		// Without the facts we cannot know whether to act; acting on
 		// the wrong group could flush caches, so record and fail.
-		log.Error("reading running config", zap.Error(err))
+		log.Error("reading the failover facts", zap.Error(err))
 		return err
 	}
 	seq, err := nextTicket(ctx, o.Root, o.Group)

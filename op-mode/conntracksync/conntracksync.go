@@ -19,6 +19,7 @@ import (
 	"github.com/ctsync/ctsync/internal/ctdstats"
 	"github.com/ctsync/ctsync/internal/opcmd"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/schema"
 )
 
 // The one-line failures every command of the family can end with.
@@ -59,40 +60,34 @@ type Config struct {
 	DisableExternalCache bool    `json:"disable_external_cache"`
 }
 
-// LoadConfig reads service conntrack-sync from the running config.
+// LoadConfig reads service conntrack-sync from the running config, with
+// the schema's defaults.
 func LoadConfig(root paths.Root) (*Config, error) {
-	f, err := os.Open(root.RunningConfig())
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, ErrNotConfigured
-		}
-		if os.IsPermission(err) {
-			return nil, fmt.Errorf("reading running config: %w", err)
-		}
+	tree, err := schema.Default().ReadConfig(root.RunningConfig())
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, ErrNotConfigured
+	case errors.As(err, new(*os.PathError)):
 		return nil, fmt.Errorf("reading running config: %w", err)
-	}
-	defer f.Close()
-	tree, err := configtree.Parse(f)
-	if err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("reading running config %s: %w", root.RunningConfig(), err)
 	}
 	return configFromTree(tree)
 }
 
+// configFromTree reads the commands' Config from tree, which has the
+// schema's defaults.
 func configFromTree(tree *configtree.Node) (*Config, error) {
 	cs := tree.Get("service", "conntrack-sync")
 	if cs == nil {
 		return nil, ErrNotConfigured
 	}
-	c := &Config{Mode: "multicast", McastGroup: "225.0.0.50"}
-	if g := leaf(cs.Get("mcast-group")); g != "" {
-		c.McastGroup = g
-	}
+	c := &Config{Mode: "multicast", McastGroup: leaf(cs.Get("mcast-group"))}
 	for _, in := range cs.Get("interface").Children {
-		i := Iface{Name: in.Name, Peer: leaf(in.Get("peer")), Port: 3780}
-		if p, err := strconv.Atoi(leaf(in.Get("port"))); err == nil {
-			i.Port = p
-		}
+		i := Iface{Name: in.Name, Peer: leaf(in.Get("peer"))}
+		// A port that is not a number is left at 0: the schema refuses
+		// it at commit, and status only shows it.
+		i.Port, _ = strconv.Atoi(leaf(in.Get("port")))
 		if i.Peer != "" {
 			c.Mode = "unicast"
 		}

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/golden"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/schema"
 	"github.com/ctsync/ctsync/internal/transition"
 	"github.com/google/go-cmp/cmp"
 )
@@ -55,7 +55,7 @@ func TestConfigFromTree(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tree, err := configtree.Parse(strings.NewReader(tt.boot))
+			tree, err := schema.Default().ParseConfig(strings.NewReader(tt.boot))
 			if err != nil {
 				t.Fatal(err)
 			}

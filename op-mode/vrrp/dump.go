@@ -12,9 +12,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/proc"
+	"github.com/ctsync/ctsync/internal/schema"
 )
 
 // The one-line failures every command of the family can end with.
@@ -48,16 +48,13 @@ var dumpTimeout = 5 * time.Second
 // Configured reports whether the running config has high-availability
 // vrrp, so that a missing keepalived can be told apart from no VRRP at all.
 func Configured(root paths.Root) error {
-	f, err := os.Open(root.RunningConfig())
-	if errors.Is(err, os.ErrNotExist) {
+	tree, err := schema.Default().ReadConfig(root.RunningConfig())
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		return ErrNotConfigured
-	}
-	if err != nil {
+	case errors.As(err, new(*os.PathError)):
 		return fmt.Errorf("reading running config: %w", err)
-	}
-	defer f.Close()
-	tree, err := configtree.Parse(f)
-	if err != nil {
+	case err != nil:
 		return fmt.Errorf("reading running config %s: %w", root.RunningConfig(), err)
 	}
 	if !tree.Exists("high-availability", "vrrp", "group") {

@@ -1,7 +1,9 @@
-// Package handlertest has a fake conf-mode handler for tests of the
-// commit engine and of the sessions built on it: it renders the text of
-// every subtree it reads into one file, records its calls, and can be
-// told to fail Verify or Apply.
+// Package handlertest has stand-ins for the tests of the commit engine,
+// of the sessions built on it and of the handlers themselves: a fake
+// conf-mode handler (it renders the text of every subtree it reads into
+// one file, records its calls, and can be told to fail Verify, Precheck
+// or Apply) and fake engines that record what a handler asked of the
+// supervisor.
 package handlertest
 
 import (
@@ -20,20 +22,24 @@ import (
 	"github.com/ctsync/ctsync/internal/schema"
 )
 
-// Fake is a handler.Handler.
+// Fake is a handler.Handler whose config is the text of every subtree
+// it reads.
 type Fake struct {
 	HName  string
 	HOwns  []string
 	HReads [][]string
 	File   string
-	// VerifyFunc and ApplyFunc, when set, decide Verify and Apply (for a
-	// config that is present).
+	// VerifyFunc, PrecheckFunc and ApplyFunc, when set, decide Verify,
+	// Precheck and Apply (for a config that is present).
 	VerifyFunc   func(cfg string) error
-	PrecheckFunc func(cfg any) error
-	ApplyFunc    func(cfg any) error
+	PrecheckFunc func(cfg string) error
+	ApplyFunc    func(cfg string) error
 	// Log, when set, collects "NAME verify" and "NAME apply start|stop".
 	Log *CallLog
 }
+
+// State is a Fake's state.
+type State = handler.State[string, handler.NoFacts]
 
 // CallLog is the calls of one or more Fakes, in order.
 type CallLog struct {
@@ -75,10 +81,10 @@ func (h *Fake) Name() string      { return h.HName }
 func (h *Fake) Owns() []string    { return h.HOwns }
 func (h *Fake) Reads() [][]string { return h.HReads }
 
-// GetConfig is the text of everything the handler reads.
-func (h *Fake) GetConfig(t *configtree.Node) (any, error) {
+// Load is the text of everything the handler reads.
+func (h *Fake) Load(t *configtree.Node) (string, bool, error) {
 	if t.Get(h.HOwns...) == nil {
-		return nil, nil
+		return "", false, nil
 	}
 	var b strings.Builder
 	for _, r := range h.HReads {
@@ -86,51 +92,60 @@ func (h *Fake) GetConfig(t *configtree.Node) (any, error) {
 			b.WriteString(strings.Join(r, " ") + " {\n" + (&configtree.Node{Children: m.Children}).String() + "}\n")
 		}
 	}
-	return b.String(), nil
+	return b.String(), true, nil
 }
 
-func (h *Fake) Verify(_ context.Context, cfg any, _ handler.System) error {
+func (h *Fake) Verify(_ context.Context, cfg string, _ handler.System) (handler.NoFacts, error) {
 	h.Log.add(h.HName + " verify")
 	if h.VerifyFunc != nil {
-		return h.VerifyFunc(cfg.(string))
+		return handler.NoFacts{}, h.VerifyFunc(cfg)
 	}
-	return nil
+	return handler.NoFacts{}, nil
 }
 
 // Precheck stands for an engine testing its generated file.
-func (h *Fake) Precheck(_ context.Context, cfg any, _ map[string]string, _ *handler.Env) error {
+func (h *Fake) Precheck(_ context.Context, s State, _ map[string]string, _ *handler.Env) error {
 	h.Log.add(h.HName + " precheck")
 	if h.PrecheckFunc != nil {
-		return h.PrecheckFunc(cfg)
+		return h.PrecheckFunc(s.Config)
 	}
 	return nil
 }
 
-func (h *Fake) Generate(cfg any, _ *handler.Env) ([]handler.File, error) {
-	if cfg == nil {
+func (h *Fake) Generate(s State, _ *handler.Env) ([]handler.File, error) {
+	if !s.Present {
 		return []handler.File{{Path: h.File}}, nil
 	}
-	return []handler.File{{Path: h.File, Data: []byte(cfg.(string))}}, nil
+	return []handler.File{{Path: h.File, Data: []byte(s.Config)}}, nil
 }
 
-func (h *Fake) Apply(_ context.Context, _, cfg any, _ *handler.Env) (string, error) {
+func (h *Fake) Apply(_ context.Context, _, next State, _ *handler.Env) (string, error) {
 	state := "stop"
-	if cfg != nil {
+	if next.Present {
 		state = "start"
 	}
 	h.Log.add(h.HName + " apply " + state)
-	if h.ApplyFunc != nil && cfg != nil {
-		if err := h.ApplyFunc(cfg); err != nil {
+	if h.ApplyFunc != nil && next.Present {
+		if err := h.ApplyFunc(next.Config); err != nil {
 			return "", err
 		}
 	}
 	return state, nil
 }
 
+// Runners adapts fakes for commit.Options.Handlers.
+func Runners(fakes ...*Fake) []handler.Runner {
+	out := make([]handler.Runner, len(fakes))
+	for i, f := range fakes {
+		out[i] = handler.Adapt(f)
+	}
+	return out
+}
+
 // Tree builds a config tree from `set` lines (without "set") the way a
 // session and a commit do: every line resolved and checked by the schema,
 // then the schema's defaults added, as the commit engine hands the tree to
-// GetConfig.
+// Load.
 func Tree(t testing.TB, lines ...string) *configtree.Node {
 	t.Helper()
 	s := schema.Default()

@@ -49,17 +49,12 @@ func main() {
 				if *markEvery > 0 && i%*markEvery == 0 {
 					mark = 1
 				}
-				batch = append(batch, ctflow.Flow{
-					Family: ctflow.FamilyIPv4,
-					Orig:   ctflow.Tuple{Src: src, Dst: dst, Proto: ctflow.ProtoTCP, SrcPort: sport, DstPort: 80},
-					Reply:  ctflow.Tuple{Src: dst, Dst: src, Proto: ctflow.ProtoTCP, SrcPort: 80, DstPort: sport},
-					// CONFIRMED must be in the status: the kernel sets it
-					// on creation and refuses (EBUSY) a request that
-					// clears it.
-					Status:  ctflow.StatusSeenReply | ctflow.StatusAssured | ctflow.StatusConfirmed,
-					Timeout: 3600, Mark: mark,
-					State: 3, HasState: true, // ESTABLISHED
-				})
+				f := ctflow.EstablishedTCP(src, dst, sport, 80, 3600)
+				// CONFIRMED must be in the status: the kernel sets it on
+				// creation and refuses (EBUSY) a request that clears it.
+				f.Status = ctflow.StatusSeenReply | ctflow.StatusAssured | ctflow.StatusConfirmed
+				f.Mark = mark
+				batch = append(batch, f)
 				if len(batch) == cap(batch) {
 					if err := flush(); err != nil {
 						errs <- fmt.Errorf("flows up to %d: %w", i, err)
