@@ -103,7 +103,7 @@ func (c *completer) choices(words []string) []schema.Completion {
 		return opCompletions(args)
 	case "commit":
 		if len(args) == 0 {
-			return []schema.Completion{{Word: "check", Help: "Check the candidate without committing"}, {Word: "comment", Help: "Commit with a comment for the archive"}, {Word: "confirmed", Help: "Commit; roll back unless confirmed within MINUTES"}}
+			return []schema.Completion{{Word: "check", Help: "Check the candidate without committing"}, {Word: "comment", Help: "Commit with a comment for the archive"}, {Word: "confirmed", Help: "Commit; roll back unless confirmed within MINUTES"}, {Word: "local", Help: "Commit on this router only, where config-sync would commit on both"}}
 		}
 	case "compare":
 		if len(args) == 0 {

@@ -65,7 +65,7 @@ func TestCompletions(t *testing.T) {
 		{level: "high-availability vrrp", head: "copy ", want: []string{"group", "sync-group"}, ok: true},
 		{head: "run sh", partial: "sh", want: []string{"show"}, ok: true},
 		{head: "run show conf", partial: "conf", want: []string{"configuration"}, ok: true},
-		{head: "commit ", want: []string{"check", "comment", "confirmed"}, ok: true},
+		{head: "commit ", want: []string{"check", "comment", "confirmed", "local"}, ok: true},
 		{head: "compare ", want: []string{"saved", "<N>"}, ok: true},
 		{head: "rollback ", want: []string{"<N>"}, ok: true},
 		{head: "discard ", ok: false},

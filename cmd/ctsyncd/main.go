@@ -138,7 +138,7 @@ func run(root paths.Root, ctsyncBin, notifySocket string, log *zap.Logger) error
 	srv := &configd.Server{Root: root, Schema: s, Engine: eng, Log: log, Engines: sup, Fault: fault}
 	go met.Run(ctx)
 
-	psvc, err := startPair(root, s, eng, srv, log)
+	psvc, err := startPair(ctx, root, s, eng, srv, log)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"go.uber.org/zap"
@@ -21,9 +22,9 @@ import (
 // startPair makes (or reads) this node's identity, puts the recorded
 // maintenance or handover back into the weight file keepalived tracks,
 // and hands the channel to the pair handler, whose Apply (at Boot and at
-// every commit) starts it. The channel carries the pair view and
-// handover requests; the failover hook never uses it.
-func startPair(root paths.Root, s *schema.Schema, eng *commit.Engine, srv *configd.Server, log *zap.Logger) (*pair.Service, error) {
+// every commit) starts it. The channel carries the pair view, handover
+// requests and config sync; the failover hook never uses it.
+func startPair(ctx context.Context, root paths.Root, s *schema.Schema, eng *commit.Engine, srv *configd.Server, log *zap.Logger) (*pair.Service, error) {
 	id, err := pair.LoadOrCreate(root)
 	if err != nil {
 		return nil, err
@@ -49,7 +50,14 @@ func startPair(root paths.Root, s *schema.Schema, eng *commit.Engine, srv *confi
 			return r.Ready, r.Reason
 		},
 	}
-	svc := &pair.Service{Identity: id, Collector: coll, Log: log.Named("pair")}
+	svc := &pair.Service{Identity: id, Collector: coll, Log: log.Named("pair"), Local: pairLocal{srv}}
+	srv.Pair = pairSync{svc}
+	// Stopping must not wait, commit lock held, for a peer's commit
+	// that is only prepared here.
+	go func() {
+		<-ctx.Done()
+		svc.DropPrepared("ctsyncd is stopping")
+	}()
 	svc.TakeOver = func(ctx context.Context, force bool) (string, error) {
 		msg, err := pair.TakeOverLocal(ctx, coll, force)
 		if err == nil {
@@ -79,6 +87,62 @@ func startPair(root paths.Root, s *schema.Schema, eng *commit.Engine, srv *confi
 			return svc.Failover(ctx, force)
 		},
 	}
+	srv.Ops["pair-config-diff"] = func(ctx context.Context, args []string) (string, error) {
+		if len(args) != 0 {
+			return "", fmt.Errorf("usage: show high-availability config-diff")
+		}
+		d, err := svc.Diff(ctx)
+		if err != nil {
+			return "", err
+		}
+		b, err := json.Marshal(d)
+		return string(b), err
+	}
+	srv.Ops["pair-config-sync"] = func(ctx context.Context, args []string) (string, error) {
+		user := configd.UserFrom(ctx)
+		switch {
+		case len(args) == 1 && args[0] == "from-peer":
+			log.Info("config-sync from the peer requested", zap.String("user", user))
+			return svc.SyncFromPeer(ctx, user)
+		case len(args) == 1 && args[0] == "to-peer":
+			log.Info("config-sync to the peer requested", zap.String("user", user))
+			return svc.SyncToPeer(ctx, user)
+		}
+		return "", fmt.Errorf("usage: request high-availability config-sync from-peer|to-peer")
+	}
 	log.Info("pair identity", zap.String("identity", id.Fingerprint))
 	return svc, nil
+}
+
+// pairSync gives the commit path config sync (configd.PairSync).
+type pairSync struct{ svc *pair.Service }
+
+func (p pairSync) Begin(ctx context.Context, prev, cand *configtree.Node, user string, local bool) (configd.PairTxn, string, error) {
+	t, note, err := p.svc.Begin(ctx, prev, cand, user, local)
+	if t == nil {
+		// A nil *Txn is not a nil PairTxn.
+		return nil, note, err
+	}
+	return t, note, err
+}
+
+// pairLocal gives config sync the commit path (pair.Local).
+type pairLocal struct{ srv *configd.Server }
+
+func (l pairLocal) Hold(ctx context.Context) (pair.Held, error) {
+	h, err := l.srv.HoldCommits(ctx, pair.HoldWait)
+	if err != nil {
+		return nil, err
+	}
+	return pairHeld{h}, nil
+}
+
+type pairHeld struct{ *configd.Held }
+
+func (h pairHeld) Commit(ctx context.Context, cand *configtree.Node, user, comment string) (int, []string, error) {
+	res, seq, err := h.Held.Commit(ctx, cand, user, comment)
+	if err != nil {
+		return 0, nil, err
+	}
+	return seq, res.Messages, nil
 }

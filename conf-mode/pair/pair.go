@@ -60,6 +60,10 @@ type Config struct {
 	PeerIdentity string `mapstructure:"peer-identity"`
 	LocalAddress string `mapstructure:"local-address"`
 	Port         int    `mapstructure:"port"`
+	// ConfigSync is read by the commit path (internal/pair's Begin),
+	// which looks at the candidate itself: the channel does not change
+	// with it.
+	ConfigSync bool `mapstructure:"config-sync"`
 	// SyncInterfaces are the conntrack-sync interfaces, whose first IPv4
 	// address is the default local address.
 	SyncInterfaces []string `mapstructure:"-"`

@@ -44,6 +44,7 @@ const (
 	KindAutoRollback  = "auto-rollback"  // ctsyncd undid an unconfirmed commit
 	KindBoot          = "boot"           // ctsyncd applied the saved or a fallback config at start
 	KindMerge         = "merge"          // a commit merged with another session's
+	KindConfigSync    = "config-sync"    // the synced part as the pair's peer committed it (or as taken from it)
 )
 
 // Entry is one archived commit.

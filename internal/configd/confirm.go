@@ -100,7 +100,7 @@ func (s *Server) CommitWith(ctx context.Context, c *configtree.Node, o session.C
 		m.Kind = archive.KindCommitConfirm
 		m.Confirm = &Pending{User: o.User, Deadline: s.now().Add(o.Confirm), Previous: prev.String()}
 	}
-	res, e, err := s.commitLocked(ctx, c, m)
+	res, e, err := s.commitPaired(ctx, prev, c, m, o)
 	if err != nil {
 		s.Log.Warn("commit failed", zap.String("user", o.User), zap.Error(err))
 		return nil, err

@@ -51,6 +51,9 @@ type Server struct {
 	// Ops are more op-mode requests, by Request.Op, that other parts of
 	// ctsyncd answer (the pair channel's "pair-view", "pair-failover").
 	Ops map[string]func(ctx context.Context, args []string) (string, error)
+	// Pair, when set, makes a commit that changes the synced part a
+	// commit of the pair (config sync).
+	Pair PairSync
 
 	mu       sync.Mutex
 	sessions map[*session.Session]struct{}
@@ -380,6 +383,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	}()
 	sess := session.New(s.Root, s.Schema, s)
 	sess.SetUser(userName(cred))
+	ctx = context.WithValue(ctx, userKey{}, userName(cred))
 	if cred != nil {
 		sess.SetFiles(&peerFiles{cred: *cred})
 	}

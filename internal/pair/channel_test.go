@@ -140,12 +140,24 @@ func TestPinning(t *testing.T) {
 func TestRequestBounds(t *testing.T) {
 	t.Run("size", func(t *testing.T) {
 		var hdr [4]byte
-		binary.BigEndian.PutUint32(hdr[:], MaxRequest+1)
+		binary.BigEndian.PutUint32(hdr[:], MaxSyncRequest+1)
 		// The length alone is refused: nothing is read or allocated for
 		// the body.
 		_, err := DecodeRequest(bytes.NewReader(hdr[:]))
 		if !errors.Is(err, ErrTooLarge) {
 			t.Fatalf("got %v, want ErrTooLarge", err)
+		}
+		// Only a prepare, which carries a synced part, may be larger
+		// than MaxRequest.
+		for _, op := range []string{OpStatus, OpCommit} {
+			body := `{"op":"` + op + `"` + strings.Repeat(" ", MaxRequest) + `}`
+			var b bytes.Buffer
+			binary.BigEndian.PutUint32(hdr[:], uint32(len(body)))
+			b.Write(hdr[:])
+			b.WriteString(body)
+			if _, err := DecodeRequest(&b); !errors.Is(err, ErrTooLarge) {
+				t.Errorf("%s of %d bytes: got %v, want ErrTooLarge", op, len(body), err)
+			}
 		}
 		var big bytes.Buffer
 		if err := writeMsg(&big, Request{Op: strings.Repeat("x", MaxRequest)}, MaxRequest); !errors.Is(err, ErrTooLarge) {
@@ -153,7 +165,13 @@ func TestRequestBounds(t *testing.T) {
 		}
 	})
 	t.Run("malformed", func(t *testing.T) {
-		for _, body := range []string{`{"op":"status","extra":1}`, `{"op":"reboot"}`, `{"op":"status","force":true}`, `{"op":"status"} {}`, `[`} {
+		id := strings.Repeat("ab", idBytes)
+		for _, body := range []string{`{"op":"status","extra":1}`, `{"op":"reboot"}`, `{"op":"status","force":true}`, `{"op":"status"} {}`, `[`,
+			`{"op":"commit"}`, `{"op":"commit","id":"xyz"}`, `{"op":"commit","id":"` + strings.ToUpper(id) + `"}`,
+			`{"op":"commit","id":"` + id + `","synced":"x"}`, `{"op":"abort","id":"` + id + `","force":true}`,
+			`{"op":"prepare","id":"` + id + `"}`, `{"op":"prepare","id":"` + id + `","from":"r1\nr2"}`,
+			`{"op":"prepare","id":"` + id + `","from":"r1","base":"abc"}`, `{"op":"synced","id":"` + id + `"}`,
+			`{"op":"status","user":"root"}`} {
 			var b bytes.Buffer
 			var hdr [4]byte
 			binary.BigEndian.PutUint32(hdr[:], uint32(len(body)))

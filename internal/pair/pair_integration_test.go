@@ -71,11 +71,12 @@ func hasAlarm(v *pair.View, prefix string) bool {
 
 // TestPairLab runs the pair on the two-router lab (real conntrackd,
 // keepalived, nftables and traffic): pinning, the pair view on both
-// nodes, both-MASTER as an alarm, a requested handover with 200 flows,
-// and maintenance across a restart of ctsyncd.
+// nodes, both-MASTER as an alarm, config sync (configSyncLab), a
+// handover refused while r2 is not ready, a requested handover with 200
+// flows, and maintenance across a restart of ctsyncd and keepalived.
 func TestPairLab(t *testing.T) {
 	nstest.Require(t, "conntrackd", "keepalived", "nft", "conntrack")
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	ctsync, _ := nstest.Binaries(t)
 	p, err := lab.StartPair(ctx, lab.PairOptions{BinDir: filepath.Dir(ctsync), WorkDir: t.TempDir(), Out: logWriter{t}})
@@ -154,6 +155,44 @@ func TestPairLab(t *testing.T) {
 		}
 	})
 
+	t.Run("config sync", func(t *testing.T) { configSyncLab(t, ctx, p) })
+
+	t.Run("handover refused while r2 is not ready", func(t *testing.T) {
+		// r2's external cache emptied by a restart of its conntrackd, and
+		// its resync held back: r2 could not take over without losing
+		// flows, and the request says so.
+		if err := p.DropSync(ctx, "r2", true); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := p.DropSync(ctx, "r2", false); err != nil {
+				t.Error(err)
+			}
+		}()
+		if out, err := run(ctx, r2, "restart", "conntrack-sync"); err != nil {
+			t.Fatalf("r2: restart conntrack-sync: %v\n%s", err, out)
+		}
+		waitView(t, ctx, r1, 20*time.Second, "r2 not ready", func(v *pair.View) bool { return v.Peer != nil && !v.Peer.Ready })
+		if ext, err := p.External(ctx, "r2"); err != nil || ext != 0 {
+			t.Errorf("r2: external cache %d (%v) with the resync held back, want 0", ext, err)
+		}
+		out, err := run(ctx, r1, "request", "high-availability", "failover")
+		if err == nil || !strings.Contains(out, "refused: r2 is not ready for failover (") || !strings.Contains(out, "force") {
+			t.Fatalf("request high-availability failover with r2 not ready: %v\n%s", err, out)
+		}
+		t.Logf("r1: %s", strings.TrimSpace(out))
+		if err := p.WaitMaster(ctx, "r1", time.Second); err != nil {
+			t.Errorf("after the refused handover: %v", err)
+		}
+		if v := view(t, ctx, r1); v.Peer == nil || v.Peer.State.Preferred || v.Peer.Weight != 0 {
+			t.Errorf("r2 after the refused handover: %+v", v.Peer)
+		}
+		if err := p.DropSync(ctx, "r2", false); err != nil {
+			t.Fatal(err)
+		}
+		waitView(t, ctx, r1, 30*time.Second, "r2 ready again", func(v *pair.View) bool { return v.Peer != nil && v.Peer.Ready })
+	})
+
 	t.Run("handover", func(t *testing.T) {
 		flows, err := p.StartFlows(ctx, 200, lab.ClientSends)
 		if err != nil {
@@ -219,6 +258,22 @@ func TestPairLab(t *testing.T) {
 		time.Sleep(5 * time.Second)
 		if err := p.WaitMaster(ctx, "r2", time.Second); err != nil {
 			t.Errorf("after r1's ctsyncd restarted in maintenance: %v", err)
+		}
+		// keepalived too: a new keepalived reads the weight file at its
+		// start, and stays BACKUP.
+		old, err := r1.EnginePid("keepalived")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := run(ctx, r1, "restart", "vrrp"); err != nil {
+			t.Fatalf("r1: restart vrrp: %v\n%s", err, out)
+		}
+		if pid, err := r1.EnginePid("keepalived"); err != nil || pid == old {
+			t.Fatalf("r1: keepalived pid %d -> %d (%v): not restarted", old, pid, err)
+		}
+		time.Sleep(5 * time.Second)
+		if err := p.WaitMaster(ctx, "r2", time.Second); err != nil {
+			t.Errorf("after r1's keepalived restarted in maintenance: %v", err)
 		}
 		waitView(t, ctx, r2, 15*time.Second, "r1 in maintenance", func(v *pair.View) bool { return v.Peer != nil && v.Peer.State.Maintenance })
 		if out, _ := run(ctx, r2, "show", "high-availability"); !strings.Contains(out, "ON") {

@@ -41,6 +41,15 @@ type Service struct {
 	// TakeOver makes this node master on the peer's request (see
 	// Handover); nil refuses.
 	TakeOver func(ctx context.Context, force bool) (string, error)
+	// Local is this node's config service, for config sync; nil
+	// refuses the peer's commits.
+	Local Local
+
+	// syncMu guards prep, the commit of the pair prepared here, and
+	// agreed, the last agreed hash recorded.
+	syncMu sync.Mutex
+	prep   *prepared
+	agreed string
 
 	mu      sync.Mutex
 	cfg     *Config
@@ -100,8 +109,11 @@ func (s *Service) Configure(cfg *Config) error {
 	return nil
 }
 
-// Stop closes the channel and waits for its goroutines.
+// Stop closes the channel and waits for its goroutines, except one
+// running a commit the peer asked for (a commit may reconfigure the
+// channel itself). A commit of the pair prepared here is dropped.
 func (s *Service) Stop() {
+	s.dropPrepared("the pair channel stopped")
 	s.mu.Lock()
 	ln, cancel := s.ln, s.cancel
 	s.ln, s.cancel, s.cfg = nil, nil, nil
@@ -140,8 +152,10 @@ func (s *Service) serve(ctx context.Context, ln net.Listener, cfg Config) {
 		}
 		conns.Add(1)
 		go func() {
-			defer conns.Done()
-			s.answer(ctx, tls.Server(c, tc))
+			var once sync.Once
+			detach := func() { once.Do(conns.Done) }
+			defer detach()
+			s.answer(ctx, tls.Server(c, tc), detach)
 		}()
 	}
 }
@@ -151,9 +165,10 @@ func sameIP(a, b string) bool {
 	return x != nil && y != nil && x.Equal(y)
 }
 
-// answer serves one request on one connection, all of it within
-// IOTimeout.
-func (s *Service) answer(ctx context.Context, c *tls.Conn) {
+// answer serves one request on one connection: the handshake and the
+// request within IOTimeout, the answer within its op's bound. detach
+// tells Stop not to wait for this answer.
+func (s *Service) answer(ctx context.Context, c *tls.Conn, detach func()) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(IOTimeout))
 	if err := c.HandshakeContext(ctx); err != nil {
@@ -165,10 +180,25 @@ func (s *Service) answer(ctx context.Context, c *tls.Conn) {
 		_ = writeMsg(c, &Response{Err: err.Error()}, MaxResponse)
 		return
 	}
-	rctx, cancel := context.WithTimeout(ctx, IOTimeout)
+	limit := timeoutFor(req.Op)
+	_ = c.SetDeadline(time.Now().Add(limit))
+	rctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var resp Response
 	switch req.Op {
+	case OpSynced:
+		resp.Synced = s.syncedInfo()
+	case OpPrepare:
+		resp = s.prepare(rctx, req)
+	case OpCommit:
+		// A commit runs to its end: not cut by Stop (the commit may
+		// reconfigure this very channel, whose Stop would wait for it).
+		detach()
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
+		defer ccancel()
+		resp = s.commitPrepared(cctx, req)
+	case OpAbort:
+		s.abortPrepared(req.ID, "aborted by the peer")
 	case OpStatus:
 		resp.Status = s.Collector.Collect(rctx)
 	case OpTakeover:
@@ -196,7 +226,7 @@ func (s *Service) Ask(ctx context.Context, req Request) (*Response, error) {
 }
 
 func ask(ctx context.Context, id *Identity, cfg Config, req Request) (*Response, error) {
-	ctx, cancel := context.WithTimeout(ctx, IOTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeoutFor(req.Op))
 	defer cancel()
 	d := &tls.Dialer{
 		NetDialer: &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(cfg.LocalAddress)}},
@@ -210,11 +240,11 @@ func ask(ctx context.Context, id *Identity, cfg Config, req Request) (*Response,
 	defer c.Close()
 	dl, _ := ctx.Deadline()
 	_ = c.SetDeadline(dl)
-	if err := writeMsg(c, &req, MaxRequest); err != nil {
+	if err := writeMsg(c, &req, maxFor(req.Op)); err != nil {
 		return nil, err
 	}
 	var resp Response
-	if err := readMsg(c, MaxResponse, &resp); err != nil {
+	if _, err := readMsg(c, MaxResponse, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -241,6 +271,9 @@ func (s *Service) PollOnce(ctx context.Context, cfg Config) {
 	}
 	if err == nil && resp.Status == nil {
 		err = errors.New("the peer sent no status")
+	}
+	if err == nil && ctx.Err() == nil {
+		s.noteAgreement(resp.Status.SyncedHash)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

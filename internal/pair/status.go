@@ -45,8 +45,13 @@ type NodeStatus struct {
 	ReadyReason string `json:"ready_reason,omitempty"`
 	// Revision is the newest commit archived; SyncedHash the SHA-256 of
 	// the synced part of the running config (schema.SyncedPart).
-	Revision   int       `json:"revision"`
-	SyncedHash string    `json:"synced_hash"`
+	Revision   int    `json:"revision"`
+	SyncedHash string `json:"synced_hash"`
+	// ConfigSync says high-availability pair config-sync is set here;
+	// Agreed is the synced hash both nodes last held alike ("" when
+	// never seen).
+	ConfigSync bool      `json:"config_sync"`
+	Agreed     string    `json:"agreed_hash,omitempty"`
 	Collected  time.Time `json:"collected"`
 }
 
@@ -118,19 +123,29 @@ func (c *Collector) SetName(name string) {
 	c.name = name
 }
 
-// Collect reads everything; a part that fails (conntrackd down) is left
-// empty rather than failing the whole.
-func (c *Collector) Collect(ctx context.Context) *NodeStatus {
+// NodeName is this node's name in the pair: the configured one, else
+// the hostname.
+func (c *Collector) NodeName() string {
 	c.mu.Lock()
 	name := c.name
 	c.mu.Unlock()
-	ns := &NodeStatus{Name: name, Identity: c.Identity, Version: Version(), Collected: time.Now().UTC()}
-	if ns.Name == "" {
-		ns.Name, _ = os.Hostname()
+	if name == "" {
+		name, _ = os.Hostname()
 	}
+	return name
+}
+
+// Collect reads everything; a part that fails (conntrackd down) is left
+// empty rather than failing the whole.
+func (c *Collector) Collect(ctx context.Context) *NodeStatus {
+	ns := &NodeStatus{Name: c.NodeName(), Identity: c.Identity, Version: Version(), Collected: time.Now().UTC()}
 	tree, rev := c.Running()
 	ns.Revision = rev
 	ns.SyncedHash = c.Schema.SyncedHash(tree)
+	ns.ConfigSync = ConfigSyncOn(tree)
+	if a, err := ReadAgreed(c.Root); err == nil {
+		ns.Agreed = a.Hash
+	}
 	states, _ := transition.ReadVRRPState(c.Root)
 	if sg := tree.Get("high-availability", "vrrp", "sync-group"); sg != nil {
 		for _, g := range sg.Children {

@@ -67,6 +67,12 @@ func ComputeAlarms(v *View) []string {
 		}
 		out = append(out, msg)
 	}
+	if v.Peer == nil && v.Local != nil && v.Local.ConfigSync && v.Local.Agreed != "" && v.Local.SyncedHash != v.Local.Agreed {
+		// The peer cannot be compared with, but this node knows it moved
+		// away from what both last held (commit local).
+		out = append(out, fmt.Sprintf("config drift: %s changed high-availability or service conntrack-sync (revision %d) since the pair last agreed, and %s has not got it; `request high-availability config-sync to-peer` settles it once %s answers",
+			v.Local.Name, v.Local.Revision, peerName, peerName))
+	}
 	if v.Peer == nil || v.Local == nil {
 		return out
 	}
@@ -88,8 +94,19 @@ func ComputeAlarms(v *View) []string {
 		out = append(out, fmt.Sprintf("peer not ready: %s could not take over without losing flows (%s)", v.Peer.Name, r))
 	}
 	if v.Local.SyncedHash != v.Peer.SyncedHash {
-		out = append(out, fmt.Sprintf("config drift: high-availability and service conntrack-sync differ between %s (revision %d) and %s (revision %d)",
-			v.Local.Name, v.Local.Revision, v.Peer.Name, v.Peer.Revision))
+		msg := fmt.Sprintf("config drift: high-availability and service conntrack-sync differ between %s (revision %d) and %s (revision %d)",
+			v.Local.Name, v.Local.Revision, v.Peer.Name, v.Peer.Revision)
+		if agreed := v.Local.Agreed; agreed != "" {
+			var moved []string
+			for _, n := range []*NodeStatus{v.Local, v.Peer} {
+				if n.SyncedHash != agreed {
+					moved = append(moved, n.Name)
+				}
+			}
+			msg += "; changed since the pair last agreed: " + strings.Join(moved, " and ")
+		}
+		msg += "; `show high-availability config-diff` shows it, `request high-availability config-sync from-peer|to-peer` settles it"
+		out = append(out, msg)
 	}
 	if v.Local.Version != v.Peer.Version {
 		out = append(out, fmt.Sprintf("version mismatch: %s runs %s, %s runs %s", v.Local.Name, v.Local.Version, v.Peer.Name, v.Peer.Version))
@@ -131,7 +148,7 @@ func WriteView(w io.Writer, v *View, asJSON bool) error {
 		}
 		labels = append(labels, l)
 	}
-	fields := []string{"name", "vrrp", "priority", "maintenance", "conntrackd", "cache entries", "kernel entries", "ready", "config", "version"}
+	fields := []string{"name", "vrrp", "priority", "maintenance", "conntrackd", "cache entries", "kernel entries", "ready", "config", "config sync", "version"}
 	table := make([][]string, len(fields))
 	for i := range fields {
 		table[i] = make([]string, len(nodes))
@@ -150,7 +167,8 @@ func WriteView(w io.Writer, v *View, asJSON bool) error {
 			table[7][j] = "NO (" + n.ReadyReason + ")"
 		}
 		table[8][j] = fmt.Sprintf("revision %d, synced part %s", n.Revision, short(n.SyncedHash))
-		table[9][j] = n.Version
+		table[9][j] = configSync(n)
+		table[10][j] = n.Version
 	}
 	width := 0
 	for _, f := range fields {
@@ -178,6 +196,20 @@ func WriteView(w io.Writer, v *View, asJSON bool) error {
 		fmt.Fprintln(w, "  "+a)
 	}
 	return nil
+}
+
+func configSync(n *NodeStatus) string {
+	s := "off"
+	if n.ConfigSync {
+		s = "on"
+	}
+	switch {
+	case n.Agreed == "":
+		return s
+	case n.Agreed == n.SyncedHash:
+		return s + ", as last agreed"
+	}
+	return s + ", changed since the pair last agreed (" + short(n.Agreed) + ")"
 }
 
 func syncGroups(n *NodeStatus) string {
@@ -248,4 +280,44 @@ func short(h string) string {
 		return h[:12]
 	}
 	return h
+}
+
+// WriteConfigDiff prints d, as text or as JSON.
+func WriteConfigDiff(w io.Writer, d *ConfigDiff, asJSON bool) error {
+	if asJSON {
+		e := json.NewEncoder(w)
+		e.SetIndent("", "  ")
+		return e.Encode(d)
+	}
+	line := func(label string, n SyncedInfo) {
+		since := "changed since the pair last agreed"
+		switch n.Agreed {
+		case "":
+			since = "never seen alike with the other node"
+		case n.Hash:
+			since = "as last agreed"
+		}
+		cs := "config-sync off"
+		if n.ConfigSync {
+			cs = "config-sync on"
+		}
+		fmt.Fprintf(w, "%s: revision %d, synced part %s, %s, %s\n", label, n.Revision, short(n.Hash), since, cs)
+	}
+	local, peer := d.Local.Name, d.Peer.Name
+	line(local+" (this node)", d.Local)
+	line(peer+" (peer)", d.Peer)
+	if d.Identical {
+		fmt.Fprintln(w, "the synced parts are identical")
+		return nil
+	}
+	fmt.Fprintf(w, "\nas %s sees it, `request high-availability config-sync from-peer` would change %s so:\n%s", local, local, indentText(d.FromPeer))
+	fmt.Fprintf(w, "\nas %s sees it, `request high-availability config-sync to-peer` would change %s so:\n%s", peer, peer, indentText(d.ToPeer))
+	return nil
+}
+
+func indentText(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "  " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n  ") + "\n"
 }

@@ -26,6 +26,12 @@ func node(name, state string, ready bool, hash, version string) *NodeStatus {
 
 func ago(s float64) *float64 { return &s }
 
+// agreed turns config-sync on in n with hash as last agreed.
+func agreed(n *NodeStatus, hash string) *NodeStatus {
+	n.ConfigSync, n.Agreed = true, hash
+	return n
+}
+
 func TestComputeAlarms(t *testing.T) {
 	tests := []struct {
 		name string
@@ -49,7 +55,20 @@ func TestComputeAlarms(t *testing.T) {
 			[]string{"peer not ready: r2 could not take over without losing flows (external cache not refilled since conntrackd started)"}},
 		{"config drift", View{Configured: true, Channel: ChannelUp,
 			Local: node("r1", "MASTER", true, "h1", "v1"), Peer: node("r2", "BACKUP", true, "h2", "v1")},
-			[]string{"config drift: high-availability and service conntrack-sync differ between r1 (revision 4) and r2 (revision 4)"}},
+			[]string{"config drift: high-availability and service conntrack-sync differ between r1 (revision 4) and r2 (revision 4); `show high-availability config-diff` shows it, `request high-availability config-sync from-peer|to-peer` settles it"}},
+		{"config drift, r2 changed since agreed", View{Configured: true, Channel: ChannelUp,
+			Local: agreed(node("r1", "MASTER", true, "h1", "v1"), "h1"), Peer: agreed(node("r2", "BACKUP", true, "h2", "v1"), "h1")},
+			[]string{"config drift: high-availability and service conntrack-sync differ between r1 (revision 4) and r2 (revision 4); changed since the pair last agreed: r2; `show high-availability config-diff` shows it, `request high-availability config-sync from-peer|to-peer` settles it"}},
+		{"config drift, both changed since agreed", View{Configured: true, Channel: ChannelUp,
+			Local: agreed(node("r1", "MASTER", true, "h1", "v1"), "h0"), Peer: agreed(node("r2", "BACKUP", true, "h2", "v1"), "h0")},
+			[]string{"config drift: high-availability and service conntrack-sync differ between r1 (revision 4) and r2 (revision 4); changed since the pair last agreed: r1 and r2; `show high-availability config-diff` shows it, `request high-availability config-sync from-peer|to-peer` settles it"}},
+		{"commit local with the peer unreachable", View{Configured: true, Channel: ChannelUnreachable, PeerAddress: "198.18.10.3",
+			Local: agreed(node("r1", "MASTER", true, "h1", "v1"), "h0")},
+			[]string{"peer unreachable: the peer at 198.18.10.3 never answered",
+				"config drift: r1 changed high-availability or service conntrack-sync (revision 4) since the pair last agreed, and the peer has not got it; `request high-availability config-sync to-peer` settles it once the peer answers"}},
+		{"peer unreachable, nothing changed since agreed", View{Configured: true, Channel: ChannelUnreachable, PeerAddress: "198.18.10.3",
+			Local: agreed(node("r1", "MASTER", true, "h1", "v1"), "h1")},
+			[]string{"peer unreachable: the peer at 198.18.10.3 never answered"}},
 		{"version mismatch", View{Configured: true, Channel: ChannelUp,
 			Local: node("r1", "MASTER", true, "h", "v1"), Peer: node("r2", "BACKUP", true, "h", "v2")},
 			[]string{"version mismatch: r1 runs v1, r2 runs v2"}},
@@ -61,7 +80,7 @@ func TestComputeAlarms(t *testing.T) {
 			[]string{
 				"both nodes MASTER of sync-group MAIN: r1 and r2 both hold the virtual addresses (VRRP adverts are not getting through)",
 				"peer not ready: r2 could not take over without losing flows (external cache not refilled since conntrackd started)",
-				"config drift: high-availability and service conntrack-sync differ between r1 (revision 4) and r2 (revision 4)",
+				"config drift: high-availability and service conntrack-sync differ between r1 (revision 4) and r2 (revision 4); `show high-availability config-diff` shows it, `request high-availability config-sync from-peer|to-peer` settles it",
 				"version mismatch: r1 runs v1, r2 runs v2",
 			}},
 	}
@@ -78,6 +97,8 @@ func TestComputeAlarms(t *testing.T) {
 func TestWriteViewGolden(t *testing.T) {
 	v := &View{Configured: true, Channel: ChannelUp, PeerAddress: "198.18.10.3", PeerAgoS: ago(0.8),
 		Local: node("r1", "MASTER", true, "1111111111111111", "v1"), Peer: node("r2", "MASTER", false, "2222222222222222", "v1")}
+	agreed(v.Local, "1111111111111111")
+	agreed(v.Peer, "1111111111111111")
 	v.Peer.State.Maintenance = true
 	v.Peer.Weight = weightMaintenance
 	v.Alarms = ComputeAlarms(v)
@@ -94,9 +115,12 @@ func TestWriteViewGolden(t *testing.T) {
 }
 
 func FuzzDecodeRequest(f *testing.F) {
-	for _, r := range []Request{{Op: OpStatus}, {Op: OpTakeover, Force: true}} {
+	id := strings.Repeat("0a", idBytes)
+	for _, r := range []Request{{Op: OpStatus}, {Op: OpTakeover, Force: true}, {Op: OpSynced},
+		{Op: OpPrepare, ID: id, From: "r1", User: "root", Base: strings.Repeat("f", 64), Synced: "high-availability {\n}\n"},
+		{Op: OpPrepare, ID: id, From: "r1", Force: true}, {Op: OpCommit, ID: id}, {Op: OpAbort, ID: id}} {
 		var b bytes.Buffer
-		if err := writeMsg(&b, r, MaxRequest); err != nil {
+		if err := writeMsg(&b, r, maxFor(r.Op)); err != nil {
 			f.Fatal(err)
 		}
 		f.Add(b.Bytes())
@@ -108,12 +132,29 @@ func FuzzDecodeRequest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if req.Op != OpStatus && req.Op != OpTakeover {
+		switch req.Op {
+		case OpStatus, OpSynced:
+			if req.Force || req.ID != "" {
+				t.Fatalf("%s accepted with force or an id: %+v", req.Op, req)
+			}
+		case OpTakeover:
+		case OpPrepare:
+			if !validID(req.ID) || req.From == "" {
+				t.Fatalf("prepare accepted without an id or a sender: %+v", req)
+			}
+		case OpCommit, OpAbort:
+			if !validID(req.ID) || req.Synced != "" || req.Force {
+				t.Fatalf("%s accepted with more than an id: %+v", req.Op, req)
+			}
+		default:
 			t.Fatalf("accepted op %q", req.Op)
 		}
-		// What is accepted encodes again within the bound.
+		if req.Op != OpPrepare && (req.From != "" || req.User != "" || req.Base != "" || req.Synced != "") {
+			t.Fatalf("%s accepted with prepare's fields: %+v", req.Op, req)
+		}
+		// What is accepted encodes again within its op's bound.
 		var b bytes.Buffer
-		if err := writeMsg(&b, req, MaxRequest); err != nil {
+		if err := writeMsg(&b, req, maxFor(req.Op)); err != nil {
 			t.Fatal(err)
 		}
 	})

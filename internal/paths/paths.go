@@ -124,6 +124,11 @@ func (r Root) PairKey() string { return filepath.Join(r.StateDir(), "pair.key") 
 // operator asked for, which outlives ctsyncd, keepalived and reboots.
 func (r Root) PairState() string { return filepath.Join(r.StateDir(), "pair-state.json") }
 
+// PairAgreed records the hash of the synced part both nodes of the pair
+// last held alike: config sync tells from it which node changed while
+// they were apart.
+func (r Root) PairAgreed() string { return filepath.Join(r.StateDir(), "pair-agreed.json") }
+
 // PairLock serializes writers of PairState and VRRPWeight (the op
 // command and ctsyncd answering the peer).
 func (r Root) PairLock() string { return filepath.Join(r.RunDir(), "pair.lock") }

@@ -25,21 +25,23 @@ func (s *Schema) SyncedPart(tree *configtree.Node) *configtree.Node {
 		if src == nil {
 			continue
 		}
+		c := s.stripLocal(src, root, false)
+		if c == nil {
+			continue
+		}
 		// Rebuild the path from the tree's root down to the subtree.
 		parent := out
 		for i, name := range root[:len(root)-1] {
-			c := parent.Child(name)
-			if c == nil {
-				c = &configtree.Node{Name: name, Tag: tree.Get(root[:i+1]...).Tag}
-				parent.Children = append(parent.Children, c)
+			p := parent.Child(name)
+			if p == nil {
+				p = &configtree.Node{Name: name, Tag: tree.Get(root[:i+1]...).Tag}
+				parent.Children = append(parent.Children, p)
 				sortNodes(parent)
 			}
-			parent = c
+			parent = p
 		}
-		if c := s.stripLocal(src, root, false); c != nil {
-			parent.Children = append(parent.Children, c)
-			sortNodes(parent)
-		}
+		parent.Children = append(parent.Children, c)
+		sortNodes(parent)
 	}
 	return out
 }
@@ -64,9 +66,10 @@ func (s *Schema) stripLocal(n *configtree.Node, p []string, entry bool) *configt
 			c.Children = append(c.Children, x)
 		}
 	}
-	if len(c.Children) == 0 && len(n.Children) > 0 && !entry {
+	if len(c.Children) == 0 && len(n.Children) > 0 && !entry && (sn == nil || !sn.presence) {
 		// Everything under it was node-local: a container that exists
-		// only to hold local values is itself local.
+		// only to hold local values is itself local. A presence
+		// container's existence means something, and is shared.
 		return nil
 	}
 	return c

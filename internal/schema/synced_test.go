@@ -7,7 +7,7 @@ import (
 	"github.com/ctsync/ctsync/internal/configtree"
 )
 
-func syncedTree(t *testing.T, lines ...string) *configtree.Node {
+func syncedTree(t testing.TB, lines ...string) *configtree.Node {
 	t.Helper()
 	tree := configtree.New()
 	for _, l := range lines {

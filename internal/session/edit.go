@@ -32,7 +32,7 @@ var Commands = []schema.Completion{
 	{Word: "comment", Help: `Comment a node, kept in config.boot: comment PATH "text" ("" removes it)`},
 	{Word: "run", Help: "Run an op-mode command (run show conntrack-sync status)"},
 	{Word: "discard", Help: "Discard uncommitted changes"},
-	{Word: "commit", Help: "Commit the candidate [check | comment TEXT | confirmed [MINUTES]]"},
+	{Word: "commit", Help: "Commit the candidate [check | local | comment TEXT | confirmed [MINUTES]]"},
 	{Word: "commit-confirm", Help: "Commit; roll back unless confirmed within MINUTES (default 10)"},
 	{Word: "confirm", Help: "Keep a commit-confirm"},
 	{Word: "rollback", Help: "Load revision N into the candidate"},

@@ -143,6 +143,12 @@ func TestParseCommit(t *testing.T) {
 		{cmd: "commit", args: []string{"check", "now"}, wantErr: "unexpected"},
 		{cmd: "commit", args: []string{"comment", "a\nb"}, wantErr: "control character"},
 		{cmd: "commit", args: []string{"comment", " "}, wantErr: "empty"},
+		{cmd: "commit", args: []string{"local"}, want: commitArgs{local: true}},
+		{cmd: "commit", args: []string{"loc", "comment", "r2 is down"}, want: commitArgs{local: true, comment: "r2 is down"}},
+		{cmd: "commit", args: []string{"comment", "local"}, want: commitArgs{comment: "local"}},
+		{cmd: "commit", args: []string{"confirmed", "local"}, wantErr: "unexpected"},
+		{cmd: "commit-confirm", args: []string{"local"}, wantErr: "unexpected"},
+		{cmd: "commit", args: []string{"check", "local"}, wantErr: "unexpected"},
 	}
 	for _, tt := range tests {
 		got, err := parseCommit(tt.cmd, tt.args)

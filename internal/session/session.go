@@ -61,6 +61,9 @@ type CommitOptions struct {
 	CheckBase bool
 	// Merged says the candidate merges another session's commit.
 	Merged bool
+	// Local commits on this router only, when config sync would make
+	// it a commit of the pair (`commit local`).
+	Local bool
 }
 
 // ErrStale is a commit whose base is no longer the running revision.
@@ -386,6 +389,7 @@ func (s *Session) rollback(args []string) (string, error) {
 // commitArgs is a parsed commit line.
 type commitArgs struct {
 	check   bool
+	local   bool
 	comment string
 	confirm time.Duration
 }
@@ -393,6 +397,7 @@ type commitArgs struct {
 // parseCommit reads the commit forms Junos and VyOS accept:
 //
 //	commit [comment TEXT]                 commit check
+//	commit local [comment TEXT]
 //	commit confirmed [MINUTES] [comment TEXT]
 //	commit-confirm [MINUTES] [comment TEXT]
 //
@@ -405,7 +410,7 @@ func parseCommit(cmd string, args []string) (commitArgs, error) {
 		w := args[i]
 		if !isDigits(w) {
 			var err error
-			if w, err = expandKeyword(cmd, []string{"check", "comment", "confirmed"}, w); err != nil {
+			if w, err = expandKeyword(cmd, []string{"check", "comment", "confirmed", "local"}, w); err != nil {
 				return a, err
 			}
 		}
@@ -419,6 +424,8 @@ func parseCommit(cmd string, args []string) (commitArgs, error) {
 			}
 			a.comment = text
 			i = len(args)
+		case w == "local" && cmd == "commit" && i == 0 && !confirm:
+			a.local = true
 		case w == "confirmed" && cmd == "commit" && !confirm:
 			confirm = true
 		case confirm && minutes < 0 && isDigits(w):
@@ -444,7 +451,7 @@ func commitUsage(cmd string) string {
 	if cmd == "commit-confirm" {
 		return "commit-confirm [MINUTES] [comment TEXT]"
 	}
-	return "commit [comment TEXT], commit check or commit confirmed [MINUTES] [comment TEXT]"
+	return "commit [local] [comment TEXT], commit check or commit confirmed [MINUTES] [comment TEXT]"
 }
 
 func isDigits(s string) bool {
@@ -501,7 +508,7 @@ func (s *Session) commit(ctx context.Context, a commitArgs) (string, error) {
 		var res *commit.Result
 		var err error
 		if svc != nil {
-			res, err = svc.CommitWith(ctx, cand, CommitOptions{User: s.user, Comment: a.comment, Confirm: a.confirm, Base: rev, CheckBase: true, Merged: merged != ""})
+			res, err = svc.CommitWith(ctx, cand, CommitOptions{User: s.user, Comment: a.comment, Confirm: a.confirm, Base: rev, CheckBase: true, Merged: merged != "", Local: a.local})
 		} else {
 			res, err = s.store.Commit(ctx, cand)
 		}

@@ -1,6 +1,6 @@
 // Package ha is the op-mode family of the pair: show high-availability
-// [identity], request high-availability failover [force] and request
-// high-availability maintenance on|off.
+// [identity|config-diff], request high-availability failover [force],
+// maintenance on|off and config-sync from-peer|to-peer.
 package ha
 
 import (
@@ -20,6 +20,8 @@ func init() {
 	for _, c := range []opcmd.Command{
 		{Path: []string{"show", "high-availability"}, Help: "Show both nodes of the pair and the alarms they raise", Run: runShow},
 		{Path: []string{"show", "high-availability", "identity"}, Help: "Show this node's identity, for the peer's peer-identity", Run: runIdentity},
+		{Path: []string{"show", "high-availability", "config-diff"}, Help: "Show how the synced part differs between this node and the peer", Run: runConfigDiff},
+		{Path: []string{"request", "high-availability", "config-sync"}, Args: "from-peer|to-peer", Help: "Settle a config drift: take the peer's synced part, or push this node's", Run: runConfigSync},
 		{Path: []string{"request", "high-availability", "failover"}, Args: "[force]", Help: "Hand mastership to the peer when it is ready (force: even when not)", Run: runFailover},
 		{Path: []string{"request", "high-availability", "maintenance"}, Args: "on|off", Help: "Keep this node out of mastership, across restarts and reboots", Run: runMaintenance},
 	} {
@@ -91,4 +93,46 @@ func runMaintenance(ctx context.Context, env *opcmd.Env, args []string) error {
 	out, err := pair.SetMaintenance(ctx, env.Root, args[0] == "on", MaintenanceWait)
 	fmt.Fprint(env.Out, strings.TrimLeft(out, "\n"))
 	return err
+}
+
+// fromCtsyncd names ctsyncd's absence: the pair's config comes from it.
+func fromCtsyncd(err error) error {
+	if errors.Is(err, configd.ErrNotRunning) {
+		return fmt.Errorf("%w: config sync runs in ctsyncd (failover does not need it)", err)
+	}
+	return err
+}
+
+func runConfigDiff(ctx context.Context, env *opcmd.Env, args []string) error {
+	if len(args) != 0 {
+		return usage("show high-availability config-diff")
+	}
+	out, err := ask(env, configd.Request{Op: "pair-config-diff"})
+	if err != nil {
+		return fromCtsyncd(err)
+	}
+	var d pair.ConfigDiff
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		return fmt.Errorf("reading the config diff from ctsyncd: %w", err)
+	}
+	return pair.WriteConfigDiff(env.Out, &d, env.JSON)
+}
+
+func runConfigSync(ctx context.Context, env *opcmd.Env, args []string) error {
+	if len(args) != 1 || (args[0] != "from-peer" && args[0] != "to-peer") {
+		return usage("request high-availability config-sync from-peer|to-peer")
+	}
+	out, err := ask(env, configd.Request{Op: "pair-config-sync", Args: args})
+	if env.JSON {
+		res := map[string]any{"direction": args[0], "ok": err == nil, "message": strings.TrimSpace(out)}
+		if err != nil {
+			res["error"] = err.Error()
+		}
+		if jerr := json.NewEncoder(env.Out).Encode(res); jerr != nil {
+			return jerr
+		}
+		return fromCtsyncd(err)
+	}
+	fmt.Fprint(env.Out, out)
+	return fromCtsyncd(err)
 }
