@@ -109,8 +109,8 @@ func TestCommitOfThePair(t *testing.T) {
 			fp := tc.pair
 			r.srv.Pair = fp
 			if tc.apply != nil {
-				r.vrrp.ApplyFunc = func(cfg any) error {
-					if strings.Contains(cfg.(string), "advertise-interval 2") {
+				r.vrrp.ApplyFunc = func(cfg string) error {
+					if strings.Contains(cfg, "advertise-interval 2") {
 						return tc.apply
 					}
 					return nil

@@ -281,7 +281,7 @@ func TestConfigSyncRefusals(t *testing.T) {
 	}{
 		{"the peer's own check fails", func(t *testing.T, r1, r2 *syncNode) {
 			r2.local.edit(func(f *fakeLocal) {
-				f.checkErr = &cfgerr.Error{Path: "high-availability vrrp group wan interface", Msg: "interface eth7 does not exist"}
+				f.checkErr = &cfgerr.Error{Path: []string{"high-availability", "vrrp", "group", "wan", "interface"}, Msg: "interface eth7 does not exist"}
 			})
 		}, []string{"r2: high-availability vrrp group wan interface: interface eth7 does not exist", "nothing was committed on either node"}},
 		{"config-sync off on the peer", func(t *testing.T, r1, r2 *syncNode) {
@@ -500,7 +500,7 @@ func TestConfigSyncSettle(t *testing.T) {
 	// A refusal of this node's own check says nothing changed.
 	r2.local.set(t, "service conntrack-sync sync-queue-size 3")
 	r1.local.edit(func(f *fakeLocal) {
-		f.commitErr = &cfgerr.Error{Path: "service conntrack-sync interface sync0", Msg: "interface sync0 does not exist"}
+		f.commitErr = &cfgerr.Error{Path: []string{"service", "conntrack-sync", "interface", "sync0"}, Msg: "interface sync0 does not exist"}
 	})
 	if _, err := r1.svc.SyncFromPeer(ctx, "alice"); err == nil || !strings.Contains(err.Error(), "this node refuses r2's synced part; nothing changed") {
 		t.Errorf("from-peer refused: %v", err)

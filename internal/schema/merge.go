@@ -122,14 +122,14 @@ func (s *Schema) ParseSynced(text string) (*configtree.Node, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNotSynced, err)
 	}
 	var bad []string
-	first := ""
+	var first []string
 	var walk func(n *configtree.Node, p []string)
 	walk = func(n *configtree.Node, p []string) {
 		for _, c := range n.Children {
 			cp := append(slices.Clip(p), c.Name)
 			if why := s.notSynced(c, cp, n.Tag); why != "" {
-				if first == "" {
-					first = strings.Join(cp, " ")
+				if first == nil {
+					first = slices.Clone(cp)
 				}
 				bad = append(bad, strings.Join(cp, " ")+": "+why)
 				continue
