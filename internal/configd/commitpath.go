@@ -81,19 +81,34 @@ func (s *Server) commitLocked(ctx context.Context, target *configtree.Node, m in
 		res.Messages = append(res.Messages, "warning: the running configuration is not recorded: "+err.Error())
 	}
 	s.at("recorded")
-	e, aerr := s.archive().Add(archive.Entry{Time: s.now(), User: m.User, Comment: m.Comment, Kind: m.Kind,
-		Diff: configtree.Diff(prev, target), Config: target.String()})
-	if aerr != nil {
-		s.Log.Error("archiving the commit", zap.Error(aerr))
-		res.Messages = append(res.Messages, "warning: the commit is not archived: "+aerr.Error())
+	e, undone := s.finish(m, prev, target)
+	for _, err := range undone {
+		res.Messages = append(res.Messages, "warning: "+err.Error())
+	}
+	return res, e, nil
+}
+
+// finish is the end of a commit whose target runs on every engine and
+// is recorded as the running configuration: archived, its
+// commit-confirm moved, its intent replaced in the journal by what
+// outlives it. A commit that was cut short after it ran ends here too,
+// at the next start, so both leave the same archive and journal. The
+// errors say what was not done (the commit itself stands).
+func (s *Server) finish(m intentMeta, from, to *configtree.Node) (archive.Entry, []error) {
+	var errs []error
+	e, err := s.archive().Add(archive.Entry{Time: s.now(), User: m.User, Comment: m.Comment, Kind: m.Kind,
+		Diff: configtree.Diff(from, to), Config: to.String()})
+	if err != nil {
+		s.Log.Error("archiving the commit", zap.Error(err))
+		errs = append(errs, fmt.Errorf("the commit is not archived: %w", err))
 	}
 	s.at("archived")
 	s.finishPending(m, e.Seq)
 	if err := s.writeJournal(); err != nil {
 		s.Log.Error("ending the commit in the journal", zap.Error(err))
-		res.Messages = append(res.Messages, "warning: the commit journal could not be updated: "+err.Error())
+		errs = append(errs, fmt.Errorf("the commit journal could not be updated: %w", err))
 	}
-	return res, e, nil
+	return e, errs
 }
 
 func (s *Server) at(point string) {
@@ -175,17 +190,15 @@ func (s *Server) recoverJournal() {
 	onDisk, derr := readTree(FullRunningPath(s.Root))
 	if terr == nil && derr == nil && onDisk != nil && configtree.Equal(onDisk, to) {
 		s.Log.Warn("a commit was cut short after it ran: finishing it", zap.String("user", m.User), zap.String("kind", m.Kind))
-		seq := s.archivedAs(to)
-		if seq == 0 {
+		if seq := s.archivedAs(to); seq != 0 {
+			// It was archived before the crash: only what follows the
+			// archive is left to do.
+			s.finishPending(m, seq)
+		} else {
 			from, _ := configtree.Parse(strings.NewReader(in.From))
-			e, err := s.archive().Add(archive.Entry{Time: s.now(), User: m.User, Comment: m.Comment, Kind: m.Kind,
-				Diff: configtree.Diff(from, to), Config: to.String()})
-			if err != nil {
-				s.Log.Error("archiving the cut-short commit", zap.Error(err))
-			}
-			seq = e.Seq
+			s.finish(m, from, to) // it logs what it could not do
+			return
 		}
-		s.finishPending(m, seq)
 	} else {
 		s.Log.Warn("a commit was cut short before it ran everywhere: putting the previous files back",
 			zap.String("user", m.User), zap.String("kind", m.Kind), zap.Strings("handlers", in.Handlers))

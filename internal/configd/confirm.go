@@ -72,6 +72,26 @@ func (s *Server) now() time.Time {
 // and commit-confirm's bookkeeping, one at a time, through the one
 // commit path.
 func (s *Server) CommitWith(ctx context.Context, c *configtree.Node, o session.CommitOptions) (*commit.Result, error) {
+	return s.change(ctx, c, o, true)
+}
+
+// CheckWith implements session.Service: commit check is CommitWith up to
+// installing and applying, so it refuses whatever the commit would.
+func (s *Server) CheckWith(ctx context.Context, c *configtree.Node, o session.CommitOptions) error {
+	_, err := s.change(ctx, c, o, false)
+	return err
+}
+
+// ErrConfirmPending refuses a commit while a commit-confirm awaits
+// confirm (unless it commits the configuration from before it back).
+var ErrConfirmPending = errors.New("commit refused: a commit-confirm awaits confirm")
+
+// change runs a session's commit of c, or with apply false its check:
+// the same refusals (a moved base, a pending commit-confirm), then the
+// commit path, which a check leaves before installing anything. It holds
+// cmu throughout, so a check sees the state a commit at that moment
+// would.
+func (s *Server) change(ctx context.Context, c *configtree.Node, o session.CommitOptions, apply bool) (*commit.Result, error) {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
 	prev, rev := s.Engine.Running()
@@ -88,9 +108,9 @@ func (s *Server) CommitWith(ctx context.Context, c *configtree.Node, o session.C
 	if p := s.pending; p != nil {
 		prevTree, err := configtree.Parse(strings.NewReader(p.Previous))
 		if err != nil || !configtree.Equal(prevTree, c) {
-			return nil, fmt.Errorf("commit refused: the commit-confirm of revision 0 (by %s) awaits confirm until %s.\n"+
-				"Type confirm to keep it, or let ctsyncd roll it back then; a commit of exactly the configuration before it (rollback 1) is also accepted.\n\n%s",
-				p.User, p.Deadline.Local().Format("15:04:05"), session.CommitFailed)
+			return nil, fmt.Errorf("%w (revision 0, by %s) until %s.\n"+
+				"Type confirm to keep it, or let ctsyncd roll it back then; a commit of exactly the configuration before it (rollback 1) is also accepted",
+				ErrConfirmPending, p.User, p.Deadline.Local().Format("15:04:05"))
 		}
 		cancels = p
 		m.EndsPending = true
@@ -99,6 +119,9 @@ func (s *Server) CommitWith(ctx context.Context, c *configtree.Node, o session.C
 	if o.Confirm > 0 {
 		m.Kind = archive.KindCommitConfirm
 		m.Confirm = &Pending{User: o.User, Deadline: s.now().Add(o.Confirm), Previous: prev.String()}
+	}
+	if !apply {
+		return nil, s.Engine.Check(ctx, c)
 	}
 	res, e, err := s.commitLocked(ctx, c, m)
 	if err != nil {

@@ -181,6 +181,95 @@ func TestCommitCheckReportsEveryError(t *testing.T) {
 	}
 }
 
+// TestCommitCheckRefusesWhatCommitRefuses: commit check runs the commit's
+// path short of installing, so where the commit is refused (another
+// session changed the same path, a commit-confirm awaits confirm) the
+// check is too, and where the commit merges the check passes on the
+// merge. Each case runs check, then commit, and both must agree.
+func TestCommitCheckRefusesWhatCommitRefuses(t *testing.T) {
+	useConfirmUnit(t, time.Minute)
+	tests := []struct {
+		name string
+		// setup brings the service to the state the second session
+		// meets, given the first session (a) and the second (b).
+		setup   func(t *testing.T, r *rig, a, b *session.Session)
+		wantErr string // "" when both pass
+		wantOut string
+	}{
+		{
+			name: "same path changed by another session",
+			setup: func(t *testing.T, _ *rig, a, b *session.Session) {
+				run(t, a, "set high-availability vrrp group wan priority 10")
+				run(t, b, "set high-availability vrrp group wan priority 20")
+				run(t, a, "commit")
+			},
+			wantErr: "another session committed",
+		},
+		{
+			name: "disjoint paths merge",
+			setup: func(t *testing.T, _ *rig, a, b *session.Session) {
+				run(t, a, "set high-availability vrrp group wan priority 10")
+				run(t, b, "set service conntrack-sync accept-protocol tcp")
+				run(t, a, "commit")
+			},
+			wantOut: "merged",
+		},
+		{
+			name: "commit-confirm pending",
+			setup: func(t *testing.T, _ *rig, a, b *session.Session) {
+				run(t, b, "set service conntrack-sync accept-protocol tcp")
+				run(t, a, "set high-availability vrrp group wan priority 10", "commit-confirm 5")
+			},
+			wantErr: "awaits confirm",
+		},
+		{
+			name: "the merge breaks a rule the commit checks",
+			setup: func(t *testing.T, r *rig, a, b *session.Session) {
+				// Each side alone passes Verify; their merge does not,
+				// and only a check of the merge can tell.
+				r.ct.VerifyFunc = func(cfg string) error {
+					if strings.Contains(cfg, "priority 200") && strings.Contains(cfg, "accept-protocol tcp") {
+						return cfgerr.New([]string{"service", "conntrack-sync", "accept-protocol"}, "tcp is not allowed with priority 200")
+					}
+					return nil
+				}
+				run(t, b, "set service conntrack-sync accept-protocol tcp")
+				run(t, a, "set high-availability vrrp group wan priority 200", "commit")
+			},
+			wantErr: "tcp is not allowed with priority 200",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t)
+			run(t, r.session("alice"), append(baseConfig, "commit")...)
+			a, b := r.session("alice"), r.session("bob")
+			tt.setup(t, r, a, b)
+			files, n := r.files(), len(r.entries())
+			out, checkErr := b.Exec(context.Background(), "commit check")
+			if diff := cmp.Diff(files, r.files()); diff != "" || len(r.entries()) != n {
+				t.Errorf("commit check changed files or the archive:\n%s", diff)
+			}
+			_, commitErr := b.Exec(context.Background(), "commit")
+			switch {
+			case tt.wantErr == "" && (checkErr != nil || commitErr != nil):
+				t.Fatalf("check: %v\ncommit: %v\nwant both to pass", checkErr, commitErr)
+			case tt.wantErr != "" && (checkErr == nil || commitErr == nil):
+				t.Fatalf("check: %v (%q)\ncommit: %v\nwant both refused with %q", checkErr, out, commitErr, tt.wantErr)
+			case tt.wantErr != "":
+				if !strings.Contains(checkErr.Error(), tt.wantErr) || !strings.HasSuffix(checkErr.Error(), "Commit check failed.") {
+					t.Errorf("check: %v; want %q, ending in the check's verdict", checkErr, tt.wantErr)
+				}
+				if !strings.Contains(commitErr.Error(), tt.wantErr) || !strings.HasSuffix(commitErr.Error(), session.CommitFailed) {
+					t.Errorf("commit: %v; want %q, ending in the commit's verdict", commitErr, tt.wantErr)
+				}
+			case !strings.Contains(out, tt.wantOut) || !strings.Contains(out, "passed"):
+				t.Errorf("check: %q; want it to pass and say %q", out, tt.wantOut)
+			}
+		})
+	}
+}
+
 func TestArchiveAfterCommits(t *testing.T) {
 	r := newRig(t)
 	s := r.session("alice")

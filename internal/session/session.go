@@ -41,6 +41,9 @@ type Store interface {
 type Service interface {
 	Store
 	CommitWith(ctx context.Context, candidate *configtree.Node, o CommitOptions) (*commit.Result, error)
+	// CheckWith is CommitWith short of installing and applying: it
+	// refuses whatever CommitWith would, and changes nothing.
+	CheckWith(ctx context.Context, candidate *configtree.Node, o CommitOptions) error
 	// Confirm keeps a pending commit-confirm; an error when none is pending.
 	Confirm(ctx context.Context, user string) (string, error)
 }
@@ -183,9 +186,6 @@ func (s *Session) Exec(ctx context.Context, line string) (string, error) {
 		a, err := parseCommit(cmd, args)
 		if err != nil {
 			return "", fmt.Errorf("%w; nothing was committed", err)
-		}
-		if a.check {
-			return s.check(ctx)
 		}
 		return s.commit(ctx, a)
 	case "confirm":
@@ -469,8 +469,17 @@ func checkComment(c string) error {
 // must know that nothing changed.
 const CommitFailed = "Commit failed: nothing was changed."
 
+// commit runs a commit of the candidate, or with a.check its check,
+// through one path: the merge with what other sessions committed since
+// this one began, then the service's refusals and every stage of the
+// commit, which a check leaves before installing anything. So a check
+// cannot pass where the commit would be refused.
 func (s *Session) commit(ctx context.Context, a commitArgs) (string, error) {
 	svc, _ := s.store.(Service)
+	fail := commitError
+	if a.check {
+		fail = checkError
+	}
 	if a.confirm > 0 && svc == nil {
 		return "", errors.New("commit-confirm: this service keeps no commit archive; nothing was committed")
 	}
@@ -478,50 +487,71 @@ func (s *Session) commit(ctx context.Context, a commitArgs) (string, error) {
 	// whose base moved meanwhile, and the merge is redone on the new one.
 	for attempt := 0; ; attempt++ {
 		running, rev := s.store.Running()
-		cand := s.candidate
-		var merged string
-		if rev != s.base && !configtree.Equal(running, s.baseTree) {
-			theirs := changes(s.baseTree, running, s.schema.IsMulti)
-			ours := changes(s.baseTree, s.candidate, s.schema.IsMulti)
-			if c := conflicts(ours, theirs); len(c) > 0 {
-				var lines []string
-				for _, p := range c {
-					lines = append(lines, "  "+pathString(p))
-				}
-				return "", fmt.Errorf("another session committed since this one began, changing what you changed:\n%s\nTheir commit:\n%s\nRun discard and redo your changes, or commit them from a new session.\n\n%s",
-					strings.Join(lines, "\n"), configtree.Diff(s.baseTree, running), CommitFailed)
-			}
-			cand = replay(running, s.candidate, ours)
-			merged = "Another session committed since this one began; its changes and yours touch different paths, so they were merged:\n" +
-				indent(configtree.Diff(s.baseTree, running))
+		cand, merged, err := s.mergeOnto(running, rev)
+		if err != nil {
+			return "", fail(err)
 		}
 		if configtree.Equal(running, cand) {
+			if a.check {
+				return "Commit check passed: no configuration changes to commit.\n", nil
+			}
 			return "No configuration changes to commit.\n", nil
 		}
+		o := CommitOptions{User: s.user, Comment: a.comment, Confirm: a.confirm, Base: rev, CheckBase: true, Merged: merged != ""}
 		var res *commit.Result
-		var err error
-		if svc != nil {
-			res, err = svc.CommitWith(ctx, cand, CommitOptions{User: s.user, Comment: a.comment, Confirm: a.confirm, Base: rev, CheckBase: true, Merged: merged != ""})
-		} else {
+		switch {
+		case a.check && svc != nil:
+			err = svc.CheckWith(ctx, cand, o)
+		case a.check:
+			err = s.store.Check(ctx, cand)
+		case svc != nil:
+			res, err = svc.CommitWith(ctx, cand, o)
+		default:
 			res, err = s.store.Commit(ctx, cand)
 		}
 		if errors.Is(err, ErrStale) && attempt < 3 {
 			continue
 		}
 		if err != nil {
-			return "", commitError(err)
+			return "", fail(err)
+		}
+		if a.check {
+			return merged + "Commit check passed: the configuration would commit.\n", nil
 		}
 		s.candidate, s.base, s.baseTree = cand.Clone(), res.Revision, cand.Clone()
 		var b strings.Builder
-		if merged != "" {
-			b.WriteString(merged)
-		}
+		b.WriteString(merged)
 		for _, m := range res.Messages {
 			b.WriteString(m)
 			b.WriteString("\n")
 		}
 		return b.String(), nil
 	}
+}
+
+// mergeOnto is what committing the candidate means now that running
+// (revision rev) runs: the candidate itself when nothing was committed
+// since this session began; otherwise the session's changes replayed
+// onto running, with a note of the other commit, or an error when both
+// changed the same paths.
+func (s *Session) mergeOnto(running *configtree.Node, rev int) (*configtree.Node, string, error) {
+	if rev == s.base || configtree.Equal(running, s.baseTree) {
+		return s.candidate, "", nil
+	}
+	theirs := changes(s.baseTree, running, s.schema.IsMulti)
+	ours := changes(s.baseTree, s.candidate, s.schema.IsMulti)
+	if c := conflicts(ours, theirs); len(c) > 0 {
+		var lines []string
+		for _, p := range c {
+			lines = append(lines, "  "+pathString(p))
+		}
+		//lint:ignore ST1005 printed to the operator as is, a report ending in a sentence
+		return nil, "", fmt.Errorf("another session committed since this one began, changing what you changed:\n%s\nTheir commit:\n%s\nRun discard and redo your changes, or commit them from a new session.",
+			strings.Join(lines, "\n"), configtree.Diff(s.baseTree, running))
+	}
+	merged := "Another session committed since this one began; its changes and yours touch different paths, so they were merged:\n" +
+		indent(configtree.Diff(s.baseTree, running))
+	return replay(running, s.candidate, ours), merged, nil
 }
 
 func indent(s string) string {
@@ -542,12 +572,10 @@ func (s *Session) confirm(ctx context.Context, args []string) (string, error) {
 	return svc.Confirm(ctx, s.user)
 }
 
-func (s *Session) check(ctx context.Context) (string, error) {
-	if err := s.store.Check(ctx, s.candidate); err != nil {
-		//lint:ignore ST1005 printed to the operator as is, as the last line of the report
-		return "", fmt.Errorf("%s\n\nCommit check failed.", indentErrors(err))
-	}
-	return "Commit check passed: the configuration would commit.\n", nil
+// checkError is a failed commit check, as commitError is a failed commit.
+func checkError(err error) error {
+	//lint:ignore ST1005 printed to the operator as is, as the last line of the report
+	return fmt.Errorf("%s\n\nCommit check failed.", indentErrors(err))
 }
 
 func commitError(err error) error {
