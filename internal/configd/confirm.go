@@ -15,7 +15,7 @@ import (
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/paths"
-	"github.com/ctsync/ctsync/internal/session"
+	"github.com/ctsync/ctsync/internal/service"
 )
 
 // Pending is a commit-confirm waiting for confirm. It is persisted under
@@ -71,13 +71,13 @@ func (s *Server) now() time.Time {
 // CommitWith implements session.Service: the commit, its archive entry,
 // and commit-confirm's bookkeeping, one at a time, through the one
 // commit path.
-func (s *Server) CommitWith(ctx context.Context, c *configtree.Node, o session.CommitOptions) (*commit.Result, error) {
+func (s *Server) CommitWith(ctx context.Context, c *configtree.Node, o service.CommitOptions) (*commit.Result, error) {
 	return s.change(ctx, c, o, true)
 }
 
 // CheckWith implements session.Service: commit check is CommitWith up to
 // installing and applying, so it refuses whatever the commit would.
-func (s *Server) CheckWith(ctx context.Context, c *configtree.Node, o session.CommitOptions) error {
+func (s *Server) CheckWith(ctx context.Context, c *configtree.Node, o service.CommitOptions) error {
 	_, err := s.change(ctx, c, o, false)
 	return err
 }
@@ -91,14 +91,14 @@ var ErrConfirmPending = errors.New("commit refused: a commit-confirm awaits conf
 // commit path, which a check leaves before installing anything. It holds
 // cmu throughout, so a check sees the state a commit at that moment
 // would.
-func (s *Server) change(ctx context.Context, c *configtree.Node, o session.CommitOptions, apply bool) (*commit.Result, error) {
+func (s *Server) change(ctx context.Context, c *configtree.Node, o service.CommitOptions, apply bool) (*commit.Result, error) {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
 	prev, rev := s.Engine.Running()
 	// Revision 0 is a revision like any other: a session that began
 	// before any commit still must not overwrite one made since.
 	if o.CheckBase && rev != o.Base {
-		return nil, session.ErrStale
+		return nil, service.ErrStale
 	}
 	m := intentMeta{Kind: archive.KindCommit, User: o.User, Comment: o.Comment}
 	if o.Merged {
@@ -138,14 +138,6 @@ func (s *Server) change(ctx context.Context, c *configtree.Node, o session.Commi
 			o.Confirm, m.Confirm.Deadline.Local().Format("15:04:05")))
 	}
 	return res, nil
-}
-
-// ConfirmPending implements session.Service: whether a commit-confirm
-// awaits confirm.
-func (s *Server) ConfirmPending() bool {
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
-	return s.pending != nil
 }
 
 // Confirm implements session.Service.

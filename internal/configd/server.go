@@ -232,19 +232,8 @@ func readTree(path string) (*configtree.Node, error) {
 	return configtree.Parse(f)
 }
 
-// Running implements session.Store.
+// Running implements session.Service.
 func (s *Server) Running() (*configtree.Node, int) { return s.Engine.Running() }
-
-// Check implements session.Store.
-func (s *Server) Check(ctx context.Context, c *configtree.Node) error {
-	return s.Engine.Check(ctx, c)
-}
-
-// Commit implements session.Store: a successful commit is recorded in
-// running.boot and the archive before it is reported.
-func (s *Server) Commit(ctx context.Context, c *configtree.Node) (*commit.Result, error) {
-	return s.CommitWith(ctx, c, session.CommitOptions{User: "ctsyncd"})
-}
 
 // Listen opens the control socket, mode 0660 with the admin group when it
 // exists, so only root and that group can change the configuration.

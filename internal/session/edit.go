@@ -3,7 +3,6 @@ package session
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -258,12 +257,12 @@ func (s *Session) comment(args []string) (string, error) {
 // saved reads the saved configuration, as ctsyncd boots it, for
 // compare saved.
 func (s *Session) saved() (*configtree.Node, error) {
-	data, err := os.ReadFile(s.root.ConfigBoot())
-	if errors.Is(err, os.ErrNotExist) {
-		return configtree.New(), nil
-	}
+	data, err := s.svc.Saved()
 	if err != nil {
 		return nil, fmt.Errorf("compare saved: %w", err)
+	}
+	if data == nil {
+		return configtree.New(), nil
 	}
 	t, _, err := migrate.Load(data, s.schema)
 	if err != nil {

@@ -26,48 +26,36 @@ import (
 	"github.com/ctsync/ctsync/internal/migrate"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/schema"
+	"github.com/ctsync/ctsync/internal/service"
 )
 
-// Store is what a session needs from the service that owns the running
-// configuration.
-type Store interface {
-	Running() (*configtree.Node, int)
-	Commit(ctx context.Context, candidate *configtree.Node) (*commit.Result, error)
-	Check(ctx context.Context, candidate *configtree.Node) error
-}
-
-// Service is a Store that also archives commits and runs commit-confirm
-// (ctsyncd). A session over a plain Store commits without either.
+// Service is what a session needs from the service that owns the
+// running configuration and everything kept beside it (ctsyncd): the
+// session reads the archive, the saved configuration and the pending
+// commit-confirm only through it, and never writes them.
 type Service interface {
-	Store
-	CommitWith(ctx context.Context, candidate *configtree.Node, o CommitOptions) (*commit.Result, error)
+	// Running is the running configuration and its revision.
+	Running() (*configtree.Node, int)
+	// CommitWith commits candidate; it archives the commit and runs
+	// commit-confirm.
+	CommitWith(ctx context.Context, candidate *configtree.Node, o service.CommitOptions) (*commit.Result, error)
 	// CheckWith is CommitWith short of installing and applying: it
 	// refuses whatever CommitWith would, and changes nothing.
-	CheckWith(ctx context.Context, candidate *configtree.Node, o CommitOptions) error
+	CheckWith(ctx context.Context, candidate *configtree.Node, o service.CommitOptions) error
 	// Confirm keeps a pending commit-confirm; an error when none is pending.
 	Confirm(ctx context.Context, user string) (string, error)
+	// Revision is archived revision n: 0 the running one, 1 the one
+	// before, ...
+	Revision(n int) (*archive.Entry, error)
+	// Saved is the saved configuration as stored (nil when none), which
+	// the service starts from.
+	Saved() ([]byte, error)
+	// Save makes the running configuration the saved one and returns
+	// the file it wrote; it refuses while a commit-confirm awaits
+	// confirm, since the next start would bring back a configuration
+	// that may be rolled back in a minute.
+	Save() (string, error)
 }
-
-// CommitOptions say who commits, why, and how.
-type CommitOptions struct {
-	User    string
-	Comment string
-	// Confirm, when positive, makes this a commit-confirm: unless Confirm
-	// is called within it, the service commits the previous revision back.
-	Confirm time.Duration
-	// Base is the running revision the candidate was built on; the
-	// service refuses with ErrStale when the running configuration has
-	// moved since, and the session merges again.
-	Base int
-	// CheckBase turns the Base check on: a session always sets it, as
-	// revision 0 is a base like any other.
-	CheckBase bool
-	// Merged says the candidate merges another session's commit.
-	Merged bool
-}
-
-// ErrStale is a commit whose base is no longer the running revision.
-var ErrStale = errors.New("the running configuration changed during the commit")
 
 // ConfirmUnit is what one commit-confirm "minute" lasts. CTSYNC_CONFIRM_UNIT
 // (a Go duration such as "1s", read by ctsyncd at start) shortens it for
@@ -93,7 +81,7 @@ const MaxCommentLen = 200
 type Session struct {
 	root      paths.Root
 	schema    *schema.Schema
-	store     Store
+	svc       Service
 	user      string
 	candidate *configtree.Node
 	base      int              // running revision the candidate was taken from
@@ -108,9 +96,9 @@ type Session struct {
 }
 
 // New opens a session whose candidate is the running configuration.
-func New(root paths.Root, s *schema.Schema, store Store) *Session {
-	running, rev := store.Running()
-	return &Session{root: root, schema: s, store: store, candidate: running, base: rev, baseTree: running.Clone(), user: "root"}
+func New(root paths.Root, s *schema.Schema, svc Service) *Session {
+	running, rev := svc.Running()
+	return &Session{root: root, schema: s, svc: svc, candidate: running, base: rev, baseTree: running.Clone(), user: "root"}
 }
 
 // SetFiles sets how the session opens files named to save, load and
@@ -179,7 +167,7 @@ func (s *Session) Exec(ctx context.Context, line string) (string, error) {
 		// namespace and with their terminal; ctsyncd never does.
 		return "", errors.New("run: op-mode commands run in the ctsync shell (ctsync configure), not in ctsyncd")
 	case "discard":
-		running, rev := s.store.Running()
+		running, rev := s.svc.Running()
 		s.candidate, s.base, s.baseTree = running, rev, running.Clone()
 		return "Changes have been discarded.\n", nil
 	case "commit", "commit-confirm":
@@ -300,7 +288,7 @@ func (s *Session) compare(args []string) (string, error) {
 	if len(args) > 2 {
 		return "", errors.New("compare: usage: compare [saved | N [M]] (revision numbers, 0 = running)")
 	}
-	from, _ := s.store.Running()
+	from, _ := s.svc.Running()
 	to := s.candidate
 	what := "working and active configurations"
 	if len(args) == 1 {
@@ -354,7 +342,7 @@ func (s *Session) entry(cmd, word string) (*archive.Entry, error) {
 	if err != nil || n < 0 {
 		return nil, fmt.Errorf("%s: %q is not a revision number (0 = running, 1 = previous, ...; show system commit lists them)", cmd, word)
 	}
-	e, err := archive.Open(s.root.ArchiveDir()).Get(n)
+	e, err := s.svc.Revision(n)
 	if err != nil {
 		return nil, fmt.Errorf("%s %d: %w", cmd, n, err)
 	}
@@ -475,18 +463,14 @@ const CommitFailed = "Commit failed: nothing was changed."
 // commit, which a check leaves before installing anything. So a check
 // cannot pass where the commit would be refused.
 func (s *Session) commit(ctx context.Context, a commitArgs) (string, error) {
-	svc, _ := s.store.(Service)
 	fail := commitError
 	if a.check {
 		fail = checkError
 	}
-	if a.confirm > 0 && svc == nil {
-		return "", errors.New("commit-confirm: this service keeps no commit archive; nothing was committed")
-	}
 	// A commit races other sessions' commits: the service refuses one
 	// whose base moved meanwhile, and the merge is redone on the new one.
 	for attempt := 0; ; attempt++ {
-		running, rev := s.store.Running()
+		running, rev := s.svc.Running()
 		cand, merged, err := s.mergeOnto(running, rev)
 		if err != nil {
 			return "", fail(err)
@@ -497,19 +481,14 @@ func (s *Session) commit(ctx context.Context, a commitArgs) (string, error) {
 			}
 			return "No configuration changes to commit.\n", nil
 		}
-		o := CommitOptions{User: s.user, Comment: a.comment, Confirm: a.confirm, Base: rev, CheckBase: true, Merged: merged != ""}
+		o := service.CommitOptions{User: s.user, Comment: a.comment, Confirm: a.confirm, Base: rev, CheckBase: true, Merged: merged != ""}
 		var res *commit.Result
-		switch {
-		case a.check && svc != nil:
-			err = svc.CheckWith(ctx, cand, o)
-		case a.check:
-			err = s.store.Check(ctx, cand)
-		case svc != nil:
-			res, err = svc.CommitWith(ctx, cand, o)
-		default:
-			res, err = s.store.Commit(ctx, cand)
+		if a.check {
+			err = s.svc.CheckWith(ctx, cand, o)
+		} else {
+			res, err = s.svc.CommitWith(ctx, cand, o)
 		}
-		if errors.Is(err, ErrStale) && attempt < 3 {
+		if errors.Is(err, service.ErrStale) && attempt < 3 {
 			continue
 		}
 		if err != nil {
@@ -565,11 +544,7 @@ func (s *Session) confirm(ctx context.Context, args []string) (string, error) {
 	if len(args) > 0 {
 		return "", errors.New("confirm: takes no arguments; nothing changed")
 	}
-	svc, ok := s.store.(Service)
-	if !ok {
-		return "", errors.New("confirm: no commit-confirm is pending; nothing changed")
-	}
-	return svc.Confirm(ctx, s.user)
+	return s.svc.Confirm(ctx, s.user)
 }
 
 // checkError is a failed commit check, as commitError is a failed commit.
@@ -598,40 +573,25 @@ func indentErrors(err error) string {
 	return strings.Join(lines, "\n")
 }
 
-// confirmPending is what a service that runs commit-confirm says about
-// one awaiting confirm.
-type confirmPending interface{ ConfirmPending() bool }
-
 // save writes the running configuration (what is committed, as in VyOS)
-// to the saved config or to FILE (relative names under the config dir),
-// with the version footer that lets a later release migrate it.
+// as the saved one, which the service keeps, or to FILE (relative names
+// under the config dir) with the operator's permissions, with the
+// version footer that lets a later release migrate it.
 func (s *Session) save(args []string) (string, error) {
-	target := s.root.ConfigBoot()
-	// The saved configuration is the service's own file; any other is
-	// the operator's, written with the operator's permissions.
-	var files Files = LocalFiles{}
-	if len(args) > 0 {
-		target = s.resolveFile(args[0])
-		if target != s.root.ConfigBoot() {
-			files = s.fileAccess()
+	if len(args) == 0 || s.resolveFile(args[0]) == s.root.ConfigBoot() {
+		path, err := s.svc.Save()
+		if err != nil {
+			return "", fmt.Errorf("save: %w; nothing was saved", err)
 		}
+		return fmt.Sprintf("Saved configuration to %s\n", path), nil
 	}
-	if cp, ok := s.store.(confirmPending); ok && cp.ConfirmPending() && target == s.root.ConfigBoot() {
-		// The next start would bring back a configuration that may be
-		// rolled back in a minute.
-		return "", errors.New("save: a commit-confirm awaits confirm; type confirm first (or save to another file); nothing was saved")
-	}
-	running, _ := s.store.Running()
-	var b bytes.Buffer
-	if err := (&configtree.File{Root: running, Footer: migrate.Footer()}).Format(&b); err != nil {
+	target := s.resolveFile(args[0])
+	running, _ := s.svc.Running()
+	data, err := migrate.Format(running)
+	if err != nil {
 		return "", err
 	}
-	if target == s.root.ConfigBoot() {
-		if err := os.MkdirAll(filepath.Dir(target), 0o750); err != nil {
-			return "", fmt.Errorf("save: %w", err)
-		}
-	}
-	if err := files.WriteFile(target, b.Bytes(), 0o640); err != nil {
+	if err := s.fileAccess().WriteFile(target, data, 0o640); err != nil {
 		return "", fmt.Errorf("save: %w; nothing was saved", err)
 	}
 	return fmt.Sprintf("Saved configuration to %s\n", target), nil
