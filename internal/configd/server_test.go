@@ -128,10 +128,17 @@ func (r *rig) files() map[string]string {
 	return out
 }
 
-func (r *rig) show(args ...string) string {
+// show is `show system commit`, or with a revision number `show
+// system commit diff N`.
+func (r *rig) show(diff ...int) string {
 	var b bytes.Buffer
-	if err := ShowCommits(r.root, &b, args, false); err != nil {
-		r.t.Fatalf("show system commit %v: %v", args, err)
+	err := ShowCommits(r.root, &b, false)
+	if len(diff) > 0 {
+		b.Reset()
+		err = ShowCommitDiff(r.root, &b, diff[0], false)
+	}
+	if err != nil {
+		r.t.Fatalf("show system commit %v: %v", diff, err)
 	}
 	return b.String()
 }
@@ -300,7 +307,7 @@ func TestArchiveAfterCommits(t *testing.T) {
 			t.Errorf("show system commit lacks %q:\n%s", w, out)
 		}
 	}
-	d := r.show("diff", "1")
+	d := r.show(1)
 	if !strings.Contains(d, "-priority 100") && !strings.Contains(d, "+priority 200") {
 		t.Errorf("show system commit diff 1:\n%s", d)
 	}
