@@ -76,7 +76,7 @@ func newLogger(root paths.Root, lvl zapcore.Level) *zap.Logger {
 		return log
 	}
 	if err := os.MkdirAll(root.LogDir(), 0o755); err == nil {
-		if f, err := os.OpenFile(filepath.Join(root.LogDir(), "ctsyncd.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640); err == nil {
+		if f, err := os.OpenFile(root.CtsyncdLog(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640); err == nil {
 			enc := zap.NewProductionEncoderConfig()
 			enc.EncodeTime = zapcore.ISO8601TimeEncoder
 			file := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(f), lvl)

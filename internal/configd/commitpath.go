@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,21 +15,10 @@ import (
 	"github.com/ctsync/ctsync/internal/atomicfile"
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configtree"
-	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/session"
 )
 
-// JournalPath is the commit journal: a commit's intent while it runs,
-// and the pending commit-confirm. It lives with the persistent state, as
-// the files a commit installs do.
-func JournalPath(r paths.Root) string { return filepath.Join(r.StateDir(), "commit-journal.json") }
-
-// FullRunningPath is the running configuration with its secrets, 0600:
-// what a restarted ctsyncd resumes. running.boot, readable by op-mode
-// and the hook, has them masked.
-func FullRunningPath(r paths.Root) string { return filepath.Join(r.RunDir(), "running-full.boot") }
-
-func (s *Server) journal() *commit.Journal { return &commit.Journal{Path: JournalPath(s.Root)} }
+func (s *Server) journal() *commit.Journal { return &commit.Journal{Path: s.Root.CommitJournal()} }
 
 // intentMeta is what configd records in a commit's intent: enough to
 // finish the commit (archive it, move the commit-confirm) when ctsyncd
@@ -163,8 +151,8 @@ func (s *Server) writeJournal() error {
 func (s *Server) recoverJournal() {
 	rec, err := s.journal().Read()
 	if err != nil {
-		bad := JournalPath(s.Root) + ".bad-" + s.now().Format("20060102-150405")
-		_ = os.Rename(JournalPath(s.Root), bad)
+		bad := s.Root.CommitJournal() + ".bad-" + s.now().Format("20060102-150405")
+		_ = os.Rename(s.Root.CommitJournal(), bad)
 		s.notice(fmt.Sprintf("the commit journal was unreadable (%s); kept as %s", oneLine(err), bad))
 		return
 	}
@@ -187,7 +175,7 @@ func (s *Server) recoverJournal() {
 		}
 	}
 	to, terr := configtree.Parse(strings.NewReader(in.To))
-	onDisk, derr := readTree(FullRunningPath(s.Root))
+	onDisk, derr := readTree(s.Root.FullRunningConfig())
 	if terr == nil && derr == nil && onDisk != nil && configtree.Equal(onDisk, to) {
 		s.Log.Warn("a commit was cut short after it ran: finishing it", zap.String("user", m.User), zap.String("kind", m.Kind))
 		if seq := s.archivedAs(to); seq != 0 {
@@ -243,7 +231,7 @@ func (s *Server) writeRunning() error {
 	if err := running.Format(&b); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(FullRunningPath(s.Root), b.Bytes(), 0o600); err != nil {
+	if err := atomicfile.WriteFile(s.Root.FullRunningConfig(), b.Bytes(), 0o600); err != nil {
 		return err
 	}
 	b.Reset()

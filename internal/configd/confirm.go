@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -29,18 +28,10 @@ type Pending struct {
 	Previous string `json:"previous"`
 }
 
-// NoticePath holds what ctsyncd must tell the operator about its last
-// start (a corrupt saved config it replaced), one line each.
-func NoticePath(r paths.Root) string { return filepath.Join(r.StateDir(), "boot-notice") }
-
-// SessionsPath holds how many config sessions have uncommitted changes,
-// for `show system commit`, which does not ask ctsyncd.
-func SessionsPath(r paths.Root) string { return filepath.Join(r.RunDir(), "edit-sessions") }
-
 // ReadPending returns the pending commit-confirm, nil when none, from
 // the commit journal.
 func ReadPending(r paths.Root) (*Pending, error) {
-	rec, err := (&commit.Journal{Path: JournalPath(r)}).Read()
+	rec, err := (&commit.Journal{Path: r.CommitJournal()}).Read()
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +40,7 @@ func ReadPending(r paths.Root) (*Pending, error) {
 	}
 	var p Pending
 	if err := json.Unmarshal(rec.Kept, &p); err != nil {
-		return nil, fmt.Errorf("%s: %w", JournalPath(r), err)
+		return nil, fmt.Errorf("%s: %w", r.CommitJournal(), err)
 	}
 	return &p, nil
 }

@@ -85,7 +85,7 @@ func (s *Server) Boot(ctx context.Context) error {
 	// No session survives a restart: neither does their count.
 	s.recordSessions()
 	s.recoverJournal()
-	prev, err := readTree(FullRunningPath(s.Root))
+	prev, err := readTree(s.Root.FullRunningConfig())
 	if err != nil {
 		s.Log.Warn("previous running configuration unreadable; booting from the saved one", zap.Error(err))
 	}
@@ -121,7 +121,7 @@ func (s *Server) Boot(ctx context.Context) error {
 	if err != nil {
 		return s.fallback(ctx, err)
 	}
-	_ = atomicfile.Remove(NoticePath(s.Root)) // a clean start: old news
+	_ = atomicfile.Remove(s.Root.BootNotice()) // a clean start: old news
 	if saved == nil {
 		return s.writeRunning()
 	}
@@ -211,7 +211,7 @@ func (s *Server) notice(msg string) {
 	s.Log.Error(msg)
 	line := s.now().Format("2006-01-02 15:04:05") + " " + msg + "\n"
 	if err := os.MkdirAll(s.Root.StateDir(), 0o750); err == nil {
-		_ = atomicfile.WriteFile(NoticePath(s.Root), []byte(line), 0o640)
+		_ = atomicfile.WriteFile(s.Root.BootNotice(), []byte(line), 0o640)
 	}
 }
 
@@ -456,7 +456,7 @@ func (s *Server) recordSessions() {
 		}
 	}
 	s.mu.Unlock()
-	_ = atomicfile.WriteFile(SessionsPath(s.Root), []byte(strconv.Itoa(n)+"\n"), 0o644)
+	_ = atomicfile.WriteFile(s.Root.EditSessions(), []byte(strconv.Itoa(n)+"\n"), 0o644)
 }
 
 // peerCred is the credentials of the process at the other end of a

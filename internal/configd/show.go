@@ -54,7 +54,7 @@ func ShowCommitDiff(root paths.Root, w io.Writer, n int, jsonOut bool) error {
 func ShowCommits(root paths.Root, w io.Writer, jsonOut bool) error {
 	a := archive.Open(root.ArchiveDir())
 	var st CommitStatus
-	if b, err := os.ReadFile(NoticePath(root)); err == nil {
+	if b, err := os.ReadFile(root.BootNotice()); err == nil {
 		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 			if l != "" {
 				st.Notices = append(st.Notices, l)
@@ -66,7 +66,7 @@ func ShowCommits(root paths.Root, w io.Writer, jsonOut bool) error {
 		st.Notices = append(st.Notices, "the commit-confirm record is unreadable: "+err.Error())
 	}
 	st.Pending = p
-	if b, err := os.ReadFile(SessionsPath(root)); err == nil {
+	if b, err := os.ReadFile(root.EditSessions()); err == nil {
 		st.Sessions, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}
 	list, err := a.List()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -126,7 +125,7 @@ func ensureRunning(ctx context.Context, o *Options, c *conntrackd.Client) (strin
 		if exited != nil {
 			select {
 			case <-exited:
-				err = fmt.Errorf("conntrackd pid %d exited; see %s", pid, filepath.Join(o.Root.LogDir(), "conntrackd.log"))
+				err = fmt.Errorf("conntrackd pid %d exited; see %s", pid, o.Root.ConntrackdLog())
 			default:
 			}
 		}
