@@ -187,7 +187,9 @@ func (r Root) KeepalivedLog() string { return filepath.Join(r.LogDir(), "keepali
 // KeepalivedSupervisorPid is the pid file of the keepalived ctsyncd
 // supervises: distinct from KeepalivedPid, keepalived's own -p file,
 // which keepalived checks at start to refuse a second copy of itself.
-func (r Root) KeepalivedSupervisorPid() string { return filepath.Join(r.RunDir(), "keepalived.sup.pid") }
+func (r Root) KeepalivedSupervisorPid() string {
+	return filepath.Join(r.RunDir(), "keepalived.sup.pid")
+}
 
 // KeepalivedVRRPPid is the pid file of keepalived's VRRP child, the
 // process that does the work; it appears once keepalived has read its
