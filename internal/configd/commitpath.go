@@ -84,7 +84,7 @@ func (s *Server) commitLocked(ctx context.Context, target *configtree.Node, m in
 // errors say what was not done (the commit itself stands).
 func (s *Server) finish(m intentMeta, from, to *configtree.Node) (archive.Entry, []error) {
 	var errs []error
-	e, err := s.archive().Add(archive.Entry{Time: s.now(), User: m.User, Comment: m.Comment, Kind: m.Kind,
+	e, err := s.archive().Add(archive.Entry{Time: time.Now(), User: m.User, Comment: m.Comment, Kind: m.Kind,
 		Diff: configtree.Diff(from, to), Config: to.String()})
 	if err != nil {
 		s.Log.Error("archiving the commit", zap.Error(err))
@@ -151,7 +151,7 @@ func (s *Server) writeJournal() error {
 func (s *Server) recoverJournal() {
 	rec, err := s.journal().Read()
 	if err != nil {
-		bad := s.Root.CommitJournal() + ".bad-" + s.now().Format("20060102-150405")
+		bad := s.Root.CommitJournal() + ".bad-" + time.Now().Format("20060102-150405")
 		_ = os.Rename(s.Root.CommitJournal(), bad)
 		s.notice(fmt.Sprintf("the commit journal was unreadable (%s); kept as %s", oneLine(err), bad))
 		return

@@ -52,11 +52,12 @@ func (s *Server) archive() *archive.Archive {
 	return s.Archive
 }
 
-func (s *Server) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
+// confirmUnit is what one commit-confirm minute lasts.
+func (s *Server) confirmUnit() time.Duration {
+	if s.ConfirmUnit > 0 {
+		return s.ConfirmUnit
 	}
-	return time.Now()
+	return time.Minute
 }
 
 // CommitWith implements session.Service: the commit, its archive entry,
@@ -107,9 +108,10 @@ func (s *Server) change(ctx context.Context, c *configtree.Node, o service.Commi
 		m.EndsPending = true
 		m.EndNote = "rolled back by " + o.User + " before confirm"
 	}
-	if o.Confirm > 0 {
+	wait := time.Duration(o.ConfirmMinutes) * s.confirmUnit()
+	if o.ConfirmMinutes > 0 {
 		m.Kind = archive.KindCommitConfirm
-		m.Confirm = &Pending{User: o.User, Deadline: s.now().Add(o.Confirm), Previous: prev.String()}
+		m.Confirm = &Pending{User: o.User, Deadline: time.Now().Add(wait), Previous: prev.String()}
 	}
 	if !apply {
 		return nil, s.Engine.Check(ctx, c)
@@ -126,7 +128,7 @@ func (s *Server) change(ctx context.Context, c *configtree.Node, o service.Commi
 	}
 	if m.Confirm != nil {
 		res.Messages = append(res.Messages, fmt.Sprintf("commit-confirm: type confirm within %s (by %s), or ctsyncd commits the previous revision back.",
-			o.Confirm, m.Confirm.Deadline.Local().Format("15:04:05")))
+			wait, m.Confirm.Deadline.Local().Format("15:04:05")))
 	}
 	return res, nil
 }
@@ -139,7 +141,7 @@ func (s *Server) Confirm(ctx context.Context, user string) (string, error) {
 	if p == nil {
 		return "", errors.New("confirm: no commit-confirm is pending; nothing changed")
 	}
-	s.note(p.Seq, fmt.Sprintf("confirmed by %s at %s", user, s.now().Local().Format("15:04:05")))
+	s.note(p.Seq, fmt.Sprintf("confirmed by %s at %s", user, time.Now().Local().Format("15:04:05")))
 	s.clearPending()
 	s.Log.Info("commit-confirm confirmed", zap.Int("archive", p.Seq), zap.String("user", user))
 	return "Commit confirmed: the configuration stays.\n", nil
@@ -208,7 +210,7 @@ func (s *Server) rollbackPending() {
 	defer cancel()
 	comment := fmt.Sprintf("automatic rollback: commit-confirm by %s not confirmed by %s", p.User, p.Deadline.Local().Format("2006-01-02 15:04:05"))
 	_, _, err = s.commitLocked(ctx, prev, intentMeta{Kind: archive.KindAutoRollback, User: "ctsyncd", Comment: comment, EndsPending: true,
-		EndNote: "not confirmed: rolled back by ctsyncd at " + s.now().Local().Format("15:04:05")})
+		EndNote: "not confirmed: rolled back by ctsyncd at " + time.Now().Local().Format("15:04:05")})
 	if err != nil {
 		s.Log.Error("commit-confirm not confirmed, but the automatic rollback failed; retrying",
 			zap.Int("archive", p.Seq), zap.Duration("retry", retryRollback), zap.Error(err))

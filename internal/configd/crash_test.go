@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -243,48 +244,46 @@ func readResponse(t *testing.T, c net.Conn) Response {
 	return resp
 }
 
+// TestSessionLimitPerUser serves sessions over in-memory pipes (all of
+// one unknown peer, as a connection without credentials is) in a
+// synctest bubble, so that a closed session's slot is known to be free
+// once the server has nothing left to do, not after a guessed pause.
 func TestSessionLimitPerUser(t *testing.T) {
-	r := newRig(t)
-	sock := r.serve(t)
-	var conns []net.Conn
-	for i := 0; i < MaxSessionsPerUser; i++ {
-		c, err := net.Dial("unix", sock)
-		if err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		var all []net.Conn
+		// Before the root goes: every session ended, its last write done.
+		t.Cleanup(func() {
+			for _, c := range all {
+				c.Close()
+			}
+			synctest.Wait()
+		})
+		open := func() net.Conn {
+			c, srv := net.Pipe()
+			go r.srv.serveConn(context.Background(), srv)
+			all = append(all, c)
+			return c
 		}
-		defer c.Close()
-		if resp := request(t, c, "show"); resp.Err != "" {
-			t.Fatalf("session %d: %s", i, resp.Err)
+		var conns []net.Conn
+		for i := 0; i < MaxSessionsPerUser; i++ {
+			c := open()
+			if resp := request(t, c, "show"); resp.Err != "" {
+				t.Fatalf("session %d: %s", i, resp.Err)
+			}
+			conns = append(conns, c)
 		}
-		conns = append(conns, c)
-	}
-	c, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	resp := readResponse(t, c)
-	if !strings.Contains(resp.Err, "too many sessions") || !resp.Exit {
-		t.Errorf("session %d: %+v, want a too-many-sessions refusal", MaxSessionsPerUser+1, resp)
-	}
-	// One closed makes room.
-	conns[0].Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.Dial("unix", sock)
-		if err != nil {
-			t.Fatal(err)
+		resp := readResponse(t, open())
+		if !strings.Contains(resp.Err, "too many sessions") || !resp.Exit {
+			t.Errorf("session %d: %+v, want a too-many-sessions refusal", MaxSessionsPerUser+1, resp)
 		}
-		resp := request(t, c, "show")
-		c.Close()
-		if resp.Err == "" {
-			break
-		}
-		if time.Now().After(deadline) {
+		// One closed makes room.
+		conns[0].Close()
+		synctest.Wait()
+		if resp := request(t, open(), "show"); resp.Err != "" {
 			t.Fatalf("no room after closing a session: %s", resp.Err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	})
 }
 
 func TestRequestTooLong(t *testing.T) {

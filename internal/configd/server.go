@@ -40,8 +40,10 @@ type Server struct {
 	Log    *zap.Logger
 	// Archive keeps every commit; nil means the one under Root.
 	Archive *archive.Archive
-	// Now is the clock, for tests; nil means time.Now.
-	Now func() time.Time
+	// ConfirmUnit is what one commit-confirm minute lasts; zero means a
+	// minute. ctsyncd shortens it for demos and tests of the binary
+	// (CTSYNC_CONFIRM_UNIT); unit tests run on synctest's clock instead.
+	ConfirmUnit time.Duration
 	// Fault, when set, is called where a crash of ctsyncd leaves a
 	// different state ("recorded", "archived"), for tests.
 	Fault func(point string)
@@ -96,7 +98,7 @@ func (s *Server) Boot(ctx context.Context) error {
 			s.Log.Info("resumed the previous running configuration")
 		}
 		if p := s.pending; p != nil {
-			if !p.Deadline.After(s.now()) {
+			if !p.Deadline.After(time.Now()) {
 				s.Log.Warn("a commit-confirm expired while ctsyncd was down: rolling back now", zap.Int("archive", p.Seq), zap.Time("deadline", p.Deadline))
 				s.rollbackPending()
 			} else {
@@ -170,7 +172,7 @@ func (s *Server) readSaved() (*configtree.Node, error) {
 // keeps the file for inspection and runs the newest archived revision
 // that still validates.
 func (s *Server) fallback(ctx context.Context, why error) error {
-	bad := s.Root.ConfigBoot() + ".bad-" + s.now().Format("20060102-150405")
+	bad := s.Root.ConfigBoot() + ".bad-" + time.Now().Format("20060102-150405")
 	if err := os.Rename(s.Root.ConfigBoot(), bad); err != nil {
 		s.Log.Error("could not set the bad config.boot aside", zap.Error(err))
 		bad = s.Root.ConfigBoot()
@@ -209,7 +211,7 @@ func (s *Server) fallback(ctx context.Context, why error) error {
 // error, and in `show system commit` until the next clean start.
 func (s *Server) notice(msg string) {
 	s.Log.Error(msg)
-	line := s.now().Format("2006-01-02 15:04:05") + " " + msg + "\n"
+	line := time.Now().Format("2006-01-02 15:04:05") + " " + msg + "\n"
 	if err := os.MkdirAll(s.Root.StateDir(), 0o750); err == nil {
 		_ = atomicfile.WriteFile(s.Root.BootNotice(), []byte(line), 0o640)
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -194,7 +195,6 @@ func TestCommitCheckReportsEveryError(t *testing.T) {
 // check is too, and where the commit merges the check passes on the
 // merge. Each case runs check, then commit, and both must agree.
 func TestCommitCheckRefusesWhatCommitRefuses(t *testing.T) {
-	useConfirmUnit(t, time.Minute)
 	tests := []struct {
 		name string
 		// setup brings the service to the state the second session
@@ -405,22 +405,12 @@ func TestBadInputIsOneLineAndChangesNothing(t *testing.T) {
 	}
 }
 
-// useConfirmUnit makes a commit-confirm "minute" last d for one test.
-func useConfirmUnit(t *testing.T, d time.Duration) {
-	old := session.ConfirmUnit
-	session.ConfirmUnit = d
-	t.Cleanup(func() { session.ConfirmUnit = old })
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+// after lets d pass on the test's clock (synctest's: the commit-confirm
+// tests wait minutes in no time) and waits until every goroutine the
+// service started meanwhile (an automatic rollback) is done.
+func after(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
 }
 
 func (r *rig) pending() bool {
@@ -432,155 +422,201 @@ func (r *rig) pending() bool {
 }
 
 func TestCommitConfirmExpiresAndRestoresExactFiles(t *testing.T) {
-	useConfirmUnit(t, 100*time.Millisecond)
-	r := newRig(t)
-	s := r.session("alice")
-	run(t, s, baseConfig...)
-	run(t, s, "commit")
-	before := r.files()
-	out := run(t, s, "set high-availability vrrp group wan priority 250", "set service conntrack-sync accept-protocol tcp", `commit-confirm 5 comment "risky change"`)
-	if !strings.Contains(out, "type confirm within") {
-		t.Errorf("commit-confirm output: %q", out)
-	}
-	if diff := cmp.Diff(before, r.files()); diff == "" {
-		t.Fatal("commit-confirm changed nothing")
-	}
-	if !r.pending() {
-		t.Fatal("no pending record")
-	}
-	if sh := r.show(); !strings.Contains(sh, "Commit-confirm pending") {
-		t.Errorf("show system commit does not say a confirm is pending:\n%s", sh)
-	}
-	waitFor(t, "the automatic rollback", func() bool { return !r.pending() })
-	if diff := cmp.Diff(before, r.files()); diff != "" {
-		t.Errorf("files after the automatic rollback (-want +got):\n%s", diff)
-	}
-	list := r.entries()
-	if len(list) != 3 || list[0].Kind != archive.KindAutoRollback || list[0].User != "ctsyncd" || !strings.Contains(list[1].Note, "not confirmed") {
-		t.Errorf("archive after rollback: %+v", list)
-	}
-	sh := r.show()
-	for _, w := range []string{"auto-rollback", "automatic rollback: commit-confirm by alice", "not confirmed: rolled back by ctsyncd", "risky change"} {
-		if !strings.Contains(sh, w) {
-			t.Errorf("show system commit lacks %q:\n%s", w, sh)
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		s := r.session("alice")
+		run(t, s, baseConfig...)
+		run(t, s, "commit")
+		before := r.files()
+		out := run(t, s, "set high-availability vrrp group wan priority 250", "set service conntrack-sync accept-protocol tcp", `commit-confirm 5 comment "risky change"`)
+		if !strings.Contains(out, "type confirm within 5m0s") {
+			t.Errorf("commit-confirm output: %q", out)
 		}
-	}
-	// The session's candidate still holds the change, for another try.
-	if c := run(t, s, "compare"); !strings.Contains(c, "+priority 250") {
-		t.Errorf("compare after rollback:\n%s", c)
-	}
+		if diff := cmp.Diff(before, r.files()); diff == "" {
+			t.Fatal("commit-confirm changed nothing")
+		}
+		if !r.pending() {
+			t.Fatal("no pending record")
+		}
+		if sh := r.show(); !strings.Contains(sh, "Commit-confirm pending") {
+			t.Errorf("show system commit does not say a confirm is pending:\n%s", sh)
+		}
+		after(5*time.Minute - time.Second)
+		if !r.pending() {
+			t.Fatal("rolled back before the deadline")
+		}
+		after(2 * time.Second)
+		if r.pending() {
+			t.Fatal("still pending after the deadline")
+		}
+		if diff := cmp.Diff(before, r.files()); diff != "" {
+			t.Errorf("files after the automatic rollback (-want +got):\n%s", diff)
+		}
+		list := r.entries()
+		if len(list) != 3 || list[0].Kind != archive.KindAutoRollback || list[0].User != "ctsyncd" || !strings.Contains(list[1].Note, "not confirmed") {
+			t.Errorf("archive after rollback: %+v", list)
+		}
+		sh := r.show()
+		for _, w := range []string{"auto-rollback", "automatic rollback: commit-confirm by alice", "not confirmed: rolled back by ctsyncd", "risky change"} {
+			if !strings.Contains(sh, w) {
+				t.Errorf("show system commit lacks %q:\n%s", w, sh)
+			}
+		}
+		// The session's candidate still holds the change, for another try.
+		if c := run(t, s, "compare"); !strings.Contains(c, "+priority 250") {
+			t.Errorf("compare after rollback:\n%s", c)
+		}
+	})
+}
+
+// TestConfirmUnit: a commit-confirm minute lasts the service's unit, the
+// one ctsyncd takes from CTSYNC_CONFIRM_UNIT for demos.
+func TestConfirmUnit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.srv.ConfirmUnit = time.Second
+		s := r.session("alice")
+		run(t, s, baseConfig...)
+		run(t, s, "commit")
+		if out := run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm 3"); !strings.Contains(out, "within 3s") {
+			t.Errorf("commit-confirm output: %q", out)
+		}
+		after(2 * time.Second)
+		if !r.pending() {
+			t.Fatal("rolled back before three units passed")
+		}
+		after(2 * time.Second)
+		if r.pending() {
+			t.Fatal("still pending after three units")
+		}
+	})
 }
 
 func TestConfirmInTimeAndSecondCommitRefused(t *testing.T) {
-	useConfirmUnit(t, 200*time.Millisecond)
-	r := newRig(t)
-	a := r.session("alice")
-	run(t, a, baseConfig...)
-	run(t, a, "commit")
-	b := r.session("bob")
-	run(t, a, "set high-availability vrrp group wan priority 250", "commit confirmed 3")
-	after := r.files()
-	// Another commit waits for the confirm.
-	run(t, b, "set service conntrack-sync accept-protocol udp")
-	_, err := b.Exec(context.Background(), "commit")
-	if err == nil || !strings.Contains(err.Error(), "awaits confirm") || !strings.Contains(err.Error(), session.CommitFailed) {
-		t.Fatalf("second commit while pending: %v", err)
-	}
-	if diff := cmp.Diff(after, r.files()); diff != "" {
-		t.Errorf("refused commit changed files:\n%s", diff)
-	}
-	if _, err := b.Exec(context.Background(), "save"); err == nil || !strings.Contains(err.Error(), "awaits confirm") {
-		t.Errorf("save while a confirm is pending: %v", err)
-	}
-	if out := run(t, b, "confirm"); !strings.Contains(out, "confirmed") {
-		t.Errorf("confirm: %q", out)
-	}
-	time.Sleep(800 * time.Millisecond) // past the deadline: nothing may happen
-	if diff := cmp.Diff(after, r.files()); diff != "" {
-		t.Errorf("confirmed commit rolled back (-want +got):\n%s", diff)
-	}
-	if l := r.entries(); !strings.Contains(l[0].Note, "confirmed by bob") {
-		t.Errorf("archive note: %q", l[0].Note)
-	}
-	if _, err := b.Exec(context.Background(), "confirm"); err == nil {
-		t.Errorf("second confirm succeeded")
-	}
-	run(t, b, "save")
-	// And now b's commit goes through, merged with a's.
-	if out := run(t, b, "commit"); !strings.Contains(out, "merged") {
-		t.Errorf("commit after confirm: %q", out)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		a := r.session("alice")
+		run(t, a, baseConfig...)
+		run(t, a, "commit")
+		b := r.session("bob")
+		run(t, a, "set high-availability vrrp group wan priority 250", "commit confirmed 3")
+		kept := r.files()
+		// Another commit waits for the confirm.
+		run(t, b, "set service conntrack-sync accept-protocol udp")
+		_, err := b.Exec(context.Background(), "commit")
+		if err == nil || !strings.Contains(err.Error(), "awaits confirm") || !strings.Contains(err.Error(), session.CommitFailed) {
+			t.Fatalf("second commit while pending: %v", err)
+		}
+		if diff := cmp.Diff(kept, r.files()); diff != "" {
+			t.Errorf("refused commit changed files:\n%s", diff)
+		}
+		if _, err := b.Exec(context.Background(), "save"); err == nil || !strings.Contains(err.Error(), "awaits confirm") {
+			t.Errorf("save while a confirm is pending: %v", err)
+		}
+		if out := run(t, b, "confirm"); !strings.Contains(out, "confirmed") {
+			t.Errorf("confirm: %q", out)
+		}
+		after(4 * time.Minute) // past the deadline: nothing may happen
+		if diff := cmp.Diff(kept, r.files()); diff != "" {
+			t.Errorf("confirmed commit rolled back (-want +got):\n%s", diff)
+		}
+		if l := r.entries(); !strings.Contains(l[0].Note, "confirmed by bob") {
+			t.Errorf("archive note: %q", l[0].Note)
+		}
+		if _, err := b.Exec(context.Background(), "confirm"); err == nil {
+			t.Errorf("second confirm succeeded")
+		}
+		run(t, b, "save")
+		// And now b's commit goes through, merged with a's.
+		if out := run(t, b, "commit"); !strings.Contains(out, "merged") {
+			t.Errorf("commit after confirm: %q", out)
+		}
+	})
 }
 
 func TestRollbackOneCancelsPendingConfirm(t *testing.T) {
-	useConfirmUnit(t, time.Minute)
-	r := newRig(t)
-	s := r.session("alice")
-	run(t, s, baseConfig...)
-	run(t, s, "commit")
-	before := r.files()
-	run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm")
-	out := run(t, s, "rollback 1", "commit")
-	if !strings.Contains(out, "commit-confirm is cancelled") || r.pending() {
-		t.Errorf("rollback 1 + commit did not cancel: %q", out)
-	}
-	if diff := cmp.Diff(before, r.files()); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		s := r.session("alice")
+		run(t, s, baseConfig...)
+		run(t, s, "commit")
+		before := r.files()
+		run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm")
+		out := run(t, s, "rollback 1", "commit")
+		if !strings.Contains(out, "commit-confirm is cancelled") || r.pending() {
+			t.Errorf("rollback 1 + commit did not cancel: %q", out)
+		}
+		if diff := cmp.Diff(before, r.files()); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		after(time.Hour) // the cancelled countdown does nothing when it ends
+		if diff := cmp.Diff(before, r.files()); diff != "" || len(r.entries()) != 3 {
+			t.Errorf("after the cancelled deadline (-want +got):\n%s\n%+v", diff, r.entries())
+		}
+	})
 }
 
 func TestPendingConfirmSurvivesRestart(t *testing.T) {
-	useConfirmUnit(t, 100*time.Millisecond)
 	t.Run("deadline still ahead", func(t *testing.T) {
-		r := newRig(t)
-		s := r.session("alice")
-		run(t, s, baseConfig...)
-		run(t, s, "commit")
-		before := r.files()
-		run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm 10")
-		changed := r.files()
-		r.start() // ctsyncd restarts: the countdown goes on
-		if !r.pending() {
-			t.Fatal("pending confirm lost across restart")
-		}
-		if diff := cmp.Diff(changed, r.files()); diff != "" {
-			t.Errorf("restart undid the pending commit early:\n%s", diff)
-		}
-		waitFor(t, "the rollback after restart", func() bool { return !r.pending() })
-		if diff := cmp.Diff(before, r.files()); diff != "" {
-			t.Errorf("(-want +got):\n%s", diff)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			r := newRig(t)
+			s := r.session("alice")
+			run(t, s, baseConfig...)
+			run(t, s, "commit")
+			before := r.files()
+			run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm 10")
+			changed := r.files()
+			after(9 * time.Minute)
+			r.start() // ctsyncd restarts: the countdown goes on
+			if !r.pending() {
+				t.Fatal("pending confirm lost across restart")
+			}
+			if diff := cmp.Diff(changed, r.files()); diff != "" {
+				t.Errorf("restart undid the pending commit early:\n%s", diff)
+			}
+			after(61 * time.Second)
+			if r.pending() {
+				t.Fatal("not rolled back at the deadline after the restart")
+			}
+			if diff := cmp.Diff(before, r.files()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	})
 	t.Run("expired while down", func(t *testing.T) {
-		r := newRig(t)
-		s := r.session("alice")
-		run(t, s, baseConfig...)
-		run(t, s, "commit")
-		before := r.files()
-		run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm 1")
-		r.srv.Close() // ctsyncd stops before the deadline ...
-		time.Sleep(300 * time.Millisecond)
-		r.srv = nil
-		r.start() // ... and rolls back as soon as it starts
-		if r.pending() {
-			t.Fatal("still pending after a start past the deadline")
-		}
-		if diff := cmp.Diff(before, r.files()); diff != "" {
-			t.Errorf("(-want +got):\n%s", diff)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			r := newRig(t)
+			s := r.session("alice")
+			run(t, s, baseConfig...)
+			run(t, s, "commit")
+			before := r.files()
+			run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm 1")
+			r.srv.Close() // ctsyncd stops before the deadline ...
+			after(3 * time.Minute)
+			r.srv = nil
+			r.start() // ... and rolls back as soon as it starts
+			if r.pending() {
+				t.Fatal("still pending after a start past the deadline")
+			}
+			if diff := cmp.Diff(before, r.files()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	})
 	t.Run("confirm after restart", func(t *testing.T) {
-		r := newRig(t)
-		s := r.session("alice")
-		run(t, s, baseConfig...)
-		run(t, s, "commit", "set high-availability vrrp group wan priority 250", "commit-confirm 5")
-		changed := r.files()
-		r.start()
-		run(t, r.session("bob"), "confirm")
-		time.Sleep(700 * time.Millisecond)
-		if diff := cmp.Diff(changed, r.files()); diff != "" {
-			t.Errorf("confirmed commit rolled back:\n%s", diff)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			r := newRig(t)
+			s := r.session("alice")
+			run(t, s, baseConfig...)
+			run(t, s, "commit", "set high-availability vrrp group wan priority 250", "commit-confirm 5")
+			changed := r.files()
+			r.start()
+			run(t, r.session("bob"), "confirm")
+			after(7 * time.Minute)
+			if diff := cmp.Diff(changed, r.files()); diff != "" {
+				t.Errorf("confirmed commit rolled back:\n%s", diff)
+			}
+		})
 	})
 }
 
@@ -792,32 +828,35 @@ func TestRestartRefusedDuringCommit(t *testing.T) {
 // VRRP transition holds its lock (a master committing from conntrackd's
 // external cache) and restarts once it is released.
 func TestRestartWaitsForTransition(t *testing.T) {
-	r := newRig(t)
-	restarted := make(chan struct{}, 1)
-	r.srv.Engines = restarterFunc(func() { restarted <- struct{}{} })
-	release, err := transition.HoldLock(context.Background(), r.srv.Root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := r.srv.operate(context.Background(), Request{Op: "restart", Engine: "conntrackd"})
-		done <- err
-	}()
-	select {
-	case <-restarted:
-		t.Fatal("restarted while a transition held its lock")
-	case <-time.After(300 * time.Millisecond):
-	}
-	release()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-restarted:
-	default:
-		t.Fatal("no restart after the transition finished")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		restarted := make(chan struct{}, 1)
+		r.srv.Engines = restarterFunc(func() { restarted <- struct{}{} })
+		release, err := transition.HoldLock(context.Background(), r.srv.Root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := r.srv.operate(context.Background(), Request{Op: "restart", Engine: "conntrackd"})
+			done <- err
+		}()
+		after(10 * time.Second) // the restart tries the lock again and again meanwhile
+		select {
+		case <-restarted:
+			t.Fatal("restarted while a transition held its lock")
+		default:
+		}
+		release()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-restarted:
+		default:
+			t.Fatal("no restart after the transition finished")
+		}
+	})
 }
 
 type restarterFunc func()

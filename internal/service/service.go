@@ -5,19 +5,17 @@
 // session stays the only one.
 package service
 
-import (
-	"errors"
-	"time"
-)
+import "errors"
 
 // CommitOptions say who commits, why, and how.
 type CommitOptions struct {
 	User    string
 	Comment string
-	// Confirm, when positive, makes this a commit-confirm: unless it is
-	// confirmed within Confirm, the service commits the previous
-	// revision back.
-	Confirm time.Duration
+	// ConfirmMinutes, when positive, makes this a commit-confirm: unless
+	// it is confirmed within that many minutes (each as long as the
+	// service's confirm unit), the service commits the previous revision
+	// back.
+	ConfirmMinutes int
 	// Base is the running revision the candidate was built on; the
 	// service refuses with ErrStale when the running configuration has
 	// moved since, and the session merges again.

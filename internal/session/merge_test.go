@@ -3,7 +3,6 @@ package session
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -121,9 +120,6 @@ func TestThreeWayMerge(t *testing.T) {
 }
 
 func TestParseCommit(t *testing.T) {
-	old := ConfirmUnit
-	ConfirmUnit = time.Minute
-	defer func() { ConfirmUnit = old }()
 	tests := []struct {
 		cmd     string
 		args    []string
@@ -134,10 +130,10 @@ func TestParseCommit(t *testing.T) {
 		{cmd: "commit", args: []string{"check"}, want: commitArgs{check: true}},
 		{cmd: "commit", args: []string{"comment", "new peer"}, want: commitArgs{comment: "new peer"}},
 		{cmd: "commit", args: []string{"comment", "new", "peer"}, want: commitArgs{comment: "new peer"}},
-		{cmd: "commit", args: []string{"confirmed"}, want: commitArgs{confirm: 10 * time.Minute}},
-		{cmd: "commit", args: []string{"confirmed", "3", "comment", "x"}, want: commitArgs{confirm: 3 * time.Minute, comment: "x"}},
-		{cmd: "commit-confirm", want: commitArgs{confirm: 10 * time.Minute}},
-		{cmd: "commit-confirm", args: []string{"1440"}, want: commitArgs{confirm: 1440 * time.Minute}},
+		{cmd: "commit", args: []string{"confirmed"}, want: commitArgs{confirm: 10}},
+		{cmd: "commit", args: []string{"confirmed", "3", "comment", "x"}, want: commitArgs{confirm: 3, comment: "x"}},
+		{cmd: "commit-confirm", want: commitArgs{confirm: 10}},
+		{cmd: "commit-confirm", args: []string{"1440"}, want: commitArgs{confirm: 1440}},
 		{cmd: "commit-confirm", args: []string{"1441"}, wantErr: "1-1440"},
 		{cmd: "commit", args: []string{"5"}, wantErr: "unexpected"},
 		{cmd: "commit", args: []string{"check", "now"}, wantErr: "unexpected"},

@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 	"unicode"
 
 	"github.com/ctsync/ctsync/internal/archive"
@@ -55,20 +54,6 @@ type Service interface {
 	// confirm, since the next start would bring back a configuration
 	// that may be rolled back in a minute.
 	Save() (string, error)
-}
-
-// ConfirmUnit is what one commit-confirm "minute" lasts. CTSYNC_CONFIRM_UNIT
-// (a Go duration such as "1s", read by ctsyncd at start) shortens it for
-// tests and demos; a real router leaves it unset.
-var ConfirmUnit = confirmUnitFromEnv()
-
-func confirmUnitFromEnv() time.Duration {
-	if v := os.Getenv("CTSYNC_CONFIRM_UNIT"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil && d > 0 {
-			return d
-		}
-	}
-	return time.Minute
 }
 
 // DefaultConfirmMinutes is commit-confirm's timeout when none is given.
@@ -375,7 +360,7 @@ func (s *Session) rollback(args []string) (string, error) {
 type commitArgs struct {
 	check   bool
 	comment string
-	confirm time.Duration
+	confirm int // minutes; 0 for a plain commit
 }
 
 // parseCommit reads the commit forms Junos and VyOS accept:
@@ -423,7 +408,7 @@ func parseCommit(cmd string, args []string) (commitArgs, error) {
 		if minutes < 0 {
 			minutes = DefaultConfirmMinutes
 		}
-		a.confirm = time.Duration(minutes) * ConfirmUnit
+		a.confirm = minutes
 	}
 	return a, nil
 }
@@ -481,7 +466,7 @@ func (s *Session) commit(ctx context.Context, a commitArgs) (string, error) {
 			}
 			return "No configuration changes to commit.\n", nil
 		}
-		o := service.CommitOptions{User: s.user, Comment: a.comment, Confirm: a.confirm, Base: rev, CheckBase: true, Merged: merged != ""}
+		o := service.CommitOptions{User: s.user, Comment: a.comment, ConfirmMinutes: a.confirm, Base: rev, CheckBase: true, Merged: merged != ""}
 		var res *commit.Result
 		if a.check {
 			err = s.svc.CheckWith(ctx, cand, o)
