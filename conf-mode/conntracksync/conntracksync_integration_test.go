@@ -21,6 +21,7 @@ import (
 	"github.com/ctsync/ctsync/internal/kernelinfo"
 	"github.com/ctsync/ctsync/internal/nstest"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/proc"
 	"github.com/ctsync/ctsync/internal/supervise"
 	"github.com/ctsync/ctsync/internal/sysinfo"
 )
@@ -194,7 +195,7 @@ func (e *nsEngines) stopLocked(name string) {
 	if e.pidLocked(name) == 0 {
 		return
 	}
-	_ = supervise.Terminate(context.Background(), e.pids[name], e.done[name])
+	_, _ = proc.Terminate(context.Background(), e.pids[name], 5*time.Second, e.done[name])
 	delete(e.pids, name)
 }
 
