@@ -211,7 +211,7 @@ func (s *Session) copyRename(cmd string, args []string) (string, error) {
 	src := append(slices.Clone(from), key)
 	dst := append(slices.Clone(to), newKey)
 	if !slices.Equal(from, to) {
-		return "", cfgerr.New(dst, "%s stays within one tag node: %s and %s differ", cmd, pathString(from), pathString(to))
+		return "", cfgerr.New(dst, "%s stays within one tag node: %s and %s differ", cmd, configtree.PathString(from), configtree.PathString(to))
 	}
 	parent := s.candidate.Get(from...)
 	e := parent.Child(key)

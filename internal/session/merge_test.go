@@ -100,11 +100,11 @@ func TestThreeWayMerge(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			base, theirs, ours := tree(t, mergeBase), tree(t, tt.theirs), tree(t, tt.ours)
 			multi := schema.Default().IsMulti
-			oc := changes(base, ours, multi)
-			c := conflicts(oc, changes(base, theirs, multi))
+			oc := configtree.Changes(base, ours, multi)
+			c := conflicts(oc, configtree.Changes(base, theirs, multi))
 			var got []string
-			for _, p := range c {
-				got = append(got, pathString(p))
+			for _, ch := range c {
+				got = append(got, ch.String())
 			}
 			if diff := cmp.Diff(tt.conflict, got); diff != "" {
 				t.Fatalf("conflicts (-want +got):\n%s", diff)

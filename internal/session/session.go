@@ -302,7 +302,7 @@ func (s *Session) compare(args []string) (string, error) {
 	}
 	if l := s.Level(); len(l) > 0 {
 		from, to = only(from, l), only(to, l)
-		what += " at [edit " + pathString(l) + "]"
+		what += " at [edit " + configtree.PathString(l) + "]"
 	}
 	if d := configtree.Diff(s.view(from), s.view(to)); d != "" {
 		return d, nil
@@ -502,12 +502,12 @@ func (s *Session) mergeOnto(running *configtree.Node, rev int) (*configtree.Node
 	if rev == s.base || configtree.Equal(running, s.baseTree) {
 		return s.candidate, "", nil
 	}
-	theirs := changes(s.baseTree, running, s.schema.IsMulti)
-	ours := changes(s.baseTree, s.candidate, s.schema.IsMulti)
+	theirs := configtree.Changes(s.baseTree, running, s.schema.IsMulti)
+	ours := configtree.Changes(s.baseTree, s.candidate, s.schema.IsMulti)
 	if c := conflicts(ours, theirs); len(c) > 0 {
 		var lines []string
-		for _, p := range c {
-			lines = append(lines, "  "+pathString(p))
+		for _, ch := range c {
+			lines = append(lines, "  "+ch.String())
 		}
 		//lint:ignore ST1005 printed to the operator as is, a report ending in a sentence
 		return nil, "", fmt.Errorf("another session committed since this one began, changing what you changed:\n%s\nTheir commit:\n%s\nRun discard and redo your changes, or commit them from a new session.",
