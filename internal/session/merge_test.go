@@ -153,3 +153,41 @@ func TestParseCommit(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseCommit feeds the commit line parser what an operator might
+// type after commit or commit-confirm: it never panics, and what it
+// accepts is a commit it can run: a check with nothing else, minutes in
+// range only for a commit-confirm, and a comment that fits one line of
+// the archive listing.
+func FuzzParseCommit(f *testing.F) {
+	for _, s := range []string{"", "check", "comment new peer", `comment "a b"`, "confirmed 3 comment x", "5", "check now", "conf", "ch", "confirmed 1441", "comment \"\t\""} {
+		f.Add(false, s)
+	}
+	for _, s := range []string{"", "1440", "0", "7 comment x", "comment 5", "99999999999999999999"} {
+		f.Add(true, s)
+	}
+	f.Fuzz(func(t *testing.T, confirm bool, line string) {
+		words, err := configtree.Tokenize(line)
+		if err != nil {
+			return
+		}
+		cmd := "commit"
+		if confirm {
+			cmd = "commit-confirm"
+		}
+		a, err := parseCommit(cmd, words)
+		if err != nil {
+			return
+		}
+		switch {
+		case a.check && (a.comment != "" || a.confirm != 0 || confirm):
+			t.Fatalf("%s %q: a check with more: %+v", cmd, line, a)
+		case confirm && a.confirm == 0:
+			t.Fatalf("%s %q: commit-confirm without minutes: %+v", cmd, line, a)
+		case a.confirm < 0 || a.confirm > 1440:
+			t.Fatalf("%s %q: minutes out of range: %+v", cmd, line, a)
+		case a.comment != "" && checkComment(a.comment) != nil:
+			t.Fatalf("%s %q: accepted comment %q: %v", cmd, line, a.comment, checkComment(a.comment))
+		}
+	})
+}
