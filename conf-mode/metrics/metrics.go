@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/ctsync/ctsync/internal/cfgerr"
@@ -94,7 +95,7 @@ func (h *Handler) Verify(ctx context.Context, cfg any, sys handler.System) error
 	if c == nil {
 		return nil
 	}
-	path := "service ctsync metrics listen-address"
+	path := append(slices.Clip(Owned), "listen-address")
 	ip, err := netip.ParseAddr(c.ListenAddress)
 	if err != nil {
 		return &cfgerr.Error{Path: path, Msg: fmt.Sprintf("%q is not an IP address", c.ListenAddress)}
@@ -138,7 +139,7 @@ func (h *Handler) Apply(ctx context.Context, prev, cfg any, env *handler.Env) (s
 		return "", nil
 	}
 	if err := l.Set(c.Addr()); err != nil {
-		return "", &cfgerr.Error{Path: "service ctsync metrics", Msg: err.Error()}
+		return "", &cfgerr.Error{Path: Owned, Msg: err.Error()}
 	}
 	return "serving on http://" + c.Addr() + "/metrics", nil
 }

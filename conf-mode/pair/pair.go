@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/ctsync/ctsync/internal/cfgerr"
@@ -102,7 +103,7 @@ func (h *Handler) GetConfig(tree *configtree.Node) (any, error) {
 	return cfg, nil
 }
 
-func path(leaf string) string { return "high-availability pair " + leaf }
+func path(leaf string) []string { return append(slices.Clip(Owned), leaf) }
 
 // Verify implements handler.Handler.
 func (h *Handler) Verify(ctx context.Context, c any, sys handler.System) error {

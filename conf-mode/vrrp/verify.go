@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -93,8 +94,8 @@ func (h *Handler) Verify(ctx context.Context, c any, sys handler.System) error {
 func verify(cfg *Config, sys handler.System) error {
 	var errs []error
 	add := func(e *cfgerr.Error) { errs = append(errs, e) }
-	base := "high-availability vrrp"
-	ifaceExists := func(path, name string) {
+	base := Owned
+	ifaceExists := func(path []string, name string) {
 		if sys == nil || !reIfname.MatchString(name) {
 			return
 		}
@@ -109,30 +110,30 @@ func verify(cfg *Config, sys handler.System) error {
 
 	version := 0
 	if gp := cfg.GlobalParameters; gp != nil {
-		p := base + " global-parameters"
+		p := at(base, "global-parameters")
 		version = gp.Version
 		if gp.Version != 0 && gp.Version != 2 && gp.Version != 3 {
-			add(&cfgerr.Error{Path: p + " version", Msg: "must be 2 or 3"})
+			add(&cfgerr.Error{Path: at(p, "version"), Msg: "must be 2 or 3"})
 		}
 		if gp.StartupDelay < 0 || gp.StartupDelay > 600 {
-			add(&cfgerr.Error{Path: p + " startup-delay", Msg: "must be 0-600 seconds"})
+			add(&cfgerr.Error{Path: at(p, "startup-delay"), Msg: "must be 0-600 seconds"})
 		}
-		verifyGarp(p+" garp", gp.Garp, add)
+		verifyGarp(at(p, "garp"), gp.Garp, add)
 	}
 
 	// Which sync-group each group belongs to.
 	memberOf := map[string]string{}
 	for _, sname := range cfg.SyncGroupNames() {
 		sg := cfg.SyncGroup[sname]
-		p := base + " sync-group " + sname
+		p := at(base, "sync-group", sname)
 		if !reName.MatchString(sname) {
 			add(&cfgerr.Error{Path: p, Msg: "invalid sync-group name", Hint: "letters, digits, '.', '_' and '-', at most 64 characters"})
 		}
 		if len(sg.Member) == 0 {
-			add(&cfgerr.Error{Path: p, Msg: "a sync-group needs at least one member", Hint: fmt.Sprintf("set %s member <group>", p)})
+			add(&cfgerr.Error{Path: p, Msg: "a sync-group needs at least one member", Hint: fmt.Sprintf("set %s member <group>", cfgerr.JoinPath(p))})
 		}
 		for _, m := range sg.Member {
-			mp := p + " member " + m
+			mp := at(p, "member", m)
 			if cfg.Group[m] == nil {
 				add(&cfgerr.Error{Path: mp, Msg: fmt.Sprintf("group %s is not configured", m)})
 				continue
@@ -143,14 +144,14 @@ func verify(cfg *Config, sys handler.System) error {
 			}
 			memberOf[m] = sname
 		}
-		verifyHealth(p+" health-check", sg.HealthCheck, add)
-		verifyScripts(p+" transition-script", sg.TransitionScript, add)
+		verifyHealth(at(p, "health-check"), sg.HealthCheck, add)
+		verifyScripts(at(p, "transition-script"), sg.TransitionScript, add)
 		if cfg.Hooked(sname) && sg.TransitionScript != nil {
 			ts := sg.TransitionScript
 			for _, s := range []struct{ name, val string }{{"master", ts.Master}, {"backup", ts.Backup}, {"fault", ts.Fault}} {
 				if s.val != "" {
 					add(&cfgerr.Error{
-						Path: p + " transition-script " + s.name,
+						Path: at(p, "transition-script", s.name),
 						Msg:  "this sync-group runs the conntrack-sync failover hook on " + s.name,
 						Hint: "set the script on a member group instead, or use transition-script stop",
 					})
@@ -173,42 +174,42 @@ func verify(cfg *Config, sys handler.System) error {
 
 	for _, name := range cfg.GroupNames() {
 		g := cfg.Group[name]
-		p := base + " group " + name
+		p := at(base, "group", name)
 		if !reName.MatchString(name) {
 			add(&cfgerr.Error{Path: p, Msg: "invalid group name", Hint: "letters, digits, '.', '_' and '-', at most 64 characters"})
 		}
 		if g.VRID == 0 {
-			add(cfgerr.New([]string{p}, "vrid is required").WithHint("set %s vrid <1-255>", p))
+			add(cfgerr.New(p, "vrid is required").WithHint("set %s vrid <1-255>", cfgerr.JoinPath(p)))
 		} else if g.VRID < 1 || g.VRID > 255 {
-			add(&cfgerr.Error{Path: p + " vrid", Msg: "must be 1-255"})
+			add(&cfgerr.Error{Path: at(p, "vrid"), Msg: "must be 1-255"})
 		}
 		if g.Interface == "" {
-			add(cfgerr.New([]string{p}, "interface is required").WithHint("set %s interface <name>", p))
+			add(cfgerr.New(p, "interface is required").WithHint("set %s interface <name>", cfgerr.JoinPath(p)))
 		} else if !reIfname.MatchString(g.Interface) {
-			add(&cfgerr.Error{Path: p + " interface", Msg: "invalid interface name"})
+			add(&cfgerr.Error{Path: at(p, "interface"), Msg: "invalid interface name"})
 		}
 		if len(g.Address) == 0 {
-			add(cfgerr.New([]string{p}, "at least one address is required").WithHint("set %s address <ip/len>", p))
+			add(cfgerr.New(p, "at least one address is required").WithHint("set %s address <ip/len>", cfgerr.JoinPath(p)))
 		}
 		if g.Priority < 1 || g.Priority > 255 {
-			add(&cfgerr.Error{Path: p + " priority", Msg: "must be 1-255"})
+			add(&cfgerr.Error{Path: at(p, "priority"), Msg: "must be 1-255"})
 		}
 		if c, err := advertCentis(g.AdvertiseInterval); err != nil {
-			add(&cfgerr.Error{Path: p + " advertise-interval", Msg: "must be 1-255 seconds, or 0.01-255 with VRRP version 3"})
+			add(&cfgerr.Error{Path: at(p, "advertise-interval"), Msg: "must be 1-255 seconds, or 0.01-255 with VRRP version 3"})
 		} else if c%100 != 0 && !g.runsVersion3(version) {
 			// VRRPv2 counts adverts in whole seconds (RFC 3768); keepalived
 			// would round or refuse a fraction.
-			add(&cfgerr.Error{Path: p + " advertise-interval",
+			add(&cfgerr.Error{Path: at(p, "advertise-interval"),
 				Msg:  fmt.Sprintf("%s: fractions of a second need VRRP version 3 (version 2 adverts are whole seconds, 1-255)", g.AdvertiseInterval),
-				Hint: "set " + base + " global-parameters version 3"})
+				Hint: "set " + cfgerr.JoinPath(base) + " global-parameters version 3"})
 		}
 		if g.PreemptDelay < 0 || g.PreemptDelay > 1000 {
-			add(&cfgerr.Error{Path: p + " preempt-delay", Msg: "must be 0-1000 seconds"})
+			add(&cfgerr.Error{Path: at(p, "preempt-delay"), Msg: "must be 0-1000 seconds"})
 		}
 
 		fams := map[int]bool{}
 		for _, a := range sortedKeys(g.Address) {
-			ap := p + " address " + a
+			ap := at(p, "address", a)
 			pfx, err := netip.ParsePrefix(a)
 			if err != nil {
 				add(&cfgerr.Error{Path: ap, Msg: "not an IP address with a prefix length"})
@@ -217,19 +218,19 @@ func verify(cfg *Config, sys handler.System) error {
 			fams[familyOf(pfx.Addr())] = true
 			if dev := g.Address[a].Interface; dev != "" {
 				if !reIfname.MatchString(dev) {
-					add(&cfgerr.Error{Path: ap + " interface", Msg: "invalid interface name"})
+					add(&cfgerr.Error{Path: at(ap, "interface"), Msg: "invalid interface name"})
 				} else if !g.Disable {
-					ifaceExists(ap+" interface", dev)
+					ifaceExists(at(ap, "interface"), dev)
 				}
 			}
 		}
 		if len(fams) > 1 {
-			add(&cfgerr.Error{Path: p + " address", Msg: "IPv4 and IPv6 addresses cannot be mixed in one group", Hint: "use one group per address family"})
+			add(&cfgerr.Error{Path: at(p, "address"), Msg: "IPv4 and IPv6 addresses cannot be mixed in one group", Hint: "use one group per address family"})
 		}
 		// Excluded addresses move with the group but are not in its
 		// adverts: either family, any number.
 		for _, a := range sortedKeys(g.ExcludedAddress) {
-			ap := p + " excluded-address " + a
+			ap := at(p, "excluded-address", a)
 			pfx, err := netip.ParsePrefix(a)
 			if err != nil {
 				add(&cfgerr.Error{Path: ap, Msg: "not an IP address with a prefix length"})
@@ -240,33 +241,33 @@ func verify(cfg *Config, sys handler.System) error {
 			}
 			if x := g.ExcludedAddress[a]; x != nil && x.Interface != "" {
 				if !reIfname.MatchString(x.Interface) {
-					add(&cfgerr.Error{Path: ap + " interface", Msg: "invalid interface name"})
+					add(&cfgerr.Error{Path: at(ap, "interface"), Msg: "invalid interface name"})
 				} else if !g.Disable {
-					ifaceExists(ap+" interface", x.Interface)
+					ifaceExists(at(ap, "interface"), x.Interface)
 				}
 			}
 		}
 		fam := g.family()
 
 		for _, peer := range g.PeerAddress {
-			verifyPeer(p+" peer-address "+peer, peer, fam, add)
+			verifyPeer(at(p, "peer-address", peer), peer, fam, add)
 		}
 		if g.HelloSourceAddress != "" {
-			verifyPeer(p+" hello-source-address", g.HelloSourceAddress, fam, add)
+			verifyPeer(at(p, "hello-source-address"), g.HelloSourceAddress, fam, add)
 		}
 
 		if a := g.Authentication; a != nil {
-			ap := p + " authentication"
+			ap := at(p, "authentication")
 			switch {
 			case a.Type == "" || a.Password == "":
 				add(&cfgerr.Error{Path: ap, Msg: "type and password are both required"})
 			case a.Type != "plaintext-password" && a.Type != "ah":
-				add(&cfgerr.Error{Path: ap + " type", Msg: "must be plaintext-password or ah"})
+				add(&cfgerr.Error{Path: at(ap, "type"), Msg: "must be plaintext-password or ah"})
 			}
 			if len(a.Password) > 8 {
-				add(&cfgerr.Error{Path: ap + " password", Msg: "at most 8 characters are allowed"})
+				add(&cfgerr.Error{Path: at(ap, "password"), Msg: "at most 8 characters are allowed"})
 			} else if a.Password != "" && !rePassword.MatchString(a.Password) {
-				add(&cfgerr.Error{Path: ap + " password", Msg: "printable characters only, without spaces, quotes, braces, '#', ';' or backslashes"})
+				add(&cfgerr.Error{Path: at(ap, "password"), Msg: "printable characters only, without spaces, quotes, braces, '#', ';' or backslashes"})
 			}
 			if fam == 6 || version == 3 {
 				add(&cfgerr.Error{Path: ap, Msg: "VRRP version 3 has no authentication (IPv6 groups always run version 3)"})
@@ -275,40 +276,40 @@ func verify(cfg *Config, sys handler.System) error {
 
 		if g.RFC3768Compatibility && g.Interface != "" && g.VRID != 0 {
 			if vmac := vmacName(g); len(vmac) > 15 {
-				add(&cfgerr.Error{Path: p + " rfc3768-compatibility", Msg: fmt.Sprintf("the virtual MAC interface name %s is longer than 15 characters", vmac), Hint: "use a shorter interface name"})
+				add(&cfgerr.Error{Path: at(p, "rfc3768-compatibility"), Msg: fmt.Sprintf("the virtual MAC interface name %s is longer than 15 characters", vmac), Hint: "use a shorter interface name"})
 			}
 		}
 
 		if t := g.Track; t != nil {
 			for _, i := range t.Interface {
 				if !reIfname.MatchString(i) {
-					add(&cfgerr.Error{Path: p + " track interface " + i, Msg: "invalid interface name"})
+					add(&cfgerr.Error{Path: at(p, "track", "interface", i), Msg: "invalid interface name"})
 				} else if !g.Disable {
-					ifaceExists(p+" track interface "+i, i)
+					ifaceExists(at(p, "track", "interface", i), i)
 				}
 			}
 		}
-		verifyHealth(p+" health-check", g.HealthCheck, add)
+		verifyHealth(at(p, "health-check"), g.HealthCheck, add)
 		if sg, ok := memberOf[name]; ok && g.HealthCheck.Configured() {
 			add(&cfgerr.Error{
-				Path: p + " health-check",
+				Path: at(p, "health-check"),
 				Msg:  fmt.Sprintf("group %s is a member of sync-group %s and cannot have its own health-check", name, sg),
-				Hint: fmt.Sprintf("set it on the sync-group: set %s sync-group %s health-check ...", base, sg),
+				Hint: fmt.Sprintf("set it on the sync-group: set %s sync-group %s health-check ...", cfgerr.JoinPath(base), sg),
 			})
 		}
-		verifyScripts(p+" transition-script", g.TransitionScript, add)
-		verifyGarp(p+" garp", g.Garp, add)
+		verifyScripts(at(p, "transition-script"), g.TransitionScript, add)
+		verifyGarp(at(p, "garp"), g.Garp, add)
 
 		// A disabled group is not rendered: it cannot clash with anything
 		// on the live system.
 		if g.Disable || g.Interface == "" || !reIfname.MatchString(g.Interface) {
 			continue
 		}
-		ifaceExists(p+" interface", g.Interface)
+		ifaceExists(at(p, "interface"), g.Interface)
 		if g.VRID != 0 && fam != 0 {
 			k := vridKey{g.Interface, fam, g.VRID}
 			if other, dup := vrids[k]; dup {
-				add(&cfgerr.Error{Path: p + " vrid", Msg: fmt.Sprintf("vrid %d is already used by group %s on %s for IPv%d", g.VRID, other, g.Interface, fam)})
+				add(&cfgerr.Error{Path: at(p, "vrid"), Msg: fmt.Sprintf("vrid %d is already used by group %s on %s for IPv%d", g.VRID, other, g.Interface, fam)})
 			} else {
 				vrids[k] = name
 			}
@@ -316,7 +317,7 @@ func verify(cfg *Config, sys handler.System) error {
 		if g.Garp != nil && nonZero(g.Garp.Interval) && fam != 0 {
 			k := garpKey{g.Interface, fam}
 			if other, dup := garps[k]; dup && cfg.Group[other].Garp.Interval != g.Garp.Interval {
-				add(&cfgerr.Error{Path: p + " garp interval", Msg: fmt.Sprintf("group %s on %s uses garp interval %s: one interval applies per interface", other, g.Interface, cfg.Group[other].Garp.Interval)})
+				add(&cfgerr.Error{Path: at(p, "garp", "interval"), Msg: fmt.Sprintf("group %s on %s uses garp interval %s: one interval applies per interface", other, g.Interface, cfg.Group[other].Garp.Interval)})
 			} else if !dup {
 				garps[k] = name
 			}
@@ -325,7 +326,7 @@ func verify(cfg *Config, sys handler.System) error {
 	return errors.Join(errs...)
 }
 
-func verifyPeer(path, addr string, fam int, add func(*cfgerr.Error)) {
+func verifyPeer(path []string, addr string, fam int, add func(*cfgerr.Error)) {
 	a, err := netip.ParseAddr(addr)
 	if err != nil {
 		add(&cfgerr.Error{Path: path, Msg: "not an IP address"})
@@ -336,7 +337,7 @@ func verifyPeer(path, addr string, fam int, add func(*cfgerr.Error)) {
 	}
 }
 
-func verifyHealth(path string, h *HealthCheck, add func(*cfgerr.Error)) {
+func verifyHealth(path []string, h *HealthCheck, add func(*cfgerr.Error)) {
 	if h == nil {
 		return
 	}
@@ -345,34 +346,34 @@ func verifyHealth(path string, h *HealthCheck, add func(*cfgerr.Error)) {
 	}
 	if h.Ping != "" {
 		if _, err := netip.ParseAddr(h.Ping); err != nil {
-			add(&cfgerr.Error{Path: path + " ping", Msg: "not an IP address"})
+			add(&cfgerr.Error{Path: at(path, "ping"), Msg: "not an IP address"})
 		} else if !executable(PingPath) {
-			add(&cfgerr.Error{Path: path + " ping", Msg: PingPath + " is not installed", Hint: "install iputils-ping"})
+			add(&cfgerr.Error{Path: at(path, "ping"), Msg: PingPath + " is not installed", Hint: "install iputils-ping"})
 		}
 	}
 	if h.Script != "" {
-		verifyScript(path+" script", h.Script, add)
+		verifyScript(at(path, "script"), h.Script, add)
 	}
 	if h.Interval < 1 || h.Interval > 86400 {
-		add(&cfgerr.Error{Path: path + " interval", Msg: "must be 1-86400 seconds"})
+		add(&cfgerr.Error{Path: at(path, "interval"), Msg: "must be 1-86400 seconds"})
 	}
 	if h.FailureCount < 1 || h.FailureCount > 1000 {
-		add(&cfgerr.Error{Path: path + " failure-count", Msg: "must be 1-1000"})
+		add(&cfgerr.Error{Path: at(path, "failure-count"), Msg: "must be 1-1000"})
 	}
 }
 
-func verifyScripts(path string, t *TransitionScript, add func(*cfgerr.Error)) {
+func verifyScripts(path []string, t *TransitionScript, add func(*cfgerr.Error)) {
 	if t == nil {
 		return
 	}
 	for _, s := range []struct{ name, val string }{{"master", t.Master}, {"backup", t.Backup}, {"fault", t.Fault}, {"stop", t.Stop}} {
 		if s.val != "" {
-			verifyScript(path+" "+s.name, s.val, add)
+			verifyScript(at(path, s.name), s.val, add)
 		}
 	}
 }
 
-func verifyScript(path, script string, add func(*cfgerr.Error)) {
+func verifyScript(path []string, script string, add func(*cfgerr.Error)) {
 	switch {
 	case !reScript.MatchString(script):
 		add(&cfgerr.Error{Path: path, Msg: "must be an absolute path of letters, digits, '.', '_', '+', '/' and '-'"})
@@ -386,12 +387,12 @@ func verifyScript(path, script string, add func(*cfgerr.Error)) {
 	}
 }
 
-func verifyGarp(path string, g *Garp, add func(*cfgerr.Error)) {
+func verifyGarp(path []string, g *Garp, add func(*cfgerr.Error)) {
 	if g == nil {
 		return
 	}
 	if g.Interval != "" && !reDecimal.MatchString(g.Interval) {
-		add(&cfgerr.Error{Path: path + " interval", Msg: "must be a number of seconds, at most 3 decimals"})
+		add(&cfgerr.Error{Path: at(path, "interval"), Msg: "must be a number of seconds, at most 3 decimals"})
 	}
 	for _, f := range []struct {
 		name   string
@@ -404,10 +405,14 @@ func verifyGarp(path string, g *Garp, add func(*cfgerr.Error)) {
 		{"master-repeat", g.MasterRepeat, 1, 255},
 	} {
 		if f.v != nil && (*f.v < f.lo || *f.v > f.hi) {
-			add(&cfgerr.Error{Path: path + " " + f.name, Msg: fmt.Sprintf("must be %d-%d", f.lo, f.hi)})
+			add(&cfgerr.Error{Path: at(path, f.name), Msg: fmt.Sprintf("must be %d-%d", f.lo, f.hi)})
 		}
 	}
 }
+
+// at is path p extended by words, in a slice of its own: paths are built
+// from shared prefixes.
+func at(p []string, words ...string) []string { return append(slices.Clip(p), words...) }
 
 // nonZero reports whether a decimal interval asks for anything.
 func nonZero(interval string) bool {

@@ -197,12 +197,12 @@ func TestVerifyDefensive(t *testing.T) {
 		},
 	}}
 	want := []string{
-		"high-availability vrrp group bad name: invalid group name (letters, digits, '.', '_' and '-', at most 64 characters)",
-		"high-availability vrrp group bad name vrid: must be 1-255",
-		"high-availability vrrp group bad name interface: invalid interface name",
-		"high-availability vrrp group bad name priority: must be 1-255",
-		"high-availability vrrp group bad name address 10.0.0.1: not an IP address with a prefix length",
-		"high-availability vrrp group bad name authentication password: printable characters only, without spaces, quotes, braces, '#', ';' or backslashes",
+		"high-availability vrrp group 'bad name': invalid group name (letters, digits, '.', '_' and '-', at most 64 characters)",
+		"high-availability vrrp group 'bad name' vrid: must be 1-255",
+		"high-availability vrrp group 'bad name' interface: invalid interface name",
+		"high-availability vrrp group 'bad name' priority: must be 1-255",
+		"high-availability vrrp group 'bad name' address 10.0.0.1: not an IP address with a prefix length",
+		"high-availability vrrp group 'bad name' authentication password: printable characters only, without spaces, quotes, braces, '#', ';' or backslashes",
 	}
 	var got []string
 	for _, e := range cfgerr.List(verify(cfg, fakeSystem{})) {

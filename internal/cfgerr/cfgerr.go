@@ -6,12 +6,20 @@ package cfgerr
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"unicode"
+
+	"github.com/ctsync/ctsync/internal/configtree"
 )
 
 // Error is a problem with the configuration at Path.
 type Error struct {
-	Path string // space-separated config path, e.g. "service conntrack-sync mcast-group"
+	// Path is the config path as its words, e.g. {"service",
+	// "conntrack-sync", "mcast-group"}: a key or value that holds a
+	// space stays one word, so the path survives being carried as a
+	// list (across the control socket) and re-read.
+	Path []string
 	Msg  string // what is wrong, lowercase, no trailing period
 	Hint string // optional: what would fix it
 	// Cause, when set, is a sentinel callers test with errors.Is
@@ -24,8 +32,8 @@ func (e *Error) Unwrap() error { return e.Cause }
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	if e.Path != "" {
-		b.WriteString(e.Path)
+	if len(e.Path) > 0 {
+		b.WriteString(JoinPath(e.Path))
 		b.WriteString(": ")
 	}
 	b.WriteString(e.Msg)
@@ -37,9 +45,24 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// New returns an *Error for path with a formatted message.
+// JoinPath writes path for display, one space between words. A word the
+// shell could not read back as one (it holds a space, or is empty) is
+// quoted as the shell would quote it; every other word is left as typed.
+func JoinPath(path []string) string {
+	words := make([]string, len(path))
+	for i, w := range path {
+		if w == "" || strings.ContainsFunc(w, unicode.IsSpace) {
+			w = configtree.Quote(w)
+		}
+		words[i] = w
+	}
+	return strings.Join(words, " ")
+}
+
+// New returns an *Error for path with a formatted message. The path is
+// copied: callers build paths by appending to a shared prefix.
 func New(path []string, format string, args ...any) *Error {
-	return &Error{Path: strings.Join(path, " "), Msg: fmt.Sprintf(format, args...)}
+	return &Error{Path: slices.Clone(path), Msg: fmt.Sprintf(format, args...)}
 }
 
 // WithHint sets the hint and returns e.
@@ -64,11 +87,12 @@ func List(err error) []error {
 	return []error{err}
 }
 
-// PathOf returns the config path of the first *Error in err's chain.
-func PathOf(err error) string {
+// PathOf returns the config path of the first *Error in err's chain, nil
+// when there is none.
+func PathOf(err error) []string {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Path
 	}
-	return ""
+	return nil
 }

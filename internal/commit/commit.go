@@ -170,7 +170,7 @@ func (e *Engine) Check(ctx context.Context, candidate *configtree.Node) error {
 	if err := e.schema.Validate(candidate); err != nil {
 		for _, ve := range cfgerr.List(err) {
 			errs = append(errs, ve)
-			badPaths = append(badPaths, strings.Fields(cfgerr.PathOf(ve)))
+			badPaths = append(badPaths, cfgerr.PathOf(ve))
 		}
 	}
 	skip := func(h handler.Handler) bool {

@@ -39,7 +39,7 @@ func Decode(tree *configtree.Node, path []string, multi func([]string) bool, out
 		return false, fmt.Errorf("building decoder: %w", err)
 	}
 	if err := dec.Decode(node.ToMap(rel)); err != nil {
-		return false, &cfgerr.Error{Path: strings.Join(path, " "), Msg: "cannot decode: " + decodeMessage(err, reflect.TypeOf(out).Elem().String())}
+		return false, &cfgerr.Error{Path: slices.Clone(path), Msg: "cannot decode: " + decodeMessage(err, reflect.TypeOf(out).Elem().String())}
 	}
 	return true, nil
 }

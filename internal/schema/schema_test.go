@@ -398,7 +398,7 @@ func TestValidate(t *testing.T) {
 			want: []string{
 				"service conntrack-sync accept-protocol gre: must be one of: tcp, udp, icmp, icmp6, sctp, dccp",
 				"service conntrack-sync bogus: unknown node (expected one of: accept-protocol, disable-external-cache, disable-syslog, event-listen-queue-size, expect-sync, failover-mechanism, ignore-address, interface, listen-address, mcast-group, purge-timeout, startup-resync, sync-queue-size)",
-				"service conntrack-sync interface eth 1: must be an interface name: 1-15 letters, digits, '.', '_', '@' or '-', starting with a letter or digit",
+				"service conntrack-sync interface 'eth 1': must be an interface name: 1-15 letters, digits, '.', '_', '@' or '-', starting with a letter or digit",
 				"service conntrack-sync interface eth1 port 70000: must be a number between 1 and 65535",
 				"service conntrack-sync mcast-group 198.18.0.5: must be an IPv4 multicast address (224.0.0.0/4)",
 				"service conntrack-sync startup-resync yes: startup-resync takes no value",
