@@ -74,10 +74,6 @@ func (s *Server) CheckWith(ctx context.Context, c *configtree.Node, o service.Co
 	return err
 }
 
-// ErrConfirmPending refuses a commit while a commit-confirm awaits
-// confirm (unless it commits the configuration from before it back).
-var ErrConfirmPending = errors.New("commit refused: a commit-confirm awaits confirm")
-
 // change runs a session's commit of c, or with apply false its check:
 // the same refusals (a moved base, a pending commit-confirm), then the
 // commit path, which a check leaves before installing anything. It holds
@@ -102,7 +98,7 @@ func (s *Server) change(ctx context.Context, c *configtree.Node, o service.Commi
 		if err != nil || !configtree.Equal(prevTree, c) {
 			return nil, fmt.Errorf("%w (revision 0, by %s) until %s.\n"+
 				"Type confirm to keep it, or let ctsyncd roll it back then; a commit of exactly the configuration before it (rollback 1) is also accepted",
-				ErrConfirmPending, p.User, p.Deadline.Local().Format("15:04:05"))
+				service.ErrConfirmPending, p.User, p.Deadline.Local().Format("15:04:05"))
 		}
 		cancels = p
 		m.EndsPending = true

@@ -3,8 +3,11 @@ package configd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configtree"
+	"github.com/ctsync/ctsync/internal/service"
 )
 
 // crashed is what a fault point panics with: the commit stops there, as
@@ -309,5 +313,58 @@ func TestRequestTooLong(t *testing.T) {
 	defer c2.Close()
 	if resp := request(t, c2, "show"); resp.Err != "" {
 		t.Errorf("after an over-long request: %s", resp.Err)
+	}
+}
+
+// TestErrorsKeepTheirMeaning: an error crosses the control socket as its
+// text, its code and its config path as words, and the client's error
+// is the service's sentinel for errors.Is.
+func TestErrorsKeepTheirMeaning(t *testing.T) {
+	r := newRig(t)
+	c, err := Dial(r.serve(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, l := range baseConfig {
+		if resp, err := c.Exec(l); err != nil || resp.Err != "" {
+			t.Fatalf("%s: %v %s", l, err, resp.Err)
+		}
+	}
+	tests := []struct {
+		line     string
+		code     service.Code
+		path     []string
+		sentinel error
+	}{
+		{"set high-availability vrrp group wan priority 999", service.CodeInvalidConfig, []string{"high-availability", "vrrp", "group", "wan", "priority", "999"}, service.ErrInvalidConfig},
+		{"delete service conntrack-sync interface", service.CodeInvalidConfig, []string{"service", "conntrack-sync", "interface"}, service.ErrInvalidConfig},
+		{"load missing.boot", service.CodeNotFound, nil, os.ErrNotExist},
+		{"show", "", nil, nil},
+	}
+	for _, tt := range tests {
+		resp, err := c.Exec(tt.line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.line == "delete service conntrack-sync interface" {
+			// The deletion is fine; the commit of it is not.
+			if resp, err = c.Exec("commit"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if resp.Code != tt.code || !slices.Equal(resp.Path, tt.path) {
+			t.Errorf("%s: code %q path %q, want %q %q (%s)", tt.line, resp.Code, resp.Path, tt.code, tt.path, resp.Err)
+		}
+		if got := resp.Failure(); (tt.sentinel == nil) != (got == nil && resp.Err == "") || (tt.sentinel != nil && !errors.Is(got, tt.sentinel)) {
+			t.Errorf("%s: Failure() = %v, want %v", tt.line, got, tt.sentinel)
+		}
+	}
+	// An op's error comes back the same way.
+	if _, err := c.Operate("restart", "named-daemon"); err == nil {
+		t.Error("restart of an unknown engine passed")
+	}
+	if _, err := c.Do(Request{Op: "reboot"}); err == nil || errors.Is(err, service.ErrCommitInProgress) {
+		t.Errorf("unknown operation: %v", err)
 	}
 }

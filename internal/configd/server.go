@@ -25,6 +25,7 @@ import (
 	"github.com/ctsync/ctsync/internal/migrate"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/schema"
+	"github.com/ctsync/ctsync/internal/service"
 	"github.com/ctsync/ctsync/internal/session"
 	"github.com/ctsync/ctsync/internal/transition"
 )
@@ -398,7 +399,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		}
 	}
 	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		_ = enc.Encode(&Response{Err: fmt.Sprintf("request refused: longer than %d bytes; the session ends", MaxRequest), Exit: true})
+		_ = enc.Encode(&Response{Err: fmt.Sprintf("request refused: longer than %d bytes; the session ends", MaxRequest), Code: service.CodeTooLarge, Exit: true})
 	}
 }
 
@@ -407,12 +408,12 @@ func (s *Server) answer(ctx context.Context, sess *session.Session, line []byte)
 	var resp Response
 	req, err := DecodeRequest(line)
 	if err != nil {
-		resp.Err = err.Error()
+		resp.fail(err)
 	} else if req.Op != "" {
 		out, err := s.operate(ctx, req)
 		resp.Out = out
 		if err != nil {
-			resp.Err = err.Error()
+			resp.fail(err)
 		}
 	} else if req.Query == "candidate" {
 		resp.Out = strings.Join(sess.CandidateShown().Commands(), "\n")
@@ -422,7 +423,7 @@ func (s *Server) answer(ctx context.Context, sess *session.Session, line []byte)
 		out, err := sess.Exec(ctx, req.Line)
 		resp.Out = out
 		if err != nil {
-			resp.Err = err.Error()
+			resp.fail(err)
 		}
 	}
 	resp.Exit = sess.Exited()
@@ -509,9 +510,6 @@ type Restarter interface {
 	Restart(ctx context.Context, name string) (oldPid, newPid int, err error)
 }
 
-// ErrCommitInProgress refuses an operation that must not overlap a commit.
-var ErrCommitInProgress = errors.New("a commit is in progress: try again when it has finished")
-
 // operate runs an op-mode request. A restart waits for no commit: it is
 // refused while one runs, since the commit may be replacing the very
 // engine (and its config) being restarted.
@@ -525,11 +523,11 @@ func (s *Server) operate(ctx context.Context, req Request) (string, error) {
 			return "", errors.New("this ctsyncd supervises no engines")
 		}
 		if !s.cmu.TryLock() {
-			return "", ErrCommitInProgress
+			return "", service.ErrCommitInProgress
 		}
 		defer s.cmu.Unlock()
 		if s.Engine.Busy() {
-			return "", ErrCommitInProgress
+			return "", service.ErrCommitInProgress
 		}
 		if req.Engine == conntrackd.EngineName {
 			// Never under a master transition that is committing from

@@ -22,6 +22,7 @@ import (
 	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/schema"
+	"github.com/ctsync/ctsync/internal/service"
 	"github.com/ctsync/ctsync/internal/session"
 	"github.com/ctsync/ctsync/internal/transition"
 )
@@ -816,7 +817,7 @@ func TestRestartRefusedDuringCommit(t *testing.T) {
 	r.srv.cmu.Lock() // a commit holds this for its whole length
 	_, err = r.srv.operate(ctx, Request{Op: "restart", Engine: "conntrackd"})
 	r.srv.cmu.Unlock()
-	if !errors.Is(err, ErrCommitInProgress) || fr.calls != 1 {
+	if !errors.Is(err, service.ErrCommitInProgress) || fr.calls != 1 {
 		t.Fatalf("restart during a commit: %v after %d calls; want ErrCommitInProgress and no call", err, fr.calls)
 	}
 	if _, err := r.srv.operate(ctx, Request{Op: "reboot"}); err == nil {

@@ -5,8 +5,6 @@
 // session stays the only one.
 package service
 
-import "errors"
-
 // CommitOptions say who commits, why, and how.
 type CommitOptions struct {
 	User    string
@@ -26,6 +24,3 @@ type CommitOptions struct {
 	// Merged says the candidate merges another session's commit.
 	Merged bool
 }
-
-// ErrStale is a commit whose base is no longer the running revision.
-var ErrStale = errors.New("the running configuration changed during the commit")

@@ -534,12 +534,22 @@ func (s *Session) confirm(ctx context.Context, args []string) (string, error) {
 
 // checkError is a failed commit check, as commitError is a failed commit.
 func checkError(err error) error {
-	//lint:ignore ST1005 printed to the operator as is, as the last line of the report
-	return fmt.Errorf("%s\n\nCommit check failed.", indentErrors(err))
+	return &report{text: indentErrors(err) + "\n\nCommit check failed.", err: err}
 }
 
+// report is a failure worded for the operator (every problem, then the
+// verdict) that still unwraps to the errors it reports, so that the
+// service can tell callers what kind of failure it was.
+type report struct {
+	text string
+	err  error
+}
+
+func (r *report) Error() string { return r.text }
+func (r *report) Unwrap() error { return r.err }
+
 func commitError(err error) error {
-	return fmt.Errorf("%s\n\n%s", indentErrors(err), CommitFailed)
+	return &report{text: indentErrors(err) + "\n\n" + CommitFailed, err: err}
 }
 
 func indentErrors(err error) string {
@@ -605,8 +615,8 @@ func (s *Session) load(args []string, merge bool) (string, error) {
 		return "", fmt.Errorf("%s: usage: %s FILE [force]", cmd, cmd)
 	}
 	file := s.resolveFile(args[0])
-	fail := func(format string, a ...any) (string, error) {
-		return "", fmt.Errorf("%s %s: %s; nothing was loaded", cmd, file, fmt.Sprintf(format, a...))
+	fail := func(err error) (string, error) {
+		return "", fmt.Errorf("%s %s: %w; nothing was loaded", cmd, file, err)
 	}
 	data, err := s.fileAccess().ReadFile(file, MaxLoadSize)
 	if err != nil {
@@ -614,11 +624,11 @@ func (s *Session) load(args []string, merge bool) (string, error) {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return fail("%v", err)
+		return fail(err)
 	}
 	tree, rep, err := migrate.Load(data, s.schema)
 	if err != nil {
-		return fail("%v", err)
+		return fail(err)
 	}
 	if len(rep.Dropped) > 0 && !force {
 		// Loaded without them, the pair would fail over differently from
@@ -629,14 +639,14 @@ func (s *Session) load(args []string, merge bool) (string, error) {
 	}
 	keepComments(tree, data)
 	if len(tree.Children) == 0 {
-		return fail("holds nothing ctsync manages%s", skippedSummary(rep))
+		return fail(errors.New("holds nothing ctsync manages" + skippedSummary(rep)))
 	}
 	next := tree
 	if merge {
 		next = s.candidate.Clone()
 		for _, p := range tree.Paths() {
 			if err := s.schema.Set(next, p); err != nil {
-				return fail("%v", err)
+				return fail(err)
 			}
 		}
 		configtree.CopyComments(next, tree)
@@ -644,8 +654,7 @@ func (s *Session) load(args []string, merge bool) (string, error) {
 	var b strings.Builder
 	var bad []string
 	for _, e := range cfgerr.List(s.schema.Validate(next)) {
-		var ce *cfgerr.Error
-		if errors.As(e, &ce) && ce.Msg == "required node missing" {
+		if errors.Is(e, schema.ErrRequired) {
 			fmt.Fprintf(&b, "  to fix before commit: %s\n", e)
 			continue
 		}
