@@ -76,6 +76,15 @@ func (r *rig) at(point string) {
 	}
 }
 
+// committed opens a session of user and commits baseConfig from it; it
+// returns the session and the files that commit left.
+func (r *rig) committed(user string) (*session.Session, map[string]string) {
+	r.t.Helper()
+	s := r.session(user)
+	run(r.t, s, append(baseConfig, "commit")...)
+	return s, r.files()
+}
+
 // reboot empties the run directory (a tmpfs), as a reboot does.
 func (r *rig) reboot() {
 	r.t.Helper()
@@ -155,10 +164,7 @@ func (r *rig) entries() []archive.Entry {
 
 func TestCommitCheckReportsEveryError(t *testing.T) {
 	r := newRig(t)
-	s := r.session("alice")
-	run(t, s, baseConfig...)
-	run(t, s, "commit")
-	before := r.files()
+	s, before := r.committed("alice")
 	r.ct.VerifyFunc = func(cfg string) error {
 		if strings.Contains(cfg, "eth9") {
 			return errors.Join(cfgerr.New([]string{"service", "conntrack-sync", "interface", "eth9"}, "interface does not exist"),
@@ -425,10 +431,7 @@ func (r *rig) pending() bool {
 func TestCommitConfirmExpiresAndRestoresExactFiles(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)
-		s := r.session("alice")
-		run(t, s, baseConfig...)
-		run(t, s, "commit")
-		before := r.files()
+		s, before := r.committed("alice")
 		out := run(t, s, "set high-availability vrrp group wan priority 250", "set service conntrack-sync accept-protocol tcp", `commit-confirm 5 comment "risky change"`)
 		if !strings.Contains(out, "type confirm within 5m0s") {
 			t.Errorf("commit-confirm output: %q", out)
@@ -538,10 +541,7 @@ func TestConfirmInTimeAndSecondCommitRefused(t *testing.T) {
 func TestRollbackOneCancelsPendingConfirm(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t)
-		s := r.session("alice")
-		run(t, s, baseConfig...)
-		run(t, s, "commit")
-		before := r.files()
+		s, before := r.committed("alice")
 		run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm")
 		out := run(t, s, "rollback 1", "commit")
 		if !strings.Contains(out, "commit-confirm is cancelled") || r.pending() {
@@ -561,10 +561,7 @@ func TestPendingConfirmSurvivesRestart(t *testing.T) {
 	t.Run("deadline still ahead", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			r := newRig(t)
-			s := r.session("alice")
-			run(t, s, baseConfig...)
-			run(t, s, "commit")
-			before := r.files()
+			s, before := r.committed("alice")
 			run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm 10")
 			changed := r.files()
 			after(9 * time.Minute)
@@ -587,10 +584,7 @@ func TestPendingConfirmSurvivesRestart(t *testing.T) {
 	t.Run("expired while down", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			r := newRig(t)
-			s := r.session("alice")
-			run(t, s, baseConfig...)
-			run(t, s, "commit")
-			before := r.files()
+			s, before := r.committed("alice")
 			run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm 1")
 			r.srv.Close() // ctsyncd stops before the deadline ...
 			after(3 * time.Minute)
