@@ -84,7 +84,7 @@ func runLine(line string) ([]string, bool) {
 func prompt(r *configd.Response) string {
 	p := "[edit]"
 	if r != nil && len(r.Level) > 0 {
-		p = "[edit " + strings.Join(quoteWords(r.Level), " ") + "]"
+		p = "[edit " + configtree.PathString(r.Level) + "]"
 	}
 	if r != nil && r.Others > 0 {
 		p += " (another session has uncommitted changes)"
@@ -93,12 +93,4 @@ func prompt(r *configd.Response) string {
 		p += " (commit-confirm pending: confirm by " + r.ConfirmBy + ")"
 	}
 	return p
-}
-
-func quoteWords(ws []string) []string {
-	out := make([]string, len(ws))
-	for i, w := range ws {
-		out[i] = configtree.Quote(w)
-	}
-	return out
 }

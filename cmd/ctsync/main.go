@@ -23,6 +23,7 @@ import (
 	_ "github.com/ctsync/ctsync/op-mode/conntracksync"
 	_ "github.com/ctsync/ctsync/op-mode/ha"
 	_ "github.com/ctsync/ctsync/op-mode/log"
+	_ "github.com/ctsync/ctsync/op-mode/system"
 	_ "github.com/ctsync/ctsync/op-mode/vrrp"
 )
 
@@ -30,7 +31,6 @@ const usage = `usage: ctsync [--root DIR] [--json] COMMAND ...
 
   configure                         the config shell (set, delete, show, compare, commit, ...)
   show configuration [json|commands] the running configuration
-  show system commit [diff N]       the commit archive (0 = running, 1 = previous, ...)
   vrrp-transition master|backup|fault GROUP
                                     the failover hook keepalived runs
 %s
@@ -105,9 +105,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if len(words) >= 2 && words[0] == "show" && words[1] == "configuration" {
 		return showConfiguration(g, words[2:], stdout, stderr)
-	}
-	if len(words) >= 3 && words[0] == "show" && words[1] == "system" && words[2] == "commit" {
-		return showCommit(g, words[3:], stdout, stderr)
 	}
 	cmd, rest, err := opcmd.Lookup(words)
 	if err != nil {

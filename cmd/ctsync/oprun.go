@@ -12,7 +12,7 @@ import (
 )
 
 // opCommand is one op-mode command as `run` and its completion see it:
-// the registry's, and the two that main dispatches itself.
+// the registry's, and show configuration, which main dispatches itself.
 type opCommand struct {
 	path       []string
 	args, help string
@@ -23,7 +23,6 @@ func opCommands() []opCommand {
 		{path: []string{"show", "configuration"}, help: "The running configuration"},
 		{path: []string{"show", "configuration", "commands"}, help: "The running configuration as set commands"},
 		{path: []string{"show", "configuration", "json"}, help: "The running configuration as RFC 7951 JSON"},
-		{path: []string{"show", "system", "commit"}, args: "[diff N]", help: "The commit archive (0 = running, 1 = previous, ...)"},
 	}
 	for _, c := range opcmd.All() {
 		out = append(out, opCommand{path: c.Path, args: c.Args, help: c.Help})

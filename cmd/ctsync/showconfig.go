@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/ctsync/ctsync/internal/configd"
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/schema"
 )
@@ -25,7 +24,7 @@ func showConfiguration(g globals, args []string, stdout, stderr io.Writer) int {
 	}
 	// Root reads the whole running config (0600, secrets included);
 	// anyone else the one with secrets masked.
-	f, err := os.Open(configd.FullRunningPath(g.root))
+	f, err := os.Open(g.root.FullRunningConfig())
 	if err != nil {
 		f, err = os.Open(g.root.RunningConfig())
 	}

@@ -76,7 +76,7 @@ func newLogger(root paths.Root, lvl zapcore.Level) *zap.Logger {
 		return log
 	}
 	if err := os.MkdirAll(root.LogDir(), 0o755); err == nil {
-		if f, err := os.OpenFile(filepath.Join(root.LogDir(), "ctsyncd.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640); err == nil {
+		if f, err := os.OpenFile(root.CtsyncdLog(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640); err == nil {
 			enc := zap.NewProductionEncoderConfig()
 			enc.EncodeTime = zapcore.ISO8601TimeEncoder
 			file := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(f), lvl)
@@ -135,7 +135,7 @@ func run(root paths.Root, ctsyncBin, notifySocket string, log *zap.Logger) error
 	defer func() { _ = metrics.Listener.Set("") }()
 	eng := commit.New(commit.Options{Schema: s, System: sys, Env: env, LockPath: root.CommitLock(), Fault: fault})
 	eng.Observe(met.ObserveCommit)
-	srv := &configd.Server{Root: root, Schema: s, Engine: eng, Log: log, Engines: sup, Fault: fault}
+	srv := &configd.Server{Root: root, Schema: s, Engine: eng, Log: log, Engines: sup, Fault: fault, ConfirmUnit: confirmUnit(log)}
 	go met.Run(ctx)
 
 	psvc, err := startPair(ctx, root, s, eng, srv, log)
@@ -243,4 +243,21 @@ func findCtsync(flagValue string) (string, error) {
 		return "", errors.New("ctsync binary not found beside ctsyncd or on $PATH (use --ctsync)")
 	}
 	return filepath.Abs(p)
+}
+
+// confirmUnit is what one commit-confirm minute lasts: a minute, unless
+// CTSYNC_CONFIRM_UNIT (a Go duration such as "1s") shortens it for a
+// demo or a test of the binaries; a real router leaves it unset.
+func confirmUnit(log *zap.Logger) time.Duration {
+	v := os.Getenv("CTSYNC_CONFIRM_UNIT")
+	if v == "" {
+		return time.Minute
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		log.Warn("CTSYNC_CONFIRM_UNIT is not a positive duration; a commit-confirm minute lasts a minute", zap.String("value", v))
+		return time.Minute
+	}
+	log.Warn("a commit-confirm minute lasts " + d.String() + " (CTSYNC_CONFIRM_UNIT)")
+	return d
 }

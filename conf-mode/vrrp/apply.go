@@ -35,7 +35,7 @@ var KeepalivedPath = func() string {
 // VRRPPidFile is the pid file of keepalived's VRRP child, the process that
 // does the work; it appears once keepalived has read its config.
 func VRRPPidFile(root paths.Root) string {
-	return filepath.Join(root.RunDir(), "keepalived_vrrp.pid")
+	return root.KeepalivedVRRPPid()
 }
 
 // LoadedFile records the hash of the keepalived.conf the running
@@ -56,7 +56,6 @@ func LoadedFile(root paths.Root) string {
 // default, which routers sharing a machine share too: TMPDIR puts them in
 // the router's own run directory (KeepalivedDumpDir), where `show vrrp` reads them.
 func Spec(root paths.Root) handler.EngineSpec {
-	run := root.RunDir()
 	return handler.EngineSpec{
 		Name: Engine,
 		Argv: []string{
@@ -64,12 +63,12 @@ func Spec(root paths.Root) handler.EngineSpec {
 			"-f", root.KeepalivedConf(),
 			"-p", root.KeepalivedPid(),
 			"-r", VRRPPidFile(root),
-			"-c", filepath.Join(run, "keepalived_checkers.pid"),
-			"-b", filepath.Join(run, "keepalived_bfd.pid"),
+			"-c", root.KeepalivedCheckersPid(),
+			"-b", root.KeepalivedBFDPid(),
 		},
 		Env:         []string{"TMPDIR=" + root.KeepalivedDumpDir()},
-		PidFile:     filepath.Join(run, "keepalived.sup.pid"),
-		LogFile:     filepath.Join(root.LogDir(), "keepalived.log"),
+		PidFile:     root.KeepalivedSupervisorPid(),
+		LogFile:     root.KeepalivedLog(),
 		ConfigFile:  root.KeepalivedConf(),
 		StartedFile: root.KeepalivedStarted(),
 	}

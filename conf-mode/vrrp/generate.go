@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"sync"
@@ -35,7 +34,7 @@ func loadTemplate() (*template.Template, error) {
 // ReloadFile is the file keepalived deletes once it has read its config:
 // Apply creates it before a reload and waits for it to go, which is the
 // only way keepalived tells that a SIGHUP was taken.
-func ReloadFile(root paths.Root) string { return filepath.Join(root.RunDir(), "keepalived.reload") }
+func ReloadFile(root paths.Root) string { return root.KeepalivedReload() }
 
 // view is keepalived.conf as the template sees it: every value already a
 // checked string, so the template only lays them out.

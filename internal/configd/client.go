@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"net"
 	"os"
-)
 
-// ErrNotRunning means ctsyncd does not answer on its socket.
-var ErrNotRunning = errors.New("ctsyncd is not running")
+	"github.com/ctsync/ctsync/internal/service"
+)
 
 // Client is one config session with ctsyncd.
 type Client struct {
@@ -26,7 +25,7 @@ func Dial(socket string) (*Client, error) {
 		if errors.Is(err, os.ErrPermission) {
 			return nil, fmt.Errorf("no permission to configure (%s): run as root or as a member of group %q", socket, AdminGroup)
 		}
-		return nil, fmt.Errorf("%w (%s)", ErrNotRunning, socket)
+		return nil, fmt.Errorf("%w (%s)", service.ErrNotRunning, socket)
 	}
 	sc := bufio.NewScanner(c)
 	sc.Buffer(make([]byte, 64*1024), 16<<20)
@@ -43,10 +42,7 @@ func (c *Client) Candidate() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if r.Err != "" {
-		return "", errors.New(r.Err)
-	}
-	return r.Out, nil
+	return r.Out, r.Failure()
 }
 
 func (c *Client) do(req Request) (*Response, error) {
@@ -90,8 +86,5 @@ func (c *Client) Do(req Request) (string, error) {
 	if err := json.Unmarshal(c.sc.Bytes(), &r); err != nil {
 		return "", fmt.Errorf("reading from ctsyncd: %w", err)
 	}
-	if r.Err != "" {
-		return r.Out, errors.New(r.Err)
-	}
-	return r.Out, nil
+	return r.Out, r.Failure()
 }

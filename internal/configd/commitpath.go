@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,21 +15,10 @@ import (
 	"github.com/ctsync/ctsync/internal/atomicfile"
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configtree"
-	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/session"
 )
 
-// JournalPath is the commit journal: a commit's intent while it runs,
-// and the pending commit-confirm. It lives with the persistent state, as
-// the files a commit installs do.
-func JournalPath(r paths.Root) string { return filepath.Join(r.StateDir(), "commit-journal.json") }
-
-// FullRunningPath is the running configuration with its secrets, 0600:
-// what a restarted ctsyncd resumes. running.boot, readable by op-mode
-// and the hook, has them masked.
-func FullRunningPath(r paths.Root) string { return filepath.Join(r.RunDir(), "running-full.boot") }
-
-func (s *Server) journal() *commit.Journal { return &commit.Journal{Path: JournalPath(s.Root)} }
+func (s *Server) journal() *commit.Journal { return &commit.Journal{Path: s.Root.CommitJournal()} }
 
 // intentMeta is what configd records in a commit's intent: enough to
 // finish the commit (archive it, move the commit-confirm) when ctsyncd
@@ -81,19 +69,34 @@ func (s *Server) commitLocked(ctx context.Context, target *configtree.Node, m in
 		res.Messages = append(res.Messages, "warning: the running configuration is not recorded: "+err.Error())
 	}
 	s.at("recorded")
-	e, aerr := s.archive().Add(archive.Entry{Time: s.now(), User: m.User, Comment: m.Comment, Kind: m.Kind,
-		Diff: configtree.Diff(prev, target), Config: target.String()})
-	if aerr != nil {
-		s.Log.Error("archiving the commit", zap.Error(aerr))
-		res.Messages = append(res.Messages, "warning: the commit is not archived: "+aerr.Error())
+	e, undone := s.finish(m, prev, target)
+	for _, err := range undone {
+		res.Messages = append(res.Messages, "warning: "+err.Error())
+	}
+	return res, e, nil
+}
+
+// finish is the end of a commit whose target runs on every engine and
+// is recorded as the running configuration: archived, its
+// commit-confirm moved, its intent replaced in the journal by what
+// outlives it. A commit that was cut short after it ran ends here too,
+// at the next start, so both leave the same archive and journal. The
+// errors say what was not done (the commit itself stands).
+func (s *Server) finish(m intentMeta, from, to *configtree.Node) (archive.Entry, []error) {
+	var errs []error
+	e, err := s.archive().Add(archive.Entry{Time: time.Now(), User: m.User, Comment: m.Comment, Kind: m.Kind,
+		Diff: configtree.Diff(from, to), Config: to.String()})
+	if err != nil {
+		s.Log.Error("archiving the commit", zap.Error(err))
+		errs = append(errs, fmt.Errorf("the commit is not archived: %w", err))
 	}
 	s.at("archived")
 	s.finishPending(m, e.Seq)
 	if err := s.writeJournal(); err != nil {
 		s.Log.Error("ending the commit in the journal", zap.Error(err))
-		res.Messages = append(res.Messages, "warning: the commit journal could not be updated: "+err.Error())
+		errs = append(errs, fmt.Errorf("the commit journal could not be updated: %w", err))
 	}
-	return res, e, nil
+	return e, errs
 }
 
 func (s *Server) at(point string) {
@@ -148,8 +151,8 @@ func (s *Server) writeJournal() error {
 func (s *Server) recoverJournal() {
 	rec, err := s.journal().Read()
 	if err != nil {
-		bad := JournalPath(s.Root) + ".bad-" + s.now().Format("20060102-150405")
-		_ = os.Rename(JournalPath(s.Root), bad)
+		bad := s.Root.CommitJournal() + ".bad-" + time.Now().Format("20060102-150405")
+		_ = os.Rename(s.Root.CommitJournal(), bad)
 		s.notice(fmt.Sprintf("the commit journal was unreadable (%s); kept as %s", oneLine(err), bad))
 		return
 	}
@@ -172,20 +175,18 @@ func (s *Server) recoverJournal() {
 		}
 	}
 	to, terr := configtree.Parse(strings.NewReader(in.To))
-	onDisk, derr := readTree(FullRunningPath(s.Root))
+	onDisk, derr := readTree(s.Root.FullRunningConfig())
 	if terr == nil && derr == nil && onDisk != nil && configtree.Equal(onDisk, to) {
 		s.Log.Warn("a commit was cut short after it ran: finishing it", zap.String("user", m.User), zap.String("kind", m.Kind))
-		seq := s.archivedAs(to)
-		if seq == 0 {
+		if seq := s.archivedAs(to); seq != 0 {
+			// It was archived before the crash: only what follows the
+			// archive is left to do.
+			s.finishPending(m, seq)
+		} else {
 			from, _ := configtree.Parse(strings.NewReader(in.From))
-			e, err := s.archive().Add(archive.Entry{Time: s.now(), User: m.User, Comment: m.Comment, Kind: m.Kind,
-				Diff: configtree.Diff(from, to), Config: to.String()})
-			if err != nil {
-				s.Log.Error("archiving the cut-short commit", zap.Error(err))
-			}
-			seq = e.Seq
+			s.finish(m, from, to) // it logs what it could not do
+			return
 		}
-		s.finishPending(m, seq)
 	} else {
 		s.Log.Warn("a commit was cut short before it ran everywhere: putting the previous files back",
 			zap.String("user", m.User), zap.String("kind", m.Kind), zap.Strings("handlers", in.Handlers))
@@ -230,7 +231,7 @@ func (s *Server) writeRunning() error {
 	if err := running.Format(&b); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(FullRunningPath(s.Root), b.Bytes(), 0o600); err != nil {
+	if err := atomicfile.WriteFile(s.Root.FullRunningConfig(), b.Bytes(), 0o600); err != nil {
 		return err
 	}
 	b.Reset()

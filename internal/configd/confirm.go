@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,7 +14,7 @@ import (
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configtree"
 	"github.com/ctsync/ctsync/internal/paths"
-	"github.com/ctsync/ctsync/internal/session"
+	"github.com/ctsync/ctsync/internal/service"
 )
 
 // Pending is a commit-confirm waiting for confirm. It is persisted under
@@ -29,18 +28,10 @@ type Pending struct {
 	Previous string `json:"previous"`
 }
 
-// NoticePath holds what ctsyncd must tell the operator about its last
-// start (a corrupt saved config it replaced), one line each.
-func NoticePath(r paths.Root) string { return filepath.Join(r.StateDir(), "boot-notice") }
-
-// SessionsPath holds how many config sessions have uncommitted changes,
-// for `show system commit`, which does not ask ctsyncd.
-func SessionsPath(r paths.Root) string { return filepath.Join(r.RunDir(), "edit-sessions") }
-
 // ReadPending returns the pending commit-confirm, nil when none, from
 // the commit journal.
 func ReadPending(r paths.Root) (*Pending, error) {
-	rec, err := (&commit.Journal{Path: JournalPath(r)}).Read()
+	rec, err := (&commit.Journal{Path: r.CommitJournal()}).Read()
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +40,7 @@ func ReadPending(r paths.Root) (*Pending, error) {
 	}
 	var p Pending
 	if err := json.Unmarshal(rec.Kept, &p); err != nil {
-		return nil, fmt.Errorf("%s: %w", JournalPath(r), err)
+		return nil, fmt.Errorf("%s: %w", r.CommitJournal(), err)
 	}
 	return &p, nil
 }
@@ -61,24 +52,41 @@ func (s *Server) archive() *archive.Archive {
 	return s.Archive
 }
 
-func (s *Server) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
+// confirmUnit is what one commit-confirm minute lasts.
+func (s *Server) confirmUnit() time.Duration {
+	if s.ConfirmUnit > 0 {
+		return s.ConfirmUnit
 	}
-	return time.Now()
+	return time.Minute
 }
 
 // CommitWith implements session.Service: the commit, its archive entry,
 // and commit-confirm's bookkeeping, one at a time, through the one
 // commit path.
-func (s *Server) CommitWith(ctx context.Context, c *configtree.Node, o session.CommitOptions) (*commit.Result, error) {
+func (s *Server) CommitWith(ctx context.Context, c *configtree.Node, o service.CommitOptions) (*commit.Result, error) {
+	return s.change(ctx, c, o, true)
+}
+
+// CheckWith implements session.Service: commit check is CommitWith up to
+// installing and applying, so it refuses whatever the commit would.
+func (s *Server) CheckWith(ctx context.Context, c *configtree.Node, o service.CommitOptions) error {
+	_, err := s.change(ctx, c, o, false)
+	return err
+}
+
+// change runs a session's commit of c, or with apply false its check:
+// the same refusals (a moved base, a pending commit-confirm), then the
+// commit path, which a check leaves before installing anything. It holds
+// cmu throughout, so a check sees the state a commit at that moment
+// would.
+func (s *Server) change(ctx context.Context, c *configtree.Node, o service.CommitOptions, apply bool) (*commit.Result, error) {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
 	prev, rev := s.Engine.Running()
 	// Revision 0 is a revision like any other: a session that began
 	// before any commit still must not overwrite one made since.
 	if o.CheckBase && rev != o.Base {
-		return nil, session.ErrStale
+		return nil, service.ErrStale
 	}
 	m := intentMeta{Kind: archive.KindCommit, User: o.User, Comment: o.Comment}
 	if o.Merged {
@@ -88,17 +96,21 @@ func (s *Server) CommitWith(ctx context.Context, c *configtree.Node, o session.C
 	if p := s.pending; p != nil {
 		prevTree, err := configtree.Parse(strings.NewReader(p.Previous))
 		if err != nil || !configtree.Equal(prevTree, c) {
-			return nil, fmt.Errorf("commit refused: the commit-confirm of revision 0 (by %s) awaits confirm until %s.\n"+
-				"Type confirm to keep it, or let ctsyncd roll it back then; a commit of exactly the configuration before it (rollback 1) is also accepted.\n\n%s",
-				p.User, p.Deadline.Local().Format("15:04:05"), session.CommitFailed)
+			return nil, fmt.Errorf("%w (revision 0, by %s) until %s.\n"+
+				"Type confirm to keep it, or let ctsyncd roll it back then; a commit of exactly the configuration before it (rollback 1) is also accepted",
+				service.ErrConfirmPending, p.User, p.Deadline.Local().Format("15:04:05"))
 		}
 		cancels = p
 		m.EndsPending = true
 		m.EndNote = "rolled back by " + o.User + " before confirm"
 	}
-	if o.Confirm > 0 {
+	wait := time.Duration(o.ConfirmMinutes) * s.confirmUnit()
+	if o.ConfirmMinutes > 0 {
 		m.Kind = archive.KindCommitConfirm
-		m.Confirm = &Pending{User: o.User, Deadline: s.now().Add(o.Confirm), Previous: prev.String()}
+		m.Confirm = &Pending{User: o.User, Deadline: time.Now().Add(wait), Previous: prev.String()}
+	}
+	if !apply {
+		return nil, s.Engine.Check(ctx, c)
 	}
 	res, e, err := s.commitPaired(ctx, prev, c, m, o)
 	if err != nil {
@@ -112,17 +124,9 @@ func (s *Server) CommitWith(ctx context.Context, c *configtree.Node, o session.C
 	}
 	if m.Confirm != nil {
 		res.Messages = append(res.Messages, fmt.Sprintf("commit-confirm: type confirm within %s (by %s), or ctsyncd commits the previous revision back.",
-			o.Confirm, m.Confirm.Deadline.Local().Format("15:04:05")))
+			wait, m.Confirm.Deadline.Local().Format("15:04:05")))
 	}
 	return res, nil
-}
-
-// ConfirmPending implements session.Service: whether a commit-confirm
-// awaits confirm.
-func (s *Server) ConfirmPending() bool {
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
-	return s.pending != nil
 }
 
 // Confirm implements session.Service.
@@ -133,7 +137,7 @@ func (s *Server) Confirm(ctx context.Context, user string) (string, error) {
 	if p == nil {
 		return "", errors.New("confirm: no commit-confirm is pending; nothing changed")
 	}
-	s.note(p.Seq, fmt.Sprintf("confirmed by %s at %s", user, s.now().Local().Format("15:04:05")))
+	s.note(p.Seq, fmt.Sprintf("confirmed by %s at %s", user, time.Now().Local().Format("15:04:05")))
 	s.clearPending()
 	s.Log.Info("commit-confirm confirmed", zap.Int("archive", p.Seq), zap.String("user", user))
 	return "Commit confirmed: the configuration stays.\n", nil
@@ -202,7 +206,7 @@ func (s *Server) rollbackPending() {
 	defer cancel()
 	comment := fmt.Sprintf("automatic rollback: commit-confirm by %s not confirmed by %s", p.User, p.Deadline.Local().Format("2006-01-02 15:04:05"))
 	_, _, err = s.commitLocked(ctx, prev, intentMeta{Kind: archive.KindAutoRollback, User: "ctsyncd", Comment: comment, EndsPending: true,
-		EndNote: "not confirmed: rolled back by ctsyncd at " + s.now().Local().Format("15:04:05")})
+		EndNote: "not confirmed: rolled back by ctsyncd at " + time.Now().Local().Format("15:04:05")})
 	if err != nil {
 		s.Log.Error("commit-confirm not confirmed, but the automatic rollback failed; retrying",
 			zap.Int("archive", p.Seq), zap.Duration("retry", retryRollback), zap.Error(err))

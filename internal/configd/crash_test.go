@@ -3,17 +3,22 @@ package configd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configtree"
+	"github.com/ctsync/ctsync/internal/service"
 )
 
 // crashed is what a fault point panics with: the commit stops there, as
@@ -243,48 +248,46 @@ func readResponse(t *testing.T, c net.Conn) Response {
 	return resp
 }
 
+// TestSessionLimitPerUser serves sessions over in-memory pipes (all of
+// one unknown peer, as a connection without credentials is) in a
+// synctest bubble, so that a closed session's slot is known to be free
+// once the server has nothing left to do, not after a guessed pause.
 func TestSessionLimitPerUser(t *testing.T) {
-	r := newRig(t)
-	sock := r.serve(t)
-	var conns []net.Conn
-	for i := 0; i < MaxSessionsPerUser; i++ {
-		c, err := net.Dial("unix", sock)
-		if err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		var all []net.Conn
+		// Before the root goes: every session ended, its last write done.
+		t.Cleanup(func() {
+			for _, c := range all {
+				c.Close()
+			}
+			synctest.Wait()
+		})
+		open := func() net.Conn {
+			c, srv := net.Pipe()
+			go r.srv.serveConn(context.Background(), srv)
+			all = append(all, c)
+			return c
 		}
-		defer c.Close()
-		if resp := request(t, c, "show"); resp.Err != "" {
-			t.Fatalf("session %d: %s", i, resp.Err)
+		var conns []net.Conn
+		for i := 0; i < MaxSessionsPerUser; i++ {
+			c := open()
+			if resp := request(t, c, "show"); resp.Err != "" {
+				t.Fatalf("session %d: %s", i, resp.Err)
+			}
+			conns = append(conns, c)
 		}
-		conns = append(conns, c)
-	}
-	c, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	resp := readResponse(t, c)
-	if !strings.Contains(resp.Err, "too many sessions") || !resp.Exit {
-		t.Errorf("session %d: %+v, want a too-many-sessions refusal", MaxSessionsPerUser+1, resp)
-	}
-	// One closed makes room.
-	conns[0].Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.Dial("unix", sock)
-		if err != nil {
-			t.Fatal(err)
+		resp := readResponse(t, open())
+		if !strings.Contains(resp.Err, "too many sessions") || !resp.Exit {
+			t.Errorf("session %d: %+v, want a too-many-sessions refusal", MaxSessionsPerUser+1, resp)
 		}
-		resp := request(t, c, "show")
-		c.Close()
-		if resp.Err == "" {
-			break
-		}
-		if time.Now().After(deadline) {
+		// One closed makes room.
+		conns[0].Close()
+		synctest.Wait()
+		if resp := request(t, open(), "show"); resp.Err != "" {
 			t.Fatalf("no room after closing a session: %s", resp.Err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	})
 }
 
 func TestRequestTooLong(t *testing.T) {
@@ -310,5 +313,58 @@ func TestRequestTooLong(t *testing.T) {
 	defer c2.Close()
 	if resp := request(t, c2, "show"); resp.Err != "" {
 		t.Errorf("after an over-long request: %s", resp.Err)
+	}
+}
+
+// TestErrorsKeepTheirMeaning: an error crosses the control socket as its
+// text, its code and its config path as words, and the client's error
+// is the service's sentinel for errors.Is.
+func TestErrorsKeepTheirMeaning(t *testing.T) {
+	r := newRig(t)
+	c, err := Dial(r.serve(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, l := range baseConfig {
+		if resp, err := c.Exec(l); err != nil || resp.Err != "" {
+			t.Fatalf("%s: %v %s", l, err, resp.Err)
+		}
+	}
+	tests := []struct {
+		line     string
+		code     service.Code
+		path     []string
+		sentinel error
+	}{
+		{"set high-availability vrrp group wan priority 999", service.CodeInvalidConfig, []string{"high-availability", "vrrp", "group", "wan", "priority", "999"}, service.ErrInvalidConfig},
+		{"delete service conntrack-sync interface", service.CodeInvalidConfig, []string{"service", "conntrack-sync", "interface"}, service.ErrInvalidConfig},
+		{"load missing.boot", service.CodeNotFound, nil, os.ErrNotExist},
+		{"show", "", nil, nil},
+	}
+	for _, tt := range tests {
+		resp, err := c.Exec(tt.line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.line == "delete service conntrack-sync interface" {
+			// The deletion is fine; the commit of it is not.
+			if resp, err = c.Exec("commit"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if resp.Code != tt.code || !slices.Equal(resp.Path, tt.path) {
+			t.Errorf("%s: code %q path %q, want %q %q (%s)", tt.line, resp.Code, resp.Path, tt.code, tt.path, resp.Err)
+		}
+		if got := resp.Failure(); (tt.sentinel == nil) != (got == nil && resp.Err == "") || (tt.sentinel != nil && !errors.Is(got, tt.sentinel)) {
+			t.Errorf("%s: Failure() = %v, want %v", tt.line, got, tt.sentinel)
+		}
+	}
+	// An op's error comes back the same way.
+	if _, err := c.Operate("restart", "named-daemon"); err == nil {
+		t.Error("restart of an unknown engine passed")
+	}
+	if _, err := c.Do(Request{Op: "reboot"}); err == nil || errors.Is(err, service.ErrCommitInProgress) {
+		t.Errorf("unknown operation: %v", err)
 	}
 }

@@ -4,17 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/ctsync/ctsync/internal/paths"
 )
-
-// DaemonLockPath is held (flock) by the ctsyncd of a root for its whole
-// life, and holds its pid.
-func DaemonLockPath(r paths.Root) string { return filepath.Join(r.RunDir(), "ctsyncd.lock") }
 
 // ErrAnotherDaemon refuses a second ctsyncd for one root.
 var ErrAnotherDaemon = errors.New("another ctsyncd runs for this root")
@@ -27,7 +22,7 @@ func LockRoot(r paths.Root) (func(), error) {
 	if err := os.MkdirAll(r.RunDir(), 0o755); err != nil {
 		return nil, err
 	}
-	path := DaemonLockPath(r)
+	path := r.CtsyncdLock()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("daemon lock: %w", err)

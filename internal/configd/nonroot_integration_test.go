@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctsync/ctsync/internal/configd"
 	"github.com/ctsync/ctsync/internal/nstest"
 )
 
@@ -157,7 +156,7 @@ func TestIntegrationGroupIsNotRoot(t *testing.T) {
 		if err != nil || !strings.Contains(out, "s3cret") {
 			t.Errorf("root's show configuration hides the password: %v\n%s", err, out)
 		}
-		for _, p := range []string{r.Root.KeepalivedConf(), configd.FullRunningPath(r.Root)} {
+		for _, p := range []string{r.Root.KeepalivedConf(), r.Root.FullRunningConfig()} {
 			if fi, err := os.Stat(p); err != nil || fi.Mode().Perm()&0o077 != 0 {
 				t.Errorf("%s: %v, mode %v: readable beyond root", p, err, fi.Mode().Perm())
 			}

@@ -12,7 +12,7 @@ import (
 	"github.com/ctsync/ctsync/internal/archive"
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configtree"
-	"github.com/ctsync/ctsync/internal/session"
+	"github.com/ctsync/ctsync/internal/service"
 )
 
 // PairSync is config sync as the commit path sees it: internal/pair's
@@ -42,7 +42,7 @@ type PairTxn interface {
 // changed anywhere; when it cannot apply what it checked, this node goes
 // back to prev through the same commit path, and the error says so.
 // Callers hold cmu.
-func (s *Server) commitPaired(ctx context.Context, prev, c *configtree.Node, m intentMeta, o session.CommitOptions) (*commit.Result, archive.Entry, error) {
+func (s *Server) commitPaired(ctx context.Context, prev, c *configtree.Node, m intentMeta, o service.CommitOptions) (*commit.Result, archive.Entry, error) {
 	if s.Pair == nil {
 		return s.commitLocked(ctx, c, m)
 	}
@@ -105,7 +105,7 @@ func (s *Server) HoldCommits(ctx context.Context, wait time.Duration) (*Held, er
 	deadline := time.Now().Add(wait)
 	for !s.cmu.TryLock() {
 		if !time.Now().Before(deadline) {
-			return nil, ErrCommitInProgress
+			return nil, service.ErrCommitInProgress
 		}
 		select {
 		case <-ctx.Done():

@@ -12,7 +12,7 @@ import (
 
 	"github.com/ctsync/ctsync/internal/archive"
 	"github.com/ctsync/ctsync/internal/configtree"
-	"github.com/ctsync/ctsync/internal/session"
+	"github.com/ctsync/ctsync/internal/service"
 )
 
 // fakePair stands for the peer in config sync: it records what the
@@ -159,14 +159,14 @@ func TestHoldCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.srv.HoldCommits(ctx, 100*time.Millisecond); !errors.Is(err, ErrCommitInProgress) {
-		t.Errorf("a second hold: %v, want ErrCommitInProgress", err)
+	if _, err := r.srv.HoldCommits(ctx, 100*time.Millisecond); !errors.Is(err, service.ErrCommitInProgress) {
+		t.Errorf("a second hold: %v, want service.ErrCommitInProgress", err)
 	}
 	done := make(chan error, 1)
 	go func() {
 		_, err := r.session("alice").Exec(ctx, "set high-availability vrrp group wan advertise-interval 2")
 		if err == nil {
-			_, err = r.srv.CommitWith(ctx, mustCandidate(t, r, "high-availability vrrp group wan advertise-interval 2"), session.CommitOptions{User: "alice"})
+			_, err = r.srv.CommitWith(ctx, mustCandidate(t, r, "high-availability vrrp group wan advertise-interval 2"), service.CommitOptions{User: "alice"})
 		}
 		done <- err
 	}()

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/ctsync/ctsync/internal/service"
 )
 
 // Request is one line from the shell, or an operation op-mode asks of
@@ -27,17 +29,37 @@ type Request struct {
 
 // Response answers one Request.
 type Response struct {
-	Out      string `json:"out,omitempty"`
-	Err      string `json:"err,omitempty"`
-	Exit     bool   `json:"exit,omitempty"`     // the session ended (exit)
-	Modified bool   `json:"modified,omitempty"` // the candidate has uncommitted changes
-	Others   int    `json:"others,omitempty"`   // other sessions holding uncommitted changes
+	Out string `json:"out,omitempty"`
+	Err string `json:"err,omitempty"`
+	// Code is what kind of failure Err is, and Path the config path it
+	// is about, as words (a key may hold a space): what the client needs
+	// to give the caller the error the service had (Failure).
+	Code     service.Code `json:"code,omitempty"`
+	Path     []string     `json:"path,omitempty"`
+	Exit     bool         `json:"exit,omitempty"`     // the session ended (exit)
+	Modified bool         `json:"modified,omitempty"` // the candidate has uncommitted changes
+	Others   int          `json:"others,omitempty"`   // other sessions holding uncommitted changes
 	// ConfirmBy is set while a commit-confirm awaits confirm: the time
 	// (HH:MM:SS, local) at which ctsyncd rolls it back.
 	ConfirmBy string `json:"confirm_by,omitempty"`
 	// Level is the session's edit level (a tree path, keys included),
 	// for the prompt: [edit high-availability vrrp group wan].
 	Level []string `json:"level,omitempty"`
+}
+
+// fail records err in r.
+func (r *Response) fail(err error) {
+	r.Err = err.Error()
+	r.Code, r.Path = service.CodeOf(err)
+}
+
+// Failure is the error r reports, nil when none: a *service.Error,
+// which errors.Is compares with the sentinel the service's error had.
+func (r *Response) Failure() error {
+	if r.Err == "" {
+		return nil
+	}
+	return &service.Error{Code: r.Code, Path: r.Path, Text: r.Err}
 }
 
 // DecodeRequest decodes one request line strictly: an unknown field is

@@ -25,6 +25,7 @@ import (
 	"github.com/ctsync/ctsync/internal/migrate"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/schema"
+	"github.com/ctsync/ctsync/internal/service"
 	"github.com/ctsync/ctsync/internal/session"
 	"github.com/ctsync/ctsync/internal/transition"
 )
@@ -40,8 +41,10 @@ type Server struct {
 	Log    *zap.Logger
 	// Archive keeps every commit; nil means the one under Root.
 	Archive *archive.Archive
-	// Now is the clock, for tests; nil means time.Now.
-	Now func() time.Time
+	// ConfirmUnit is what one commit-confirm minute lasts; zero means a
+	// minute. ctsyncd shortens it for demos and tests of the binary
+	// (CTSYNC_CONFIRM_UNIT); unit tests run on synctest's clock instead.
+	ConfirmUnit time.Duration
 	// Fault, when set, is called where a crash of ctsyncd leaves a
 	// different state ("recorded", "archived"), for tests.
 	Fault func(point string)
@@ -88,7 +91,7 @@ func (s *Server) Boot(ctx context.Context) error {
 	// No session survives a restart: neither does their count.
 	s.recordSessions()
 	s.recoverJournal()
-	prev, err := readTree(FullRunningPath(s.Root))
+	prev, err := readTree(s.Root.FullRunningConfig())
 	if err != nil {
 		s.Log.Warn("previous running configuration unreadable; booting from the saved one", zap.Error(err))
 	}
@@ -99,7 +102,7 @@ func (s *Server) Boot(ctx context.Context) error {
 			s.Log.Info("resumed the previous running configuration")
 		}
 		if p := s.pending; p != nil {
-			if !p.Deadline.After(s.now()) {
+			if !p.Deadline.After(time.Now()) {
 				s.Log.Warn("a commit-confirm expired while ctsyncd was down: rolling back now", zap.Int("archive", p.Seq), zap.Time("deadline", p.Deadline))
 				s.rollbackPending()
 			} else {
@@ -124,7 +127,7 @@ func (s *Server) Boot(ctx context.Context) error {
 	if err != nil {
 		return s.fallback(ctx, err)
 	}
-	_ = atomicfile.Remove(NoticePath(s.Root)) // a clean start: old news
+	_ = atomicfile.Remove(s.Root.BootNotice()) // a clean start: old news
 	if saved == nil {
 		return s.writeRunning()
 	}
@@ -173,7 +176,7 @@ func (s *Server) readSaved() (*configtree.Node, error) {
 // keeps the file for inspection and runs the newest archived revision
 // that still validates.
 func (s *Server) fallback(ctx context.Context, why error) error {
-	bad := s.Root.ConfigBoot() + ".bad-" + s.now().Format("20060102-150405")
+	bad := s.Root.ConfigBoot() + ".bad-" + time.Now().Format("20060102-150405")
 	if err := os.Rename(s.Root.ConfigBoot(), bad); err != nil {
 		s.Log.Error("could not set the bad config.boot aside", zap.Error(err))
 		bad = s.Root.ConfigBoot()
@@ -212,9 +215,9 @@ func (s *Server) fallback(ctx context.Context, why error) error {
 // error, and in `show system commit` until the next clean start.
 func (s *Server) notice(msg string) {
 	s.Log.Error(msg)
-	line := s.now().Format("2006-01-02 15:04:05") + " " + msg + "\n"
+	line := time.Now().Format("2006-01-02 15:04:05") + " " + msg + "\n"
 	if err := os.MkdirAll(s.Root.StateDir(), 0o750); err == nil {
-		_ = atomicfile.WriteFile(NoticePath(s.Root), []byte(line), 0o640)
+		_ = atomicfile.WriteFile(s.Root.BootNotice(), []byte(line), 0o640)
 	}
 }
 
@@ -235,19 +238,8 @@ func readTree(path string) (*configtree.Node, error) {
 	return configtree.Parse(f)
 }
 
-// Running implements session.Store.
+// Running implements session.Service.
 func (s *Server) Running() (*configtree.Node, int) { return s.Engine.Running() }
-
-// Check implements session.Store.
-func (s *Server) Check(ctx context.Context, c *configtree.Node) error {
-	return s.Engine.Check(ctx, c)
-}
-
-// Commit implements session.Store: a successful commit is recorded in
-// running.boot and the archive before it is reported.
-func (s *Server) Commit(ctx context.Context, c *configtree.Node) (*commit.Result, error) {
-	return s.CommitWith(ctx, c, session.CommitOptions{User: "ctsyncd"})
-}
 
 // Listen opens the control socket, mode 0660 with the admin group when it
 // exists, so only root and that group can change the configuration.
@@ -411,7 +403,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		}
 	}
 	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		_ = enc.Encode(&Response{Err: fmt.Sprintf("request refused: longer than %d bytes; the session ends", MaxRequest), Exit: true})
+		_ = enc.Encode(&Response{Err: fmt.Sprintf("request refused: longer than %d bytes; the session ends", MaxRequest), Code: service.CodeTooLarge, Exit: true})
 	}
 }
 
@@ -420,12 +412,12 @@ func (s *Server) answer(ctx context.Context, sess *session.Session, line []byte)
 	var resp Response
 	req, err := DecodeRequest(line)
 	if err != nil {
-		resp.Err = err.Error()
+		resp.fail(err)
 	} else if req.Op != "" {
 		out, err := s.operate(ctx, req)
 		resp.Out = out
 		if err != nil {
-			resp.Err = err.Error()
+			resp.fail(err)
 		}
 	} else if req.Query == "candidate" {
 		resp.Out = strings.Join(sess.CandidateShown().Commands(), "\n")
@@ -435,7 +427,7 @@ func (s *Server) answer(ctx context.Context, sess *session.Session, line []byte)
 		out, err := sess.Exec(ctx, req.Line)
 		resp.Out = out
 		if err != nil {
-			resp.Err = err.Error()
+			resp.fail(err)
 		}
 	}
 	resp.Exit = sess.Exited()
@@ -471,7 +463,7 @@ func (s *Server) recordSessions() {
 		}
 	}
 	s.mu.Unlock()
-	_ = atomicfile.WriteFile(SessionsPath(s.Root), []byte(strconv.Itoa(n)+"\n"), 0o644)
+	_ = atomicfile.WriteFile(s.Root.EditSessions(), []byte(strconv.Itoa(n)+"\n"), 0o644)
 }
 
 // peerCred is the credentials of the process at the other end of a
@@ -522,9 +514,6 @@ type Restarter interface {
 	Restart(ctx context.Context, name string) (oldPid, newPid int, err error)
 }
 
-// ErrCommitInProgress refuses an operation that must not overlap a commit.
-var ErrCommitInProgress = errors.New("a commit is in progress: try again when it has finished")
-
 // operate runs an op-mode request. A restart waits for no commit: it is
 // refused while one runs, since the commit may be replacing the very
 // engine (and its config) being restarted.
@@ -538,11 +527,11 @@ func (s *Server) operate(ctx context.Context, req Request) (string, error) {
 			return "", errors.New("this ctsyncd supervises no engines")
 		}
 		if !s.cmu.TryLock() {
-			return "", ErrCommitInProgress
+			return "", service.ErrCommitInProgress
 		}
 		defer s.cmu.Unlock()
 		if s.Engine.Busy() {
-			return "", ErrCommitInProgress
+			return "", service.ErrCommitInProgress
 		}
 		if req.Engine == conntrackd.EngineName {
 			// Never under a master transition that is committing from

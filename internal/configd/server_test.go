@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -21,6 +22,7 @@ import (
 	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/schema"
+	"github.com/ctsync/ctsync/internal/service"
 	"github.com/ctsync/ctsync/internal/session"
 	"github.com/ctsync/ctsync/internal/transition"
 )
@@ -72,6 +74,15 @@ func (r *rig) at(point string) {
 	if r.fault != nil {
 		r.fault(point)
 	}
+}
+
+// committed opens a session of user and commits baseConfig from it; it
+// returns the session and the files that commit left.
+func (r *rig) committed(user string) (*session.Session, map[string]string) {
+	r.t.Helper()
+	s := r.session(user)
+	run(r.t, s, append(baseConfig, "commit")...)
+	return s, r.files()
 }
 
 // reboot empties the run directory (a tmpfs), as a reboot does.
@@ -128,10 +139,17 @@ func (r *rig) files() map[string]string {
 	return out
 }
 
-func (r *rig) show(args ...string) string {
+// show is `show system commit`, or with a revision number `show
+// system commit diff N`.
+func (r *rig) show(diff ...int) string {
 	var b bytes.Buffer
-	if err := ShowCommits(r.root, &b, args, false); err != nil {
-		r.t.Fatalf("show system commit %v: %v", args, err)
+	err := ShowCommits(r.root, &b, false)
+	if len(diff) > 0 {
+		b.Reset()
+		err = ShowCommitDiff(r.root, &b, diff[0], false)
+	}
+	if err != nil {
+		r.t.Fatalf("show system commit %v: %v", diff, err)
 	}
 	return b.String()
 }
@@ -146,10 +164,7 @@ func (r *rig) entries() []archive.Entry {
 
 func TestCommitCheckReportsEveryError(t *testing.T) {
 	r := newRig(t)
-	s := r.session("alice")
-	run(t, s, baseConfig...)
-	run(t, s, "commit")
-	before := r.files()
+	s, before := r.committed("alice")
 	r.ct.VerifyFunc = func(cfg string) error {
 		if strings.Contains(cfg, "eth9") {
 			return errors.Join(cfgerr.New([]string{"service", "conntrack-sync", "interface", "eth9"}, "interface does not exist"),
@@ -178,6 +193,94 @@ func TestCommitCheckReportsEveryError(t *testing.T) {
 	}
 	if n := len(r.entries()); n != 1 {
 		t.Errorf("commit check archived something: %d entries", n)
+	}
+}
+
+// TestCommitCheckRefusesWhatCommitRefuses: commit check runs the commit's
+// path short of installing, so where the commit is refused (another
+// session changed the same path, a commit-confirm awaits confirm) the
+// check is too, and where the commit merges the check passes on the
+// merge. Each case runs check, then commit, and both must agree.
+func TestCommitCheckRefusesWhatCommitRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		// setup brings the service to the state the second session
+		// meets, given the first session (a) and the second (b).
+		setup   func(t *testing.T, r *rig, a, b *session.Session)
+		wantErr string // "" when both pass
+		wantOut string
+	}{
+		{
+			name: "same path changed by another session",
+			setup: func(t *testing.T, _ *rig, a, b *session.Session) {
+				run(t, a, "set high-availability vrrp group wan priority 10")
+				run(t, b, "set high-availability vrrp group wan priority 20")
+				run(t, a, "commit")
+			},
+			wantErr: "another session committed",
+		},
+		{
+			name: "disjoint paths merge",
+			setup: func(t *testing.T, _ *rig, a, b *session.Session) {
+				run(t, a, "set high-availability vrrp group wan priority 10")
+				run(t, b, "set service conntrack-sync accept-protocol tcp")
+				run(t, a, "commit")
+			},
+			wantOut: "merged",
+		},
+		{
+			name: "commit-confirm pending",
+			setup: func(t *testing.T, _ *rig, a, b *session.Session) {
+				run(t, b, "set service conntrack-sync accept-protocol tcp")
+				run(t, a, "set high-availability vrrp group wan priority 10", "commit-confirm 5")
+			},
+			wantErr: "awaits confirm",
+		},
+		{
+			name: "the merge breaks a rule the commit checks",
+			setup: func(t *testing.T, r *rig, a, b *session.Session) {
+				// Each side alone passes Verify; their merge does not,
+				// and only a check of the merge can tell.
+				r.ct.VerifyFunc = func(cfg string) error {
+					if strings.Contains(cfg, "priority 200") && strings.Contains(cfg, "accept-protocol tcp") {
+						return cfgerr.New([]string{"service", "conntrack-sync", "accept-protocol"}, "tcp is not allowed with priority 200")
+					}
+					return nil
+				}
+				run(t, b, "set service conntrack-sync accept-protocol tcp")
+				run(t, a, "set high-availability vrrp group wan priority 200", "commit")
+			},
+			wantErr: "tcp is not allowed with priority 200",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t)
+			run(t, r.session("alice"), append(baseConfig, "commit")...)
+			a, b := r.session("alice"), r.session("bob")
+			tt.setup(t, r, a, b)
+			files, n := r.files(), len(r.entries())
+			out, checkErr := b.Exec(context.Background(), "commit check")
+			if diff := cmp.Diff(files, r.files()); diff != "" || len(r.entries()) != n {
+				t.Errorf("commit check changed files or the archive:\n%s", diff)
+			}
+			_, commitErr := b.Exec(context.Background(), "commit")
+			switch {
+			case tt.wantErr == "" && (checkErr != nil || commitErr != nil):
+				t.Fatalf("check: %v\ncommit: %v\nwant both to pass", checkErr, commitErr)
+			case tt.wantErr != "" && (checkErr == nil || commitErr == nil):
+				t.Fatalf("check: %v (%q)\ncommit: %v\nwant both refused with %q", checkErr, out, commitErr, tt.wantErr)
+			case tt.wantErr != "":
+				if !strings.Contains(checkErr.Error(), tt.wantErr) || !strings.HasSuffix(checkErr.Error(), "Commit check failed.") {
+					t.Errorf("check: %v; want %q, ending in the check's verdict", checkErr, tt.wantErr)
+				}
+				if !strings.Contains(commitErr.Error(), tt.wantErr) || !strings.HasSuffix(commitErr.Error(), session.CommitFailed) {
+					t.Errorf("commit: %v; want %q, ending in the commit's verdict", commitErr, tt.wantErr)
+				}
+			case !strings.Contains(out, tt.wantOut) || !strings.Contains(out, "passed"):
+				t.Errorf("check: %q; want it to pass and say %q", out, tt.wantOut)
+			}
+		})
 	}
 }
 
@@ -211,7 +314,7 @@ func TestArchiveAfterCommits(t *testing.T) {
 			t.Errorf("show system commit lacks %q:\n%s", w, out)
 		}
 	}
-	d := r.show("diff", "1")
+	d := r.show(1)
 	if !strings.Contains(d, "-priority 100") && !strings.Contains(d, "+priority 200") {
 		t.Errorf("show system commit diff 1:\n%s", d)
 	}
@@ -309,22 +412,12 @@ func TestBadInputIsOneLineAndChangesNothing(t *testing.T) {
 	}
 }
 
-// useConfirmUnit makes a commit-confirm "minute" last d for one test.
-func useConfirmUnit(t *testing.T, d time.Duration) {
-	old := session.ConfirmUnit
-	session.ConfirmUnit = d
-	t.Cleanup(func() { session.ConfirmUnit = old })
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+// after lets d pass on the test's clock (synctest's: the commit-confirm
+// tests wait minutes in no time) and waits until every goroutine the
+// service started meanwhile (an automatic rollback) is done.
+func after(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
 }
 
 func (r *rig) pending() bool {
@@ -336,155 +429,189 @@ func (r *rig) pending() bool {
 }
 
 func TestCommitConfirmExpiresAndRestoresExactFiles(t *testing.T) {
-	useConfirmUnit(t, 100*time.Millisecond)
-	r := newRig(t)
-	s := r.session("alice")
-	run(t, s, baseConfig...)
-	run(t, s, "commit")
-	before := r.files()
-	out := run(t, s, "set high-availability vrrp group wan priority 250", "set service conntrack-sync accept-protocol tcp", `commit-confirm 5 comment "risky change"`)
-	if !strings.Contains(out, "type confirm within") {
-		t.Errorf("commit-confirm output: %q", out)
-	}
-	if diff := cmp.Diff(before, r.files()); diff == "" {
-		t.Fatal("commit-confirm changed nothing")
-	}
-	if !r.pending() {
-		t.Fatal("no pending record")
-	}
-	if sh := r.show(); !strings.Contains(sh, "Commit-confirm pending") {
-		t.Errorf("show system commit does not say a confirm is pending:\n%s", sh)
-	}
-	waitFor(t, "the automatic rollback", func() bool { return !r.pending() })
-	if diff := cmp.Diff(before, r.files()); diff != "" {
-		t.Errorf("files after the automatic rollback (-want +got):\n%s", diff)
-	}
-	list := r.entries()
-	if len(list) != 3 || list[0].Kind != archive.KindAutoRollback || list[0].User != "ctsyncd" || !strings.Contains(list[1].Note, "not confirmed") {
-		t.Errorf("archive after rollback: %+v", list)
-	}
-	sh := r.show()
-	for _, w := range []string{"auto-rollback", "automatic rollback: commit-confirm by alice", "not confirmed: rolled back by ctsyncd", "risky change"} {
-		if !strings.Contains(sh, w) {
-			t.Errorf("show system commit lacks %q:\n%s", w, sh)
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		s, before := r.committed("alice")
+		out := run(t, s, "set high-availability vrrp group wan priority 250", "set service conntrack-sync accept-protocol tcp", `commit-confirm 5 comment "risky change"`)
+		if !strings.Contains(out, "type confirm within 5m0s") {
+			t.Errorf("commit-confirm output: %q", out)
 		}
-	}
-	// The session's candidate still holds the change, for another try.
-	if c := run(t, s, "compare"); !strings.Contains(c, "+priority 250") {
-		t.Errorf("compare after rollback:\n%s", c)
-	}
+		if diff := cmp.Diff(before, r.files()); diff == "" {
+			t.Fatal("commit-confirm changed nothing")
+		}
+		if !r.pending() {
+			t.Fatal("no pending record")
+		}
+		if sh := r.show(); !strings.Contains(sh, "Commit-confirm pending") {
+			t.Errorf("show system commit does not say a confirm is pending:\n%s", sh)
+		}
+		after(5*time.Minute - time.Second)
+		if !r.pending() {
+			t.Fatal("rolled back before the deadline")
+		}
+		after(2 * time.Second)
+		if r.pending() {
+			t.Fatal("still pending after the deadline")
+		}
+		if diff := cmp.Diff(before, r.files()); diff != "" {
+			t.Errorf("files after the automatic rollback (-want +got):\n%s", diff)
+		}
+		list := r.entries()
+		if len(list) != 3 || list[0].Kind != archive.KindAutoRollback || list[0].User != "ctsyncd" || !strings.Contains(list[1].Note, "not confirmed") {
+			t.Errorf("archive after rollback: %+v", list)
+		}
+		sh := r.show()
+		for _, w := range []string{"auto-rollback", "automatic rollback: commit-confirm by alice", "not confirmed: rolled back by ctsyncd", "risky change"} {
+			if !strings.Contains(sh, w) {
+				t.Errorf("show system commit lacks %q:\n%s", w, sh)
+			}
+		}
+		// The session's candidate still holds the change, for another try.
+		if c := run(t, s, "compare"); !strings.Contains(c, "+priority 250") {
+			t.Errorf("compare after rollback:\n%s", c)
+		}
+	})
+}
+
+// TestConfirmUnit: a commit-confirm minute lasts the service's unit, the
+// one ctsyncd takes from CTSYNC_CONFIRM_UNIT for demos.
+func TestConfirmUnit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.srv.ConfirmUnit = time.Second
+		s := r.session("alice")
+		run(t, s, baseConfig...)
+		run(t, s, "commit")
+		if out := run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm 3"); !strings.Contains(out, "within 3s") {
+			t.Errorf("commit-confirm output: %q", out)
+		}
+		after(2 * time.Second)
+		if !r.pending() {
+			t.Fatal("rolled back before three units passed")
+		}
+		after(2 * time.Second)
+		if r.pending() {
+			t.Fatal("still pending after three units")
+		}
+	})
 }
 
 func TestConfirmInTimeAndSecondCommitRefused(t *testing.T) {
-	useConfirmUnit(t, 200*time.Millisecond)
-	r := newRig(t)
-	a := r.session("alice")
-	run(t, a, baseConfig...)
-	run(t, a, "commit")
-	b := r.session("bob")
-	run(t, a, "set high-availability vrrp group wan priority 250", "commit confirmed 3")
-	after := r.files()
-	// Another commit waits for the confirm.
-	run(t, b, "set service conntrack-sync accept-protocol udp")
-	_, err := b.Exec(context.Background(), "commit")
-	if err == nil || !strings.Contains(err.Error(), "awaits confirm") || !strings.Contains(err.Error(), session.CommitFailed) {
-		t.Fatalf("second commit while pending: %v", err)
-	}
-	if diff := cmp.Diff(after, r.files()); diff != "" {
-		t.Errorf("refused commit changed files:\n%s", diff)
-	}
-	if _, err := b.Exec(context.Background(), "save"); err == nil || !strings.Contains(err.Error(), "awaits confirm") {
-		t.Errorf("save while a confirm is pending: %v", err)
-	}
-	if out := run(t, b, "confirm"); !strings.Contains(out, "confirmed") {
-		t.Errorf("confirm: %q", out)
-	}
-	time.Sleep(800 * time.Millisecond) // past the deadline: nothing may happen
-	if diff := cmp.Diff(after, r.files()); diff != "" {
-		t.Errorf("confirmed commit rolled back (-want +got):\n%s", diff)
-	}
-	if l := r.entries(); !strings.Contains(l[0].Note, "confirmed by bob") {
-		t.Errorf("archive note: %q", l[0].Note)
-	}
-	if _, err := b.Exec(context.Background(), "confirm"); err == nil {
-		t.Errorf("second confirm succeeded")
-	}
-	run(t, b, "save")
-	// And now b's commit goes through, merged with a's.
-	if out := run(t, b, "commit"); !strings.Contains(out, "merged") {
-		t.Errorf("commit after confirm: %q", out)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		a := r.session("alice")
+		run(t, a, baseConfig...)
+		run(t, a, "commit")
+		b := r.session("bob")
+		run(t, a, "set high-availability vrrp group wan priority 250", "commit confirmed 3")
+		kept := r.files()
+		// Another commit waits for the confirm.
+		run(t, b, "set service conntrack-sync accept-protocol udp")
+		_, err := b.Exec(context.Background(), "commit")
+		if err == nil || !strings.Contains(err.Error(), "awaits confirm") || !strings.Contains(err.Error(), session.CommitFailed) {
+			t.Fatalf("second commit while pending: %v", err)
+		}
+		if diff := cmp.Diff(kept, r.files()); diff != "" {
+			t.Errorf("refused commit changed files:\n%s", diff)
+		}
+		if _, err := b.Exec(context.Background(), "save"); err == nil || !strings.Contains(err.Error(), "awaits confirm") {
+			t.Errorf("save while a confirm is pending: %v", err)
+		}
+		if out := run(t, b, "confirm"); !strings.Contains(out, "confirmed") {
+			t.Errorf("confirm: %q", out)
+		}
+		after(4 * time.Minute) // past the deadline: nothing may happen
+		if diff := cmp.Diff(kept, r.files()); diff != "" {
+			t.Errorf("confirmed commit rolled back (-want +got):\n%s", diff)
+		}
+		if l := r.entries(); !strings.Contains(l[0].Note, "confirmed by bob") {
+			t.Errorf("archive note: %q", l[0].Note)
+		}
+		if _, err := b.Exec(context.Background(), "confirm"); err == nil {
+			t.Errorf("second confirm succeeded")
+		}
+		run(t, b, "save")
+		// And now b's commit goes through, merged with a's.
+		if out := run(t, b, "commit"); !strings.Contains(out, "merged") {
+			t.Errorf("commit after confirm: %q", out)
+		}
+	})
 }
 
 func TestRollbackOneCancelsPendingConfirm(t *testing.T) {
-	useConfirmUnit(t, time.Minute)
-	r := newRig(t)
-	s := r.session("alice")
-	run(t, s, baseConfig...)
-	run(t, s, "commit")
-	before := r.files()
-	run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm")
-	out := run(t, s, "rollback 1", "commit")
-	if !strings.Contains(out, "commit-confirm is cancelled") || r.pending() {
-		t.Errorf("rollback 1 + commit did not cancel: %q", out)
-	}
-	if diff := cmp.Diff(before, r.files()); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		s, before := r.committed("alice")
+		run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm")
+		out := run(t, s, "rollback 1", "commit")
+		if !strings.Contains(out, "commit-confirm is cancelled") || r.pending() {
+			t.Errorf("rollback 1 + commit did not cancel: %q", out)
+		}
+		if diff := cmp.Diff(before, r.files()); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		after(time.Hour) // the cancelled countdown does nothing when it ends
+		if diff := cmp.Diff(before, r.files()); diff != "" || len(r.entries()) != 3 {
+			t.Errorf("after the cancelled deadline (-want +got):\n%s\n%+v", diff, r.entries())
+		}
+	})
 }
 
 func TestPendingConfirmSurvivesRestart(t *testing.T) {
-	useConfirmUnit(t, 100*time.Millisecond)
 	t.Run("deadline still ahead", func(t *testing.T) {
-		r := newRig(t)
-		s := r.session("alice")
-		run(t, s, baseConfig...)
-		run(t, s, "commit")
-		before := r.files()
-		run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm 10")
-		changed := r.files()
-		r.start() // ctsyncd restarts: the countdown goes on
-		if !r.pending() {
-			t.Fatal("pending confirm lost across restart")
-		}
-		if diff := cmp.Diff(changed, r.files()); diff != "" {
-			t.Errorf("restart undid the pending commit early:\n%s", diff)
-		}
-		waitFor(t, "the rollback after restart", func() bool { return !r.pending() })
-		if diff := cmp.Diff(before, r.files()); diff != "" {
-			t.Errorf("(-want +got):\n%s", diff)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			r := newRig(t)
+			s, before := r.committed("alice")
+			run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm 10")
+			changed := r.files()
+			after(9 * time.Minute)
+			r.start() // ctsyncd restarts: the countdown goes on
+			if !r.pending() {
+				t.Fatal("pending confirm lost across restart")
+			}
+			if diff := cmp.Diff(changed, r.files()); diff != "" {
+				t.Errorf("restart undid the pending commit early:\n%s", diff)
+			}
+			after(61 * time.Second)
+			if r.pending() {
+				t.Fatal("not rolled back at the deadline after the restart")
+			}
+			if diff := cmp.Diff(before, r.files()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	})
 	t.Run("expired while down", func(t *testing.T) {
-		r := newRig(t)
-		s := r.session("alice")
-		run(t, s, baseConfig...)
-		run(t, s, "commit")
-		before := r.files()
-		run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm 1")
-		r.srv.Close() // ctsyncd stops before the deadline ...
-		time.Sleep(300 * time.Millisecond)
-		r.srv = nil
-		r.start() // ... and rolls back as soon as it starts
-		if r.pending() {
-			t.Fatal("still pending after a start past the deadline")
-		}
-		if diff := cmp.Diff(before, r.files()); diff != "" {
-			t.Errorf("(-want +got):\n%s", diff)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			r := newRig(t)
+			s, before := r.committed("alice")
+			run(t, s, "set high-availability vrrp group wan priority 250", "commit-confirm 1")
+			r.srv.Close() // ctsyncd stops before the deadline ...
+			after(3 * time.Minute)
+			r.srv = nil
+			r.start() // ... and rolls back as soon as it starts
+			if r.pending() {
+				t.Fatal("still pending after a start past the deadline")
+			}
+			if diff := cmp.Diff(before, r.files()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	})
 	t.Run("confirm after restart", func(t *testing.T) {
-		r := newRig(t)
-		s := r.session("alice")
-		run(t, s, baseConfig...)
-		run(t, s, "commit", "set high-availability vrrp group wan priority 250", "commit-confirm 5")
-		changed := r.files()
-		r.start()
-		run(t, r.session("bob"), "confirm")
-		time.Sleep(700 * time.Millisecond)
-		if diff := cmp.Diff(changed, r.files()); diff != "" {
-			t.Errorf("confirmed commit rolled back:\n%s", diff)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			r := newRig(t)
+			s := r.session("alice")
+			run(t, s, baseConfig...)
+			run(t, s, "commit", "set high-availability vrrp group wan priority 250", "commit-confirm 5")
+			changed := r.files()
+			r.start()
+			run(t, r.session("bob"), "confirm")
+			after(7 * time.Minute)
+			if diff := cmp.Diff(changed, r.files()); diff != "" {
+				t.Errorf("confirmed commit rolled back:\n%s", diff)
+			}
+		})
 	})
 }
 
@@ -684,7 +811,7 @@ func TestRestartRefusedDuringCommit(t *testing.T) {
 	r.srv.cmu.Lock() // a commit holds this for its whole length
 	_, err = r.srv.operate(ctx, Request{Op: "restart", Engine: "conntrackd"})
 	r.srv.cmu.Unlock()
-	if !errors.Is(err, ErrCommitInProgress) || fr.calls != 1 {
+	if !errors.Is(err, service.ErrCommitInProgress) || fr.calls != 1 {
 		t.Fatalf("restart during a commit: %v after %d calls; want ErrCommitInProgress and no call", err, fr.calls)
 	}
 	if _, err := r.srv.operate(ctx, Request{Op: "reboot"}); err == nil {
@@ -696,32 +823,35 @@ func TestRestartRefusedDuringCommit(t *testing.T) {
 // VRRP transition holds its lock (a master committing from conntrackd's
 // external cache) and restarts once it is released.
 func TestRestartWaitsForTransition(t *testing.T) {
-	r := newRig(t)
-	restarted := make(chan struct{}, 1)
-	r.srv.Engines = restarterFunc(func() { restarted <- struct{}{} })
-	release, err := transition.HoldLock(context.Background(), r.srv.Root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := r.srv.operate(context.Background(), Request{Op: "restart", Engine: "conntrackd"})
-		done <- err
-	}()
-	select {
-	case <-restarted:
-		t.Fatal("restarted while a transition held its lock")
-	case <-time.After(300 * time.Millisecond):
-	}
-	release()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-restarted:
-	default:
-		t.Fatal("no restart after the transition finished")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		restarted := make(chan struct{}, 1)
+		r.srv.Engines = restarterFunc(func() { restarted <- struct{}{} })
+		release, err := transition.HoldLock(context.Background(), r.srv.Root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := r.srv.operate(context.Background(), Request{Op: "restart", Engine: "conntrackd"})
+			done <- err
+		}()
+		after(10 * time.Second) // the restart tries the lock again and again meanwhile
+		select {
+		case <-restarted:
+			t.Fatal("restarted while a transition held its lock")
+		default:
+		}
+		release()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-restarted:
+		default:
+			t.Fatal("no restart after the transition finished")
+		}
+	})
 }
 
 type restarterFunc func()

@@ -20,44 +20,41 @@ type CommitStatus struct {
 	Commits  []archive.Entry `json:"commits"`
 }
 
-// ShowCommits is `ctsync show system commit [diff N]`: the archive, read
-// from disk so it answers with ctsyncd stopped, headed by what the
-// operator must know first (a corrupt config replaced at start, a
-// commit-confirm counting down, sessions holding uncommitted changes).
-func ShowCommits(root paths.Root, w io.Writer, args []string, jsonOut bool) error {
-	a := archive.Open(root.ArchiveDir())
-	if len(args) > 0 {
-		if args[0] != "diff" || len(args) != 2 {
-			return fmt.Errorf("show system commit: usage: show system commit [diff N]")
-		}
-		n, err := strconv.Atoi(args[1])
-		if err != nil || n < 0 {
-			return fmt.Errorf("show system commit diff: %q is not a revision number (0 = running, 1 = previous, ...)", args[1])
-		}
-		e, err := a.Get(n)
-		if err != nil {
-			return fmt.Errorf("show system commit diff %d: %w", n, err)
-		}
-		if jsonOut {
-			return json.NewEncoder(w).Encode(e)
-		}
-		fmt.Fprintf(w, "Revision %d (seq %d), %s by %s via %s", n, e.Seq, e.Time.Local().Format("2006-01-02 15:04:05"), e.User, e.Kind)
-		if e.Comment != "" {
-			fmt.Fprintf(w, ": %s", e.Comment)
-		}
-		fmt.Fprintln(w)
-		if e.Note != "" {
-			fmt.Fprintln(w, e.Note)
-		}
-		if e.Diff == "" {
-			_, err = io.WriteString(w, "(no configuration changes)\n")
-			return err
-		}
-		_, err = io.WriteString(w, e.Diff)
+// ShowCommitDiff writes archived revision n (0 = running, 1 =
+// previous, ...) and what it changed: `show system commit diff N`, read
+// from disk so it answers with ctsyncd stopped.
+func ShowCommitDiff(root paths.Root, w io.Writer, n int, jsonOut bool) error {
+	e, err := archive.Open(root.ArchiveDir()).Get(n)
+	if err != nil {
+		return fmt.Errorf("show system commit diff %d: %w", n, err)
+	}
+	if jsonOut {
+		return json.NewEncoder(w).Encode(e)
+	}
+	fmt.Fprintf(w, "Revision %d (seq %d), %s by %s via %s", n, e.Seq, e.Time.Local().Format("2006-01-02 15:04:05"), e.User, e.Kind)
+	if e.Comment != "" {
+		fmt.Fprintf(w, ": %s", e.Comment)
+	}
+	fmt.Fprintln(w)
+	if e.Note != "" {
+		fmt.Fprintln(w, e.Note)
+	}
+	if e.Diff == "" {
+		_, err = io.WriteString(w, "(no configuration changes)\n")
 		return err
 	}
+	_, err = io.WriteString(w, e.Diff)
+	return err
+}
+
+// ShowCommits is `show system commit`: the archive, read from disk so
+// it answers with ctsyncd stopped, headed by what the operator must know
+// first (a corrupt config replaced at start, a commit-confirm counting
+// down, sessions holding uncommitted changes).
+func ShowCommits(root paths.Root, w io.Writer, jsonOut bool) error {
+	a := archive.Open(root.ArchiveDir())
 	var st CommitStatus
-	if b, err := os.ReadFile(NoticePath(root)); err == nil {
+	if b, err := os.ReadFile(root.BootNotice()); err == nil {
 		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 			if l != "" {
 				st.Notices = append(st.Notices, l)
@@ -69,7 +66,7 @@ func ShowCommits(root paths.Root, w io.Writer, args []string, jsonOut bool) erro
 		st.Notices = append(st.Notices, "the commit-confirm record is unreadable: "+err.Error())
 	}
 	st.Pending = p
-	if b, err := os.ReadFile(SessionsPath(root)); err == nil {
+	if b, err := os.ReadFile(root.EditSessions()); err == nil {
 		st.Sessions, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}
 	list, err := a.List()

@@ -81,11 +81,14 @@ func (c *Client) Stream(ctx context.Context, code int32, read func(io.Reader) er
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.Path)
 	if err != nil {
+		// The cause stays wrapped: a socket conntrackd runs behind but
+		// this user may not open is os.ErrPermission, not a stopped
+		// daemon.
 		var op *net.OpError
 		if errors.As(err, &op) {
-			return fmt.Errorf("%w (%s): %v", ErrNotRunning, c.Path, op.Err)
+			return fmt.Errorf("%w (%s): %w", ErrNotRunning, c.Path, op.Err)
 		}
-		return fmt.Errorf("%w (%s): %v", ErrNotRunning, c.Path, err)
+		return fmt.Errorf("%w (%s): %w", ErrNotRunning, c.Path, err)
 	}
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {

@@ -35,7 +35,7 @@ func Spec(root paths.Root, bin string) handler.EngineSpec {
 		Argv:        []string{bin, "-C", root.ConntrackdConf()},
 		PidFile:     root.ConntrackdPid(),
 		LockFile:    root.ConntrackdLock(),
-		LogFile:     filepath.Join(root.LogDir(), "conntrackd.log"),
+		LogFile:     root.ConntrackdLog(),
 		ConfigFile:  root.ConntrackdConf(),
 		StartedFile: root.ConntrackdStarted(),
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/ctsync/ctsync/internal/atomicfile"
@@ -30,7 +29,7 @@ type State struct {
 }
 
 // StatePath is the state file under root.
-func StatePath(root paths.Root) string { return filepath.Join(root.RunDir(), "guard.json") }
+func StatePath(root paths.Root) string { return root.GuardState() }
 
 // ReadState returns the recorded state, nil when there is none.
 func ReadState(root paths.Root) (*State, error) {

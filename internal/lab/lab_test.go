@@ -75,40 +75,6 @@ func TestDetectionTime(t *testing.T) {
 	}
 }
 
-func TestParsePid(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    int
-		wantErr bool
-	}{
-		{"4242\n", 4242, false},
-		{"  17 \n", 17, false},
-		{"99 extra", 99, false},
-		{"", 0, true},
-		{"abc", 0, true},
-		{"1", 0, true},
-		{"-5", 0, true},
-	}
-	for _, tc := range tests {
-		got, err := parsePid([]byte(tc.in))
-		if (err != nil) != tc.wantErr || got != tc.want {
-			t.Errorf("parsePid(%q) = %d, %v; want %d, err %v", tc.in, got, err, tc.want, tc.wantErr)
-		}
-	}
-}
-
-func FuzzParsePid(f *testing.F) {
-	for _, s := range []string{"4242\n", "", "x", " 12 13", "-1", "99999999999999999999"} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := parsePid(b)
-		if err == nil && p <= 1 {
-			t.Fatalf("parsePid(%q) = %d without error", b, p)
-		}
-	})
-}
-
 func TestParseAddrs(t *testing.T) {
 	out := `1: lo    inet 127.0.0.1/8 scope host lo\       valid_lft forever preferred_lft forever
 2: lan0    inet 198.18.1.2/24 scope global lan0\       valid_lft forever preferred_lft forever

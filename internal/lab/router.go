@@ -144,15 +144,14 @@ func (r *Router) StopCtsyncd() error {
 		return nil
 	default:
 	}
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.exited:
-		return nil
-	case <-time.After(5 * time.Second):
-		_ = r.cmd.Process.Kill()
-		<-r.exited
+	killed, err := proc.Terminate(context.Background(), r.cmd.Process.Pid, 5*time.Second, r.exited)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: ctsyncd: %w", r.Name, err)
+	case killed:
 		return fmt.Errorf("%s: ctsyncd ignored SIGTERM for 5s and was killed", r.Name)
 	}
+	return nil
 }
 
 // CtsyncdRunning says the ctsyncd the lab started still runs.
@@ -181,13 +180,9 @@ func (r *Router) EnginePid(engine string) (int, error) {
 	default:
 		return 0, fmt.Errorf("%s: no engine %q", r.Name, engine)
 	}
-	b, err := os.ReadFile(pf)
+	pid, err := proc.ReadPidFile(pf)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %s: %w", r.Name, engine, err)
-	}
-	pid, err := parsePid(b)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %s: %w", r.Name, pf, err)
 	}
 	if !proc.Alive(pid) || !proc.InNetns(pid, r.NS) {
 		return 0, fmt.Errorf("%s: %s (pid %d) does not run in %s", r.Name, engine, pid, r.NS)
@@ -204,16 +199,11 @@ func (r *Router) Stop() error {
 	var errs []error
 	_ = r.StopCtsyncd() // a killed ctsyncd is stopped all the same
 	for _, pf := range []string{r.Root.KeepalivedPid(), r.Root.ConntrackdPid()} {
-		b, err := os.ReadFile(pf)
+		pid, err := proc.ReadPidFile(pf)
 		if err != nil {
 			if !errors.Is(err, os.ErrNotExist) {
 				errs = append(errs, err)
 			}
-			continue
-		}
-		pid, err := parsePid(b)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", pf, err))
 			continue
 		}
 		if !proc.Alive(pid) || !proc.InNetns(pid, r.NS) {

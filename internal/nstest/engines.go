@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/ctsync/ctsync/internal/handler"
+	"github.com/ctsync/ctsync/internal/proc"
 	"github.com/ctsync/ctsync/internal/supervise"
 )
 
@@ -63,7 +65,7 @@ func (e *Engines) stopLocked(name string) {
 	if e.pidLocked(name) == 0 {
 		return
 	}
-	_ = supervise.Terminate(context.Background(), e.pids[name], e.done[name])
+	_, _ = proc.Terminate(context.Background(), e.pids[name], 5*time.Second, e.done[name])
 	delete(e.pids, name)
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -123,7 +122,7 @@ func (r *Router) Log() string { return r.log.String() }
 
 func (r *Router) shutdown() {
 	r.StopService()
-	for _, pf := range []string{r.Root.ConntrackdPid(), filepath.Join(r.Root.RunDir(), "keepalived.sup.pid"), r.Root.KeepalivedPid()} {
+	for _, pf := range []string{r.Root.ConntrackdPid(), r.Root.KeepalivedSupervisorPid(), r.Root.KeepalivedPid()} {
 		if pid, err := proc.ReadPidFile(pf); err == nil && proc.InNetns(pid, r.NS.Name) {
 			_ = proc.Stop(pid, 0)
 		}

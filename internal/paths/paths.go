@@ -1,6 +1,9 @@
-// Package paths names every file and socket ctsync touches. All of them
-// live under one root so that several routers, each in its own network
-// namespace with its own root, can run side by side on one machine.
+// Package paths names every file and socket ctsync keeps under its root:
+// no other package joins a name onto the root or one of its directories.
+// Everything lives under one root so that several routers, each in its
+// own network namespace with its own root, can run side by side on one
+// machine. The files an engine names itself (keepalived's state dumps)
+// land in a directory named here.
 package paths
 
 import (
@@ -154,3 +157,73 @@ func (r Root) PeerObservation() string { return filepath.Join(r.RunDir(), "peer-
 // reload), so the hook can tell whether keepalived still runs an older
 // file than the one installed.
 func (r Root) KeepalivedLoaded() string { return filepath.Join(r.RunDir(), "keepalived.conf.loaded") }
+
+// FullRunningConfig is the running configuration with its secrets, 0600:
+// what a restarted ctsyncd resumes. RunningConfig, readable by op-mode
+// and the hook, has them masked.
+func (r Root) FullRunningConfig() string { return filepath.Join(r.RunDir(), "running-full.boot") }
+
+// CommitJournal is the commit journal: a commit's intent while it runs,
+// and the pending commit-confirm. It lives with the persistent state, as
+// the files a commit installs do.
+func (r Root) CommitJournal() string { return filepath.Join(r.StateDir(), "commit-journal.json") }
+
+// BootNotice holds what ctsyncd must tell the operator about its last
+// start (a corrupt saved config it replaced), one line each.
+func (r Root) BootNotice() string { return filepath.Join(r.StateDir(), "boot-notice") }
+
+// EditSessions holds how many config sessions have uncommitted changes,
+// for `show system commit`, which does not ask ctsyncd.
+func (r Root) EditSessions() string { return filepath.Join(r.RunDir(), "edit-sessions") }
+
+// CtsyncdLock is held (flock) by the ctsyncd of a root for its whole
+// life, and holds its pid.
+func (r Root) CtsyncdLock() string { return filepath.Join(r.RunDir(), "ctsyncd.lock") }
+
+// CtsyncdLog is ctsyncd's log when no journal takes it.
+func (r Root) CtsyncdLog() string { return filepath.Join(r.LogDir(), "ctsyncd.log") }
+
+// ConntrackdLog is conntrackd's output when ctsync supervises it.
+func (r Root) ConntrackdLog() string { return filepath.Join(r.LogDir(), "conntrackd.log") }
+
+// KeepalivedLog is keepalived's output when ctsync supervises it.
+func (r Root) KeepalivedLog() string { return filepath.Join(r.LogDir(), "keepalived.log") }
+
+// KeepalivedSupervisorPid is the pid file of the keepalived ctsyncd
+// supervises: distinct from KeepalivedPid, keepalived's own -p file,
+// which keepalived checks at start to refuse a second copy of itself.
+func (r Root) KeepalivedSupervisorPid() string {
+	return filepath.Join(r.RunDir(), "keepalived.sup.pid")
+}
+
+// KeepalivedVRRPPid is the pid file of keepalived's VRRP child, the
+// process that does the work; it appears once keepalived has read its
+// config.
+func (r Root) KeepalivedVRRPPid() string { return filepath.Join(r.RunDir(), "keepalived_vrrp.pid") }
+
+// KeepalivedCheckersPid and KeepalivedBFDPid are the pid files of
+// keepalived's other children, which ctsync never runs (-P), named under
+// the root all the same so that keepalived reads no other router's.
+func (r Root) KeepalivedCheckersPid() string {
+	return filepath.Join(r.RunDir(), "keepalived_checkers.pid")
+}
+
+// KeepalivedBFDPid: see KeepalivedCheckersPid.
+func (r Root) KeepalivedBFDPid() string { return filepath.Join(r.RunDir(), "keepalived_bfd.pid") }
+
+// KeepalivedReload is the file keepalived deletes once it has read its
+// config after a reload.
+func (r Root) KeepalivedReload() string { return filepath.Join(r.RunDir(), "keepalived.reload") }
+
+// KeepalivedDumpLock serializes the ctsync commands that ask keepalived
+// for a state dump.
+func (r Root) KeepalivedDumpLock() string {
+	return filepath.Join(r.KeepalivedDumpDir(), "keepalived.dump.lock")
+}
+
+// TransitionSeq holds the last ticket the VRRP hook issued per group; it
+// is also the hook's bookkeeping lock.
+func (r Root) TransitionSeq() string { return filepath.Join(r.RunDir(), "transition.seq") }
+
+// GuardState records the switchover guard's state.
+func (r Root) GuardState() string { return filepath.Join(r.RunDir(), "guard.json") }

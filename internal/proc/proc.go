@@ -6,6 +6,7 @@ package proc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -19,17 +20,51 @@ import (
 // Alive reports whether pid is a live process; a zombie counts as gone
 // (it holds nothing, and in a container its parent may never reap it).
 func Alive(pid int) bool {
+	f := stat(pid)
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
+}
+
+// stat is pid's /proc/PID/stat from the state on (field 3), nil when it
+// cannot be read. The fields start after the parenthesised command
+// name, which may itself contain spaces and ") ".
+func stat(pid int) []string {
 	if pid <= 0 {
-		return false
+		return nil
 	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return false
+		return nil
 	}
-	// The state follows the parenthesised command name, which may itself
-	// contain ") ".
-	i := bytes.LastIndexByte(stat, ')')
-	return i >= 0 && i+2 < len(stat) && stat[i+2] != 'Z' && stat[i+2] != 'X'
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(b[i+1:]))
+}
+
+// Parent is pid's parent, 0 when unknown.
+func Parent(pid int) int {
+	f := stat(pid)
+	if len(f) < 2 {
+		return 0
+	}
+	p, _ := strconv.Atoi(f[1])
+	return p
+}
+
+// Pids lists the processes /proc shows.
+func Pids() []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // Argv is pid's command line, nil when it cannot be read.
@@ -57,11 +92,26 @@ func ReadPidFile(path string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, fmt.Errorf("%s: not a pid: %q", path, bytes.TrimSpace(b))
+	pid, err := ParsePid(b)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
 	}
 	return pid, nil
+}
+
+// ParsePid reads a pid file's content: a decimal pid, surrounded by white
+// space and followed by anything (some daemons add a word). Pid 1 is no
+// engine's: a pid file naming it is refused rather than signalled.
+func ParsePid(b []byte) (int, error) {
+	f := bytes.Fields(b)
+	if len(f) == 0 {
+		return 0, errors.New("not a pid: empty")
+	}
+	p, err := strconv.Atoi(string(f[0]))
+	if err != nil || p <= 1 {
+		return 0, fmt.Errorf("not a pid: %q", f[0])
+	}
+	return p, nil
 }
 
 // FromPidFile returns the pid in path when that process runs binary, else 0.
@@ -77,24 +127,12 @@ func FromPidFile(path, binary string) int {
 // ticks after boot. A pid and its start ticks name one process for the
 // life of the machine, where a pid alone may be reused.
 func StartTicks(pid int) (uint64, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, false
-	}
-	// The command name may contain spaces: fields start after ")".
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
+	f := stat(pid)
 	if len(f) < 20 {
 		return 0, false
 	}
 	ticks, err := strconv.ParseUint(f[19], 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	return ticks, true
+	return ticks, err == nil
 }
 
 // StartTime reads when pid started from /proc: field 22 of
@@ -122,36 +160,76 @@ func StartTime(pid int) *time.Time {
 	return nil
 }
 
-// Stop sends SIGTERM, waits up to grace for pid to be gone, then sends
-// SIGKILL and waits again. It works on any pid, not only a child: a zombie
-// counts as gone, so it never waits on a parent that does not reap.
+// Stop ends pid, any pid (not only a child): Terminate with no exit
+// channel and no deadline but its own.
 func Stop(pid int, grace time.Duration) error {
-	if !Alive(pid) {
-		return nil
+	_, err := Terminate(context.Background(), pid, grace, nil)
+	return err
+}
+
+// killWait bounds the wait for a process to go after SIGKILL.
+const killWait = 5 * time.Second
+
+// Terminate is the one way ctsync stops a process: SIGTERM, up to grace
+// (or until ctx ends) for it to go, then SIGKILL and up to five seconds
+// more; grace 0 sends SIGKILL at once. exited, when not nil, is closed
+// once the caller reaped the process (its child): it is watched instead
+// of /proc, where a zombie counts as gone, so that Terminate never waits
+// on a parent that does not reap. killed says SIGTERM was not enough.
+func Terminate(ctx context.Context, pid int, grace time.Duration, exited <-chan struct{}) (killed bool, err error) {
+	if pid <= 0 || gone(pid, exited) {
+		return false, nil
 	}
 	if grace > 0 {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
-		if WaitGone(pid, grace) {
-			return nil
+		if waitGone(ctx, pid, grace, exited) {
+			return false, nil
 		}
 	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("kill -9 %d: %w", pid, err)
+		return false, fmt.Errorf("kill -9 %d: %w", pid, err)
 	}
-	if WaitGone(pid, 5*time.Second) {
-		return nil
+	if waitGone(context.Background(), pid, killWait, exited) {
+		return true, nil
 	}
-	return fmt.Errorf("pid %d still running after SIGKILL", pid)
+	return true, fmt.Errorf("pid %d still running after SIGKILL", pid)
 }
 
 // WaitGone waits up to d for pid to be gone and reports whether it is.
-func WaitGone(pid int, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for Alive(pid) {
-		if time.Now().After(deadline) {
-			return false
+func WaitGone(pid int, d time.Duration) bool { return waitGone(context.Background(), pid, d, nil) }
+
+func gone(pid int, exited <-chan struct{}) bool {
+	if exited == nil {
+		return !Alive(pid)
+	}
+	select {
+	case <-exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitGone waits up to d, or until ctx ends, for pid to be gone: for
+// exited to close, or without it for /proc to say so.
+func waitGone(ctx context.Context, pid int, d time.Duration, exited <-chan struct{}) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	var poll <-chan time.Time
+	if exited == nil {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		poll = t.C
+	}
+	for !gone(pid, exited) {
+		select {
+		case <-exited:
+		case <-poll:
+		case <-deadline.C:
+			return gone(pid, exited)
+		case <-ctx.Done():
+			return gone(pid, exited)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	return true
 }
@@ -174,17 +252,9 @@ func InNetns(pid int, name string) bool {
 // NetnsPids lists the live processes in the named network namespace,
 // this process excepted.
 func NetnsPids(name string) []int {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
 	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		if InNetns(pid, name) && Alive(pid) {
+	for _, pid := range Pids() {
+		if pid != os.Getpid() && InNetns(pid, name) && Alive(pid) {
 			out = append(out, pid)
 		}
 	}

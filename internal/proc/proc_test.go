@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,5 +83,88 @@ func TestStop(t *testing.T) {
 	}
 	if err := Stop(-1, time.Second); err != nil {
 		t.Errorf("Stop of a non-pid: %v", err)
+	}
+}
+
+func TestParsePid(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int
+		wantErr bool
+	}{
+		{"4242\n", 4242, false},
+		{"  17 \n", 17, false},
+		{"99 extra", 99, false},
+		{"", 0, true},
+		{"abc", 0, true},
+		{"1", 0, true},
+		{"-5", 0, true},
+	}
+	for _, tc := range tests {
+		got, err := ParsePid([]byte(tc.in))
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("ParsePid(%q) = %d, %v; want %d, err %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+func FuzzParsePid(f *testing.F) {
+	for _, s := range []string{"4242\n", "", "x", " 12 13", "-1", "99999999999999999999"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := ParsePid(b)
+		if err == nil && p <= 1 {
+			t.Fatalf("ParsePid(%q) = %d without error", b, p)
+		}
+	})
+}
+
+// TestTerminate stops children through their exit channel, as the
+// supervisor and the lab do: one that obeys SIGTERM, one that ignores it
+// (killed after the grace), and one whose grace a context cuts short.
+func TestTerminate(t *testing.T) {
+	tests := []struct {
+		name       string
+		script     string
+		grace      time.Duration
+		cancel     bool
+		wantKilled bool
+	}{
+		{name: "obeys SIGTERM", script: "exec sleep 300", grace: time.Minute},
+		{name: "ignores SIGTERM", script: `trap "" TERM; exec sleep 300`, grace: 200 * time.Millisecond, wantKilled: true},
+		{name: "context ends the grace", script: `trap "" TERM; exec sleep 300`, grace: time.Hour, cancel: true, wantKilled: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command("sh", "-c", tt.script)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(exited) }()
+			// The shell has set its trap once it is sleep (an ignored
+			// signal stays ignored across exec).
+			for i := 0; i < 500 && !Runs(cmd.Process.Pid, "sleep"); i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			if tt.cancel {
+				cancel()
+			}
+			defer cancel()
+			killed, err := Terminate(ctx, cmd.Process.Pid, tt.grace, exited)
+			if err != nil || killed != tt.wantKilled {
+				t.Fatalf("Terminate = %v, %v; want killed %v", killed, err, tt.wantKilled)
+			}
+			select {
+			case <-exited:
+			default:
+				t.Fatal("Terminate returned before the child exited")
+			}
+		})
+	}
+	if killed, err := Terminate(context.Background(), -1, time.Second, nil); killed || err != nil {
+		t.Errorf("Terminate of a non-pid: %v, %v", killed, err)
 	}
 }

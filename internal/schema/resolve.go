@@ -25,6 +25,10 @@ type Resolved struct {
 // leaf legitimately stops there.
 var ErrValueRequired = errors.New("value required")
 
+// ErrRequired is the cause of Validate's error for an absent mandatory
+// node: load lists it as something to fix before commit.
+var ErrRequired = errors.New("required node missing")
+
 func valueRequired(words []string, n *Node) *cfgerr.Error {
 	e := cfgerr.New(words, "%s", ErrValueRequired).WithHint("%s", n.TypeHelp)
 	e.Cause = ErrValueRequired

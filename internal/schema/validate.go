@@ -115,7 +115,8 @@ func present(sc *Node, c *configtree.Node) bool {
 // that spells out the `set` command reaching the mandatory leaf beneath
 // it.
 func missing(sc *Node, path []string) *cfgerr.Error {
-	e := cfgerr.New(path, "required node missing")
+	e := cfgerr.New(path, "%s", ErrRequired)
+	e.Cause = ErrRequired
 	words := append([]string{"set"}, path...)
 	n := sc
 	for {

@@ -3,7 +3,6 @@ package session
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -212,7 +211,7 @@ func (s *Session) copyRename(cmd string, args []string) (string, error) {
 	src := append(slices.Clone(from), key)
 	dst := append(slices.Clone(to), newKey)
 	if !slices.Equal(from, to) {
-		return "", cfgerr.New(dst, "%s stays within one tag node: %s and %s differ", cmd, pathString(from), pathString(to))
+		return "", cfgerr.New(dst, "%s stays within one tag node: %s and %s differ", cmd, configtree.PathString(from), configtree.PathString(to))
 	}
 	parent := s.candidate.Get(from...)
 	e := parent.Child(key)
@@ -258,12 +257,12 @@ func (s *Session) comment(args []string) (string, error) {
 // saved reads the saved configuration, as ctsyncd boots it, for
 // compare saved.
 func (s *Session) saved() (*configtree.Node, error) {
-	data, err := os.ReadFile(s.root.ConfigBoot())
-	if errors.Is(err, os.ErrNotExist) {
-		return configtree.New(), nil
-	}
+	data, err := s.svc.Saved()
 	if err != nil {
 		return nil, fmt.Errorf("compare saved: %w", err)
+	}
+	if data == nil {
+		return configtree.New(), nil
 	}
 	t, _, err := migrate.Load(data, s.schema)
 	if err != nil {

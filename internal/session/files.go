@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/ctsync/ctsync/internal/atomicfile"
+	"github.com/ctsync/ctsync/internal/service"
 )
 
 // Files opens the files that save, load and merge name. ctsyncd hands a
@@ -58,14 +59,14 @@ func ReadRegular(path string, max int64) ([]byte, error) {
 		return nil, ErrNotRegular
 	}
 	if fi.Size() > max {
-		return nil, fmt.Errorf("%d bytes is too large for a config.boot", fi.Size())
+		return nil, fmt.Errorf("%d bytes is %w for a config.boot", fi.Size(), service.ErrTooLarge)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(data)) > max {
-		return nil, fmt.Errorf("more than %d bytes is too large for a config.boot", max)
+		return nil, fmt.Errorf("more than %d bytes is %w for a config.boot", max, service.ErrTooLarge)
 	}
 	return data, nil
 }

@@ -3,7 +3,6 @@ package session
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -101,11 +100,11 @@ func TestThreeWayMerge(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			base, theirs, ours := tree(t, mergeBase), tree(t, tt.theirs), tree(t, tt.ours)
 			multi := schema.Default().IsMulti
-			oc := changes(base, ours, multi)
-			c := conflicts(oc, changes(base, theirs, multi))
+			oc := configtree.Changes(base, ours, multi)
+			c := conflicts(oc, configtree.Changes(base, theirs, multi))
 			var got []string
-			for _, p := range c {
-				got = append(got, pathString(p))
+			for _, ch := range c {
+				got = append(got, ch.String())
 			}
 			if diff := cmp.Diff(tt.conflict, got); diff != "" {
 				t.Fatalf("conflicts (-want +got):\n%s", diff)
@@ -121,9 +120,6 @@ func TestThreeWayMerge(t *testing.T) {
 }
 
 func TestParseCommit(t *testing.T) {
-	old := ConfirmUnit
-	ConfirmUnit = time.Minute
-	defer func() { ConfirmUnit = old }()
 	tests := []struct {
 		cmd     string
 		args    []string
@@ -134,10 +130,10 @@ func TestParseCommit(t *testing.T) {
 		{cmd: "commit", args: []string{"check"}, want: commitArgs{check: true}},
 		{cmd: "commit", args: []string{"comment", "new peer"}, want: commitArgs{comment: "new peer"}},
 		{cmd: "commit", args: []string{"comment", "new", "peer"}, want: commitArgs{comment: "new peer"}},
-		{cmd: "commit", args: []string{"confirmed"}, want: commitArgs{confirm: 10 * time.Minute}},
-		{cmd: "commit", args: []string{"confirmed", "3", "comment", "x"}, want: commitArgs{confirm: 3 * time.Minute, comment: "x"}},
-		{cmd: "commit-confirm", want: commitArgs{confirm: 10 * time.Minute}},
-		{cmd: "commit-confirm", args: []string{"1440"}, want: commitArgs{confirm: 1440 * time.Minute}},
+		{cmd: "commit", args: []string{"confirmed"}, want: commitArgs{confirm: 10}},
+		{cmd: "commit", args: []string{"confirmed", "3", "comment", "x"}, want: commitArgs{confirm: 3, comment: "x"}},
+		{cmd: "commit-confirm", want: commitArgs{confirm: 10}},
+		{cmd: "commit-confirm", args: []string{"1440"}, want: commitArgs{confirm: 1440}},
 		{cmd: "commit-confirm", args: []string{"1441"}, wantErr: "1-1440"},
 		{cmd: "commit", args: []string{"5"}, wantErr: "unexpected"},
 		{cmd: "commit", args: []string{"check", "now"}, wantErr: "unexpected"},
@@ -162,4 +158,42 @@ func TestParseCommit(t *testing.T) {
 			t.Errorf("%s %q = %+v, %v; want %+v", tt.cmd, tt.args, got, err, tt.want)
 		}
 	}
+}
+
+// FuzzParseCommit feeds the commit line parser what an operator might
+// type after commit or commit-confirm: it never panics, and what it
+// accepts is a commit it can run: a check with nothing else, minutes in
+// range only for a commit-confirm, and a comment that fits one line of
+// the archive listing.
+func FuzzParseCommit(f *testing.F) {
+	for _, s := range []string{"", "check", "comment new peer", `comment "a b"`, "confirmed 3 comment x", "5", "check now", "conf", "ch", "confirmed 1441", "comment \"\t\""} {
+		f.Add(false, s)
+	}
+	for _, s := range []string{"", "1440", "0", "7 comment x", "comment 5", "99999999999999999999"} {
+		f.Add(true, s)
+	}
+	f.Fuzz(func(t *testing.T, confirm bool, line string) {
+		words, err := configtree.Tokenize(line)
+		if err != nil {
+			return
+		}
+		cmd := "commit"
+		if confirm {
+			cmd = "commit-confirm"
+		}
+		a, err := parseCommit(cmd, words)
+		if err != nil {
+			return
+		}
+		switch {
+		case a.check && (a.comment != "" || a.confirm != 0 || confirm):
+			t.Fatalf("%s %q: a check with more: %+v", cmd, line, a)
+		case confirm && a.confirm == 0:
+			t.Fatalf("%s %q: commit-confirm without minutes: %+v", cmd, line, a)
+		case a.confirm < 0 || a.confirm > 1440:
+			t.Fatalf("%s %q: minutes out of range: %+v", cmd, line, a)
+		case a.comment != "" && checkComment(a.comment) != nil:
+			t.Fatalf("%s %q: accepted comment %q: %v", cmd, line, a.comment, checkComment(a.comment))
+		}
+	})
 }

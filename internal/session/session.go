@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 	"unicode"
 
 	"github.com/ctsync/ctsync/internal/archive"
@@ -26,61 +25,35 @@ import (
 	"github.com/ctsync/ctsync/internal/migrate"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/schema"
+	"github.com/ctsync/ctsync/internal/service"
 )
 
-// Store is what a session needs from the service that owns the running
-// configuration.
-type Store interface {
-	Running() (*configtree.Node, int)
-	Commit(ctx context.Context, candidate *configtree.Node) (*commit.Result, error)
-	Check(ctx context.Context, candidate *configtree.Node) error
-}
-
-// Service is a Store that also archives commits and runs commit-confirm
-// (ctsyncd). A session over a plain Store commits without either.
+// Service is what a session needs from the service that owns the
+// running configuration and everything kept beside it (ctsyncd): the
+// session reads the archive, the saved configuration and the pending
+// commit-confirm only through it, and never writes them.
 type Service interface {
-	Store
-	CommitWith(ctx context.Context, candidate *configtree.Node, o CommitOptions) (*commit.Result, error)
+	// Running is the running configuration and its revision.
+	Running() (*configtree.Node, int)
+	// CommitWith commits candidate; it archives the commit and runs
+	// commit-confirm.
+	CommitWith(ctx context.Context, candidate *configtree.Node, o service.CommitOptions) (*commit.Result, error)
+	// CheckWith is CommitWith short of installing and applying: it
+	// refuses whatever CommitWith would, and changes nothing.
+	CheckWith(ctx context.Context, candidate *configtree.Node, o service.CommitOptions) error
 	// Confirm keeps a pending commit-confirm; an error when none is pending.
 	Confirm(ctx context.Context, user string) (string, error)
-}
-
-// CommitOptions say who commits, why, and how.
-type CommitOptions struct {
-	User    string
-	Comment string
-	// Confirm, when positive, makes this a commit-confirm: unless Confirm
-	// is called within it, the service commits the previous revision back.
-	Confirm time.Duration
-	// Base is the running revision the candidate was built on; the
-	// service refuses with ErrStale when the running configuration has
-	// moved since, and the session merges again.
-	Base int
-	// CheckBase turns the Base check on: a session always sets it, as
-	// revision 0 is a base like any other.
-	CheckBase bool
-	// Merged says the candidate merges another session's commit.
-	Merged bool
-	// Local commits on this router only, when config sync would make
-	// it a commit of the pair (`commit local`).
-	Local bool
-}
-
-// ErrStale is a commit whose base is no longer the running revision.
-var ErrStale = errors.New("the running configuration changed during the commit")
-
-// ConfirmUnit is what one commit-confirm "minute" lasts. CTSYNC_CONFIRM_UNIT
-// (a Go duration such as "1s", read by ctsyncd at start) shortens it for
-// tests and demos; a real router leaves it unset.
-var ConfirmUnit = confirmUnitFromEnv()
-
-func confirmUnitFromEnv() time.Duration {
-	if v := os.Getenv("CTSYNC_CONFIRM_UNIT"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil && d > 0 {
-			return d
-		}
-	}
-	return time.Minute
+	// Revision is archived revision n: 0 the running one, 1 the one
+	// before, ...
+	Revision(n int) (*archive.Entry, error)
+	// Saved is the saved configuration as stored (nil when none), which
+	// the service starts from.
+	Saved() ([]byte, error)
+	// Save makes the running configuration the saved one and returns
+	// the file it wrote; it refuses while a commit-confirm awaits
+	// confirm, since the next start would bring back a configuration
+	// that may be rolled back in a minute.
+	Save() (string, error)
 }
 
 // DefaultConfirmMinutes is commit-confirm's timeout when none is given.
@@ -93,7 +66,7 @@ const MaxCommentLen = 200
 type Session struct {
 	root      paths.Root
 	schema    *schema.Schema
-	store     Store
+	svc       Service
 	user      string
 	candidate *configtree.Node
 	base      int              // running revision the candidate was taken from
@@ -108,9 +81,9 @@ type Session struct {
 }
 
 // New opens a session whose candidate is the running configuration.
-func New(root paths.Root, s *schema.Schema, store Store) *Session {
-	running, rev := store.Running()
-	return &Session{root: root, schema: s, store: store, candidate: running, base: rev, baseTree: running.Clone(), user: "root"}
+func New(root paths.Root, s *schema.Schema, svc Service) *Session {
+	running, rev := svc.Running()
+	return &Session{root: root, schema: s, svc: svc, candidate: running, base: rev, baseTree: running.Clone(), user: "root"}
 }
 
 // SetFiles sets how the session opens files named to save, load and
@@ -179,16 +152,13 @@ func (s *Session) Exec(ctx context.Context, line string) (string, error) {
 		// namespace and with their terminal; ctsyncd never does.
 		return "", errors.New("run: op-mode commands run in the ctsync shell (ctsync configure), not in ctsyncd")
 	case "discard":
-		running, rev := s.store.Running()
+		running, rev := s.svc.Running()
 		s.candidate, s.base, s.baseTree = running, rev, running.Clone()
 		return "Changes have been discarded.\n", nil
 	case "commit", "commit-confirm":
 		a, err := parseCommit(cmd, args)
 		if err != nil {
 			return "", fmt.Errorf("%w; nothing was committed", err)
-		}
-		if a.check {
-			return s.check(ctx)
 		}
 		return s.commit(ctx, a)
 	case "confirm":
@@ -303,7 +273,7 @@ func (s *Session) compare(args []string) (string, error) {
 	if len(args) > 2 {
 		return "", errors.New("compare: usage: compare [saved | N [M]] (revision numbers, 0 = running)")
 	}
-	from, _ := s.store.Running()
+	from, _ := s.svc.Running()
 	to := s.candidate
 	what := "working and active configurations"
 	if len(args) == 1 {
@@ -332,7 +302,7 @@ func (s *Session) compare(args []string) (string, error) {
 	}
 	if l := s.Level(); len(l) > 0 {
 		from, to = only(from, l), only(to, l)
-		what += " at [edit " + pathString(l) + "]"
+		what += " at [edit " + configtree.PathString(l) + "]"
 	}
 	if d := configtree.Diff(s.view(from), s.view(to)); d != "" {
 		return d, nil
@@ -357,7 +327,7 @@ func (s *Session) entry(cmd, word string) (*archive.Entry, error) {
 	if err != nil || n < 0 {
 		return nil, fmt.Errorf("%s: %q is not a revision number (0 = running, 1 = previous, ...; show system commit lists them)", cmd, word)
 	}
-	e, err := archive.Open(s.root.ArchiveDir()).Get(n)
+	e, err := s.svc.Revision(n)
 	if err != nil {
 		return nil, fmt.Errorf("%s %d: %w", cmd, n, err)
 	}
@@ -391,7 +361,7 @@ type commitArgs struct {
 	check   bool
 	local   bool
 	comment string
-	confirm time.Duration
+	confirm int // minutes; 0 for a plain commit
 }
 
 // parseCommit reads the commit forms Junos and VyOS accept:
@@ -442,7 +412,7 @@ func parseCommit(cmd string, args []string) (commitArgs, error) {
 		if minutes < 0 {
 			minutes = DefaultConfirmMinutes
 		}
-		a.confirm = time.Duration(minutes) * ConfirmUnit
+		a.confirm = minutes
 	}
 	return a, nil
 }
@@ -476,59 +446,80 @@ func checkComment(c string) error {
 // must know that nothing changed.
 const CommitFailed = "Commit failed: nothing was changed."
 
+// commit runs a commit of the candidate, or with a.check its check,
+// through one path: the merge with what other sessions committed since
+// this one began, then the service's refusals and every stage of the
+// commit, which a check leaves before installing anything. So a check
+// cannot pass where the commit would be refused.
 func (s *Session) commit(ctx context.Context, a commitArgs) (string, error) {
-	svc, _ := s.store.(Service)
-	if a.confirm > 0 && svc == nil {
-		return "", errors.New("commit-confirm: this service keeps no commit archive; nothing was committed")
+	fail := commitError
+	if a.check {
+		fail = checkError
 	}
 	// A commit races other sessions' commits: the service refuses one
 	// whose base moved meanwhile, and the merge is redone on the new one.
 	for attempt := 0; ; attempt++ {
-		running, rev := s.store.Running()
-		cand := s.candidate
-		var merged string
-		if rev != s.base && !configtree.Equal(running, s.baseTree) {
-			theirs := changes(s.baseTree, running, s.schema.IsMulti)
-			ours := changes(s.baseTree, s.candidate, s.schema.IsMulti)
-			if c := conflicts(ours, theirs); len(c) > 0 {
-				var lines []string
-				for _, p := range c {
-					lines = append(lines, "  "+pathString(p))
-				}
-				return "", fmt.Errorf("another session committed since this one began, changing what you changed:\n%s\nTheir commit:\n%s\nRun discard and redo your changes, or commit them from a new session.\n\n%s",
-					strings.Join(lines, "\n"), configtree.Diff(s.baseTree, running), CommitFailed)
-			}
-			cand = replay(running, s.candidate, ours)
-			merged = "Another session committed since this one began; its changes and yours touch different paths, so they were merged:\n" +
-				indent(configtree.Diff(s.baseTree, running))
+		running, rev := s.svc.Running()
+		cand, merged, err := s.mergeOnto(running, rev)
+		if err != nil {
+			return "", fail(err)
 		}
 		if configtree.Equal(running, cand) {
+			if a.check {
+				return "Commit check passed: no configuration changes to commit.\n", nil
+			}
 			return "No configuration changes to commit.\n", nil
 		}
+		o := service.CommitOptions{User: s.user, Comment: a.comment, ConfirmMinutes: a.confirm, Base: rev, CheckBase: true, Merged: merged != "", Local: a.local}
 		var res *commit.Result
-		var err error
-		if svc != nil {
-			res, err = svc.CommitWith(ctx, cand, CommitOptions{User: s.user, Comment: a.comment, Confirm: a.confirm, Base: rev, CheckBase: true, Merged: merged != "", Local: a.local})
+		if a.check {
+			err = s.svc.CheckWith(ctx, cand, o)
 		} else {
-			res, err = s.store.Commit(ctx, cand)
+			res, err = s.svc.CommitWith(ctx, cand, o)
 		}
-		if errors.Is(err, ErrStale) && attempt < 3 {
+		if errors.Is(err, service.ErrStale) && attempt < 3 {
 			continue
 		}
 		if err != nil {
-			return "", commitError(err)
+			return "", fail(err)
+		}
+		if a.check {
+			return merged + "Commit check passed: the configuration would commit.\n", nil
 		}
 		s.candidate, s.base, s.baseTree = cand.Clone(), res.Revision, cand.Clone()
 		var b strings.Builder
-		if merged != "" {
-			b.WriteString(merged)
-		}
+		b.WriteString(merged)
 		for _, m := range res.Messages {
 			b.WriteString(m)
 			b.WriteString("\n")
 		}
 		return b.String(), nil
 	}
+}
+
+// mergeOnto is what committing the candidate means now that running
+// (revision rev) runs: the candidate itself when nothing was committed
+// since this session began; otherwise the session's changes replayed
+// onto running, with a note of the other commit, or an error when both
+// changed the same paths.
+func (s *Session) mergeOnto(running *configtree.Node, rev int) (*configtree.Node, string, error) {
+	if rev == s.base || configtree.Equal(running, s.baseTree) {
+		return s.candidate, "", nil
+	}
+	theirs := configtree.Changes(s.baseTree, running, s.schema.IsMulti)
+	ours := configtree.Changes(s.baseTree, s.candidate, s.schema.IsMulti)
+	if c := conflicts(ours, theirs); len(c) > 0 {
+		var lines []string
+		for _, ch := range c {
+			lines = append(lines, "  "+ch.String())
+		}
+		//lint:ignore ST1005 printed to the operator as is, a report ending in a sentence
+		return nil, "", fmt.Errorf("another session committed since this one began, changing what you changed:\n%s\nTheir commit:\n%s\nRun discard and redo your changes, or commit them from a new session.",
+			strings.Join(lines, "\n"), configtree.Diff(s.baseTree, running))
+	}
+	merged := "Another session committed since this one began; its changes and yours touch different paths, so they were merged:\n" +
+		indent(configtree.Diff(s.baseTree, running))
+	return replay(running, s.candidate, ours), merged, nil
 }
 
 func indent(s string) string {
@@ -542,23 +533,27 @@ func (s *Session) confirm(ctx context.Context, args []string) (string, error) {
 	if len(args) > 0 {
 		return "", errors.New("confirm: takes no arguments; nothing changed")
 	}
-	svc, ok := s.store.(Service)
-	if !ok {
-		return "", errors.New("confirm: no commit-confirm is pending; nothing changed")
-	}
-	return svc.Confirm(ctx, s.user)
+	return s.svc.Confirm(ctx, s.user)
 }
 
-func (s *Session) check(ctx context.Context) (string, error) {
-	if err := s.store.Check(ctx, s.candidate); err != nil {
-		//lint:ignore ST1005 printed to the operator as is, as the last line of the report
-		return "", fmt.Errorf("%s\n\nCommit check failed.", indentErrors(err))
-	}
-	return "Commit check passed: the configuration would commit.\n", nil
+// checkError is a failed commit check, as commitError is a failed commit.
+func checkError(err error) error {
+	return &report{text: indentErrors(err) + "\n\nCommit check failed.", err: err}
 }
+
+// report is a failure worded for the operator (every problem, then the
+// verdict) that still unwraps to the errors it reports, so that the
+// service can tell callers what kind of failure it was.
+type report struct {
+	text string
+	err  error
+}
+
+func (r *report) Error() string { return r.text }
+func (r *report) Unwrap() error { return r.err }
 
 func commitError(err error) error {
-	return fmt.Errorf("%s\n\n%s", indentErrors(err), CommitFailed)
+	return &report{text: indentErrors(err) + "\n\n" + CommitFailed, err: err}
 }
 
 func indentErrors(err error) string {
@@ -577,40 +572,25 @@ func indentErrors(err error) string {
 	return strings.Join(lines, "\n")
 }
 
-// confirmPending is what a service that runs commit-confirm says about
-// one awaiting confirm.
-type confirmPending interface{ ConfirmPending() bool }
-
 // save writes the running configuration (what is committed, as in VyOS)
-// to the saved config or to FILE (relative names under the config dir),
-// with the version footer that lets a later release migrate it.
+// as the saved one, which the service keeps, or to FILE (relative names
+// under the config dir) with the operator's permissions, with the
+// version footer that lets a later release migrate it.
 func (s *Session) save(args []string) (string, error) {
-	target := s.root.ConfigBoot()
-	// The saved configuration is the service's own file; any other is
-	// the operator's, written with the operator's permissions.
-	var files Files = LocalFiles{}
-	if len(args) > 0 {
-		target = s.resolveFile(args[0])
-		if target != s.root.ConfigBoot() {
-			files = s.fileAccess()
+	if len(args) == 0 || s.resolveFile(args[0]) == s.root.ConfigBoot() {
+		path, err := s.svc.Save()
+		if err != nil {
+			return "", fmt.Errorf("save: %w; nothing was saved", err)
 		}
+		return fmt.Sprintf("Saved configuration to %s\n", path), nil
 	}
-	if cp, ok := s.store.(confirmPending); ok && cp.ConfirmPending() && target == s.root.ConfigBoot() {
-		// The next start would bring back a configuration that may be
-		// rolled back in a minute.
-		return "", errors.New("save: a commit-confirm awaits confirm; type confirm first (or save to another file); nothing was saved")
-	}
-	running, _ := s.store.Running()
-	var b bytes.Buffer
-	if err := (&configtree.File{Root: running, Footer: migrate.Footer()}).Format(&b); err != nil {
+	target := s.resolveFile(args[0])
+	running, _ := s.svc.Running()
+	data, err := migrate.Format(running)
+	if err != nil {
 		return "", err
 	}
-	if target == s.root.ConfigBoot() {
-		if err := os.MkdirAll(filepath.Dir(target), 0o750); err != nil {
-			return "", fmt.Errorf("save: %w", err)
-		}
-	}
-	if err := files.WriteFile(target, b.Bytes(), 0o640); err != nil {
+	if err := s.fileAccess().WriteFile(target, data, 0o640); err != nil {
 		return "", fmt.Errorf("save: %w; nothing was saved", err)
 	}
 	return fmt.Sprintf("Saved configuration to %s\n", target), nil
@@ -639,8 +619,8 @@ func (s *Session) load(args []string, merge bool) (string, error) {
 		return "", fmt.Errorf("%s: usage: %s FILE [force]", cmd, cmd)
 	}
 	file := s.resolveFile(args[0])
-	fail := func(format string, a ...any) (string, error) {
-		return "", fmt.Errorf("%s %s: %s; nothing was loaded", cmd, file, fmt.Sprintf(format, a...))
+	fail := func(err error) (string, error) {
+		return "", fmt.Errorf("%s %s: %w; nothing was loaded", cmd, file, err)
 	}
 	data, err := s.fileAccess().ReadFile(file, MaxLoadSize)
 	if err != nil {
@@ -648,11 +628,11 @@ func (s *Session) load(args []string, merge bool) (string, error) {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return fail("%v", err)
+		return fail(err)
 	}
 	tree, rep, err := migrate.Load(data, s.schema)
 	if err != nil {
-		return fail("%v", err)
+		return fail(err)
 	}
 	if len(rep.Dropped) > 0 && !force {
 		// Loaded without them, the pair would fail over differently from
@@ -663,14 +643,14 @@ func (s *Session) load(args []string, merge bool) (string, error) {
 	}
 	keepComments(tree, data)
 	if len(tree.Children) == 0 {
-		return fail("holds nothing ctsync manages%s", skippedSummary(rep))
+		return fail(errors.New("holds nothing ctsync manages" + skippedSummary(rep)))
 	}
 	next := tree
 	if merge {
 		next = s.candidate.Clone()
 		for _, p := range tree.Paths() {
 			if err := s.schema.Set(next, p); err != nil {
-				return fail("%v", err)
+				return fail(err)
 			}
 		}
 		configtree.CopyComments(next, tree)
@@ -678,8 +658,7 @@ func (s *Session) load(args []string, merge bool) (string, error) {
 	var b strings.Builder
 	var bad []string
 	for _, e := range cfgerr.List(s.schema.Validate(next)) {
-		var ce *cfgerr.Error
-		if errors.As(e, &ce) && ce.Msg == "required node missing" {
+		if errors.Is(e, schema.ErrRequired) {
 			fmt.Fprintf(&b, "  to fix before commit: %s\n", e)
 			continue
 		}

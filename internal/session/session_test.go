@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ctsync/ctsync/internal/archive"
 	"github.com/ctsync/ctsync/internal/cfgerr"
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configtree"
@@ -18,6 +19,7 @@ import (
 	"github.com/ctsync/ctsync/internal/migrate"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/schema"
+	"github.com/ctsync/ctsync/internal/service"
 )
 
 type rig struct {
@@ -41,9 +43,54 @@ func newRig(t testing.TB) *rig {
 	return r
 }
 
-type engineStore struct{ *commit.Engine }
+// engineService is the service a session needs, over a bare commit
+// engine: commits are not archived, no commit-confirm runs, and the
+// saved configuration is config.boot under the root, as ctsyncd keeps
+// it (internal/configd tests the real service with sessions).
+type engineService struct {
+	*commit.Engine
+	root paths.Root
+}
 
-func (r *rig) session() *Session { return New(r.root, schema.Default(), engineStore{r.eng}) }
+func (e engineService) CommitWith(ctx context.Context, c *configtree.Node, _ service.CommitOptions) (*commit.Result, error) {
+	return e.Commit(ctx, c)
+}
+
+func (e engineService) CheckWith(ctx context.Context, c *configtree.Node, _ service.CommitOptions) error {
+	return e.Check(ctx, c)
+}
+
+func (engineService) Confirm(context.Context, string) (string, error) {
+	return "", errors.New("confirm: no commit-confirm is pending; nothing changed")
+}
+
+func (engineService) Revision(int) (*archive.Entry, error) {
+	return nil, errors.New("no commit archive")
+}
+
+func (e engineService) Saved() ([]byte, error) {
+	b, err := os.ReadFile(e.root.ConfigBoot())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+func (e engineService) Save() (string, error) {
+	running, _ := e.Running()
+	data, err := migrate.Format(running)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(e.root.ConfigDir(), 0o750); err != nil {
+		return "", err
+	}
+	return e.root.ConfigBoot(), os.WriteFile(e.root.ConfigBoot(), data, 0o640)
+}
+
+func (r *rig) session() *Session {
+	return New(r.root, schema.Default(), engineService{Engine: r.eng, root: r.root})
+}
 
 var baseConfig = []string{
 	"set high-availability vrrp group wan interface eth0",

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -214,6 +213,10 @@ func (s *Supervisor) Reload(ctx context.Context, name string) error {
 	return nil
 }
 
+// stopGrace is how long an engine has to exit on SIGTERM before it is
+// killed.
+const stopGrace = 5 * time.Second
+
 // Stop stops the engine and waits until it exited.
 func (s *Supervisor) Stop(ctx context.Context, name string) error {
 	s.mu.Lock()
@@ -225,7 +228,7 @@ func (s *Supervisor) Stop(ctx context.Context, name string) error {
 	if p == nil {
 		return nil
 	}
-	err := Terminate(ctx, p.pid, p.done)
+	_, err := procfs.Terminate(ctx, p.pid, stopGrace, p.done)
 	if err == nil {
 		_ = atomicfile.Remove(p.spec.PidFile)
 		if p.spec.LockFile != "" {
@@ -274,30 +277,6 @@ func alive(p *proc) bool {
 		return false
 	default:
 		return true
-	}
-}
-
-// Terminate sends SIGTERM, waits for done, and after a grace period
-// SIGKILL.
-func Terminate(ctx context.Context, pid int, done <-chan struct{}) error {
-	if pid <= 0 {
-		return nil
-	}
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	grace := time.NewTimer(5 * time.Second)
-	defer grace.Stop()
-	select {
-	case <-done:
-		return nil
-	case <-grace.C:
-	case <-ctx.Done():
-	}
-	_ = syscall.Kill(pid, syscall.SIGKILL)
-	select {
-	case <-done:
-		return nil
-	case <-time.After(5 * time.Second):
-		return fmt.Errorf("pid %d did not exit after SIGKILL", pid)
 	}
 }
 
@@ -424,42 +403,18 @@ func Orphans(spec handler.EngineSpec, keep int) []int {
 	if len(spec.Argv) == 0 {
 		return nil
 	}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
 	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == keep || pid == os.Getpid() {
+	for _, pid := range procfs.Pids() {
+		if pid == keep || pid == os.Getpid() {
 			continue
 		}
 		// A child an engine forked (keepalived's VRRP process) has its
 		// parent's command line: the parent is the engine.
-		if argv := procfs.Argv(pid); slices.Equal(argv, spec.Argv) && !slices.Equal(procfs.Argv(parentPid(pid)), argv) {
+		if argv := procfs.Argv(pid); slices.Equal(argv, spec.Argv) && !slices.Equal(procfs.Argv(procfs.Parent(pid)), argv) {
 			out = append(out, pid)
 		}
 	}
 	return out
-}
-
-// parentPid is pid's parent, 0 when unknown.
-func parentPid(pid int) int {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0
-	}
-	p, _ := strconv.Atoi(f[1])
-	return p
 }
 
 // ReapOrphans stops every orphan of spec (see Orphans) but keep, and
@@ -470,7 +425,7 @@ func ReapOrphans(log *zap.Logger, spec handler.EngineSpec, keep int) {
 		if log != nil {
 			log.Warn("stopping an engine whose start was never recorded", zap.String("engine", spec.Name), zap.Int("pid", pid))
 		}
-		_ = procfs.Stop(pid, 5*time.Second)
+		_ = procfs.Stop(pid, stopGrace)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -125,7 +124,7 @@ func ensureRunning(ctx context.Context, o *Options, c *conntrackd.Client) (strin
 		if exited != nil {
 			select {
 			case <-exited:
-				err = fmt.Errorf("conntrackd pid %d exited; see %s", pid, filepath.Join(o.Root.LogDir(), "conntrackd.log"))
+				err = fmt.Errorf("conntrackd pid %d exited; see %s", pid, o.Root.ConntrackdLog())
 			default:
 			}
 		}

@@ -21,7 +21,7 @@ import (
 // state map), never across a conntrackd request, so a hook for another
 // group never waits behind a long commit. The file is rewritten in place,
 // not renamed, so that flock keeps working on one inode.
-func seqFile(root paths.Root) string { return filepath.Join(root.RunDir(), "transition.seq") }
+func seqFile(root paths.Root) string { return root.TransitionSeq() }
 
 // lockFile opens path and takes an exclusive flock on it, polling until
 // ctx ends: flock itself cannot be interrupted by a context, and a hook

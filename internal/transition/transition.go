@@ -31,7 +31,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
@@ -297,7 +296,7 @@ func (r *runner) commit(dc Facts) error {
 	r.rec.ExternalEntries = cc.External
 
 	before, kerr := r.o.CountKernel()
-	logPath := filepath.Join(r.o.Root.LogDir(), "conntrackd.log")
+	logPath := r.o.Root.ConntrackdLog()
 	logOff := logOffset(logPath)
 
 	code := pick(dc.ExpectSync, conntrackd.CommitAll, conntrackd.Commit)

@@ -60,7 +60,7 @@ func Cache(ctx context.Context, c *conntrackd.Client, code int32, w io.Writer, a
 		err = cerr
 	}
 	if err != nil {
-		if errors.Is(err, conntrackd.ErrNotRunning) {
+		if errors.Is(err, ErrNotRunning) {
 			return tw.Count(), fmt.Errorf("%w (%s)", ErrNotRunning, c.Path)
 		}
 		return tw.Count(), fmt.Errorf("conntrackd cache dump: %w", err)

@@ -25,7 +25,7 @@ import (
 // The one-line failures every command of the family can end with.
 var (
 	ErrNotConfigured = errors.New("conntrack-sync is not configured (no service conntrack-sync in the running configuration)")
-	ErrNotRunning    = errors.New("conntrackd is not running")
+	ErrNotRunning    = conntrackd.ErrNotRunning
 	ErrPermission    = errors.New("no permission to use conntrackd's control socket (run as root)")
 	ErrUsage         = errors.New("usage")
 )
@@ -130,10 +130,10 @@ func ask(ctx context.Context, c *conntrackd.Client, code int32) ([]byte, error) 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	b, err := c.Do(ctx, code)
-	if errors.Is(err, conntrackd.ErrNotRunning) {
-		if errors.Is(err, unix.EACCES) || strings.Contains(err.Error(), "permission denied") {
-			return nil, ErrPermission
-		}
+	switch {
+	case errors.Is(err, os.ErrPermission):
+		return nil, ErrPermission
+	case errors.Is(err, ErrNotRunning):
 		return nil, fmt.Errorf("%w (%s)", ErrNotRunning, c.Path)
 	}
 	return b, err

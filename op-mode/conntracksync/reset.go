@@ -9,6 +9,7 @@ import (
 
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/opcmd"
+	"github.com/ctsync/ctsync/internal/service"
 )
 
 // cacheCount is one cache's current size from conntrackd -s.
@@ -123,7 +124,7 @@ func settle(ctx context.Context, c *conntrackd.Client, name string, max time.Dur
 }
 
 // ErrCommitInProgress refuses a restart while ctsyncd commits.
-var ErrCommitInProgress = configd.ErrCommitInProgress
+var ErrCommitInProgress = service.ErrCommitInProgress
 
 // restartTimeout bounds the wait for the new conntrackd to answer.
 var restartTimeout = 20 * time.Second
@@ -140,7 +141,7 @@ func runRestart(ctx context.Context, env *opcmd.Env, args []string) error {
 	}
 	c, err := configd.Dial(env.Root.CtsyncdSocket())
 	if err != nil {
-		if errors.Is(err, configd.ErrNotRunning) {
+		if errors.Is(err, service.ErrNotRunning) {
 			return fmt.Errorf("ctsyncd is not running (%s): nothing would start conntrackd again", env.Root.CtsyncdSocket())
 		}
 		return err
@@ -148,7 +149,7 @@ func runRestart(ctx context.Context, env *opcmd.Env, args []string) error {
 	defer c.Close()
 	out, err := c.Operate("restart", conntrackd.EngineName)
 	if err != nil {
-		if err.Error() == configd.ErrCommitInProgress.Error() {
+		if errors.Is(err, service.ErrCommitInProgress) {
 			return ErrCommitInProgress
 		}
 		return fmt.Errorf("restart conntrack-sync: %w", err)

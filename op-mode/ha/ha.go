@@ -14,6 +14,7 @@ import (
 	"github.com/ctsync/ctsync/internal/configd"
 	"github.com/ctsync/ctsync/internal/opcmd"
 	"github.com/ctsync/ctsync/internal/pair"
+	"github.com/ctsync/ctsync/internal/service"
 )
 
 func init() {
@@ -50,7 +51,7 @@ func runShow(ctx context.Context, env *opcmd.Env, args []string) error {
 	}
 	out, err := ask(env, configd.Request{Op: "pair-view"})
 	if err != nil {
-		if errors.Is(err, configd.ErrNotRunning) {
+		if errors.Is(err, service.ErrNotRunning) {
 			return fmt.Errorf("%w: the pair view comes from ctsyncd (failover does not need it)", err)
 		}
 		return err
@@ -97,7 +98,7 @@ func runMaintenance(ctx context.Context, env *opcmd.Env, args []string) error {
 
 // fromCtsyncd names ctsyncd's absence: the pair's config comes from it.
 func fromCtsyncd(err error) error {
-	if errors.Is(err, configd.ErrNotRunning) {
+	if errors.Is(err, service.ErrNotRunning) {
 		return fmt.Errorf("%w: config sync runs in ctsyncd (failover does not need it)", err)
 	}
 	return err

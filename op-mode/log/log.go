@@ -95,18 +95,18 @@ func Sources(root paths.Root, what string, j *Journal) ([]Source, error) {
 	var journal [][]string
 	switch what {
 	case "conntrack-sync":
-		files = []string{"conntrackd.log"}
+		files = []string{root.ConntrackdLog()}
 		if system {
 			journal = append(journal, []string{"SYSLOG_IDENTIFIER=conntrackd"})
 		}
 	case "vrrp":
-		files = []string{"keepalived.log"}
+		files = []string{root.KeepalivedLog()}
 		if system {
 			journal = append(journal, []string{"SYSLOG_IDENTIFIER=Keepalived", "+", "SYSLOG_IDENTIFIER=Keepalived_vrrp"})
 		}
 		journal = append(journal, []string{"SYSLOG_IDENTIFIER=ctsync-vrrp-transition", logging.RootField + "=" + rootDir})
 	case "ctsyncd":
-		files = []string{"ctsyncd.log"}
+		files = []string{root.CtsyncdLog()}
 		journal = append(journal, []string{"SYSLOG_IDENTIFIER=ctsyncd", logging.RootField + "=" + rootDir})
 	default:
 		return nil, fmt.Errorf("show log: unknown log %q (conntrack-sync, vrrp or ctsyncd)", what)
@@ -117,8 +117,7 @@ func Sources(root paths.Root, what string, j *Journal) ([]Source, error) {
 			out = append(out, Source{Name: "journal " + strings.Join(m, " "), Match: m})
 		}
 	}
-	for _, f := range files {
-		p := filepath.Join(root.LogDir(), f)
+	for _, p := range files {
 		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
 			out = append(out, Source{Name: p, File: p})
 		}

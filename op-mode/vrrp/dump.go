@@ -111,7 +111,7 @@ func Fetch(ctx context.Context, root paths.Root, k Kind) ([]byte, error) {
 	}
 	// Two ctsync commands asking at once would each remove the file the
 	// other waits for: one at a time per router.
-	lock, err := os.OpenFile(filepath.Join(dir, "keepalived.dump.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := os.OpenFile(root.KeepalivedDumpLock(), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("locking keepalived's dumps: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/ctsync/ctsync/internal/configd"
 	"github.com/ctsync/ctsync/internal/opcmd"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/service"
 )
 
 func init() {
@@ -363,7 +364,7 @@ func WriteSyncGroups(w io.Writer, gs []SyncGroup, asJSON bool) error {
 const engine = "keepalived"
 
 // ErrCommitInProgress refuses a restart while ctsyncd commits.
-var ErrCommitInProgress = configd.ErrCommitInProgress
+var ErrCommitInProgress = service.ErrCommitInProgress
 
 // restartTimeout bounds the wait for the new keepalived to answer.
 var restartTimeout = 20 * time.Second
@@ -381,7 +382,7 @@ func runRestart(ctx context.Context, env *opcmd.Env, args []string) error {
 	}
 	c, err := configd.Dial(env.Root.CtsyncdSocket())
 	if err != nil {
-		if errors.Is(err, configd.ErrNotRunning) {
+		if errors.Is(err, service.ErrNotRunning) {
 			return fmt.Errorf("ctsyncd is not running (%s): nothing would start keepalived again", env.Root.CtsyncdSocket())
 		}
 		return err
@@ -389,7 +390,7 @@ func runRestart(ctx context.Context, env *opcmd.Env, args []string) error {
 	defer c.Close()
 	out, err := c.Operate("restart", engine)
 	if err != nil {
-		if err.Error() == configd.ErrCommitInProgress.Error() {
+		if errors.Is(err, service.ErrCommitInProgress) {
 			return ErrCommitInProgress
 		}
 		return fmt.Errorf("restart vrrp: %w", err)
