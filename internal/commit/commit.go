@@ -307,6 +307,7 @@ func (e *Engine) commit(ctx context.Context, t Txn, resume bool) (*Result, error
 	e.at("journalled")
 	if err := backup.install(e.at); err != nil {
 		rerr := backup.restore()
+		e.endIntent(t.Journal, rerr)
 		return nil, &Error{Stage: "install", Errs: []error{err}, Restored: rerr}
 	}
 	e.at("installed")
@@ -325,6 +326,7 @@ func (e *Engine) commit(ctx context.Context, t Txn, resume bool) (*Result, error
 			e.env.Log.Error("apply failed; rolling back", zap.String("handler", p.h.Name()), zap.Error(err))
 			p.applied = true // partly: re-apply the previous state below
 			rerr := e.rollback(plans, backup)
+			e.endIntent(t.Journal, rerr)
 			return nil, &Error{Stage: "apply", Errs: []error{fmt.Errorf("%s: %w", p.h.Name(), err)}, Restored: rerr}
 		}
 		p.applied = true
@@ -353,6 +355,27 @@ func (e *Engine) commit(ctx context.Context, t Txn, resume bool) (*Result, error
 		return res, &Error{Stage: "apply", Errs: resumeErrs}
 	}
 	return res, nil
+}
+
+// endIntent ends the intent of a commit that failed and was put back
+// whole (restored nil): nothing is left for a start to finish or undo.
+// One whose rollback failed keeps it, so that the next start (or the
+// service, which knows more) retries the undo. What the journal kept is
+// carried over. A failure to write is only logged: an intent left behind
+// by mistake is undone at the next start, which finds every file already
+// as it was.
+func (e *Engine) endIntent(j *Journal, restored error) {
+	if j == nil || restored != nil {
+		return
+	}
+	rec, err := j.Read()
+	if err == nil && rec.Intent != nil {
+		rec.Intent = nil
+		err = j.Write(rec)
+	}
+	if err != nil {
+		e.env.Log.Error("ending a failed commit's intent in the journal", zap.Error(err))
+	}
 }
 
 // journal records the commit's intent: from and to, every file with
@@ -534,6 +557,10 @@ func (e *Engine) rollback(plans []*plan, b *backup) error {
 // backup remembers what install replaces.
 type backup struct {
 	saved []savedFile
+	// installed counts the saved files install replaced, in order: a
+	// failed install puts back those only. One it never reached is as it
+	// was, and writing it again would meet what made the install fail.
+	installed int
 }
 
 type savedFile struct {
@@ -581,16 +608,31 @@ func (b *backup) install(at func(string)) error {
 			err = atomicfile.WriteFile(s.path, s.data2, s.mode2)
 		}
 		if err != nil {
+			// The rename may have happened and only the folder's
+			// fsync failed: then the file is replaced all the same.
+			if s.replaced() {
+				b.installed++
+			}
 			return err
 		}
+		b.installed++
 		at("installed " + filepath.Base(s.path))
 	}
 	return nil
 }
 
+// replaced reports whether the file holds what install puts there.
+func (s savedFile) replaced() bool {
+	cur, err := os.ReadFile(s.path)
+	if s.data2 == nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	return err == nil && bytes.Equal(cur, s.data2)
+}
+
 func (b *backup) restore() error {
 	var errs []error
-	for i := len(b.saved) - 1; i >= 0; i-- {
+	for i := b.installed - 1; i >= 0; i-- {
 		s := b.saved[i]
 		var err error
 		if s.absent {
