@@ -1,13 +1,14 @@
 package pair
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/ctsync/ctsync/internal/strictjson"
 )
 
 // The channel's bounds. A request is small (an op and a flag); a status
@@ -75,13 +76,8 @@ func readMsg(r io.Reader, max int, v any) error {
 	if _, err := io.ReadFull(r, b); err != nil {
 		return fmt.Errorf("reading message: %w", err)
 	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
+	if err := strictjson.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("decoding message: %w", err)
-	}
-	if d.More() {
-		return errors.New("decoding message: trailing data")
 	}
 	return nil
 }
