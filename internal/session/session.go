@@ -331,7 +331,7 @@ func (s *Session) compare(args []string) (string, error) {
 		from, to = only(from, l), only(to, l)
 		what += " at [edit " + pathString(l) + "]"
 	}
-	if d := configtree.Diff(s.view(from), s.view(to)); d != "" {
+	if d := s.diff(from, to); d != "" {
 		return d, nil
 	}
 	if !configtree.Equal(from, to) {
@@ -489,11 +489,13 @@ func (s *Session) commit(ctx context.Context, a commitArgs) (string, error) {
 					lines = append(lines, "  "+pathString(p))
 				}
 				return "", fmt.Errorf("another session committed since this one began, changing what you changed:\n%s\nTheir commit:\n%s\nRun discard and redo your changes, or commit them from a new session.\n\n%s",
-					strings.Join(lines, "\n"), configtree.Diff(s.baseTree, running), CommitFailed)
+					strings.Join(lines, "\n"), s.diff(s.baseTree, running), CommitFailed)
 			}
 			cand = replay(running, s.candidate, ours)
+			// Their diff as this session may see it: another operator's
+			// new password is not shown to a user who may not read it.
 			merged = "Another session committed since this one began; its changes and yours touch different paths, so they were merged:\n" +
-				indent(configtree.Diff(s.baseTree, running))
+				indent(s.diff(s.baseTree, running))
 		}
 		if configtree.Equal(running, cand) {
 			return "No configuration changes to commit.\n", nil
@@ -577,6 +579,14 @@ type confirmPending interface{ ConfirmPending() bool }
 // save writes the running configuration (what is committed, as in VyOS)
 // to the saved config or to FILE (relative names under the config dir),
 // with the version footer that lets a later release migrate it.
+//
+// config.boot is ctsyncd's own file, readable by root only, and holds
+// the secrets whoever saves it. FILE is the operator's, written with the
+// operator's permissions: for a user who may not see secrets (a member
+// of the ctsync group) it holds them masked, and the output names each
+// one. Such a file is still worth having (a backup, a diff, a template
+// for the peer), which a refusal would not give; load and merge refuse
+// it until the masks are replaced, so the mask never becomes a password.
 func (s *Session) save(args []string) (string, error) {
 	target := s.root.ConfigBoot()
 	// The saved configuration is the service's own file; any other is
@@ -594,6 +604,11 @@ func (s *Session) save(args []string) (string, error) {
 		return "", errors.New("save: a commit-confirm awaits confirm; type confirm first (or save to another file); nothing was saved")
 	}
 	running, _ := s.store.Running()
+	var masked [][]string
+	if target != s.root.ConfigBoot() && s.hide {
+		masked = Secrets(running)
+		running = MaskSecrets(running)
+	}
 	var b bytes.Buffer
 	if err := (&configtree.File{Root: running, Footer: migrate.Footer()}).Format(&b); err != nil {
 		return "", err
@@ -606,7 +621,11 @@ func (s *Session) save(args []string) (string, error) {
 	if err := files.WriteFile(target, b.Bytes(), 0o640); err != nil {
 		return "", fmt.Errorf("save: %w; nothing was saved", err)
 	}
-	return fmt.Sprintf("Saved configuration to %s\n", target), nil
+	out := fmt.Sprintf("Saved configuration to %s\n", target)
+	for _, p := range masked {
+		out += fmt.Sprintf("  %s: saved as %s (only root sees it); load refuses the file until it is set there\n", pathString(p), Masked)
+	}
+	return out, nil
 }
 
 // MaxLoadSize bounds what load reads: config.boot files are kilobytes.
@@ -653,6 +672,14 @@ func (s *Session) load(args []string, merge bool) (string, error) {
 		//lint:ignore ST1005 printed to the operator as is, a report ending in a sentence
 		return "", fmt.Errorf("%s %s: it holds settings ctsync does not manage that change how the pair fails over:\n  %s\n`%s %s force` loads the rest without them. Nothing was loaded.",
 			cmd, file, strings.Join(rep.Dropped, "\n  "), cmd, args[0])
+	}
+	if m := MaskedSecrets(tree); len(m) > 0 {
+		var lines []string
+		for _, p := range m {
+			lines = append(lines, "  "+cfgerr.New(p, "%s stands where the secret was (the file was saved by a user who may not see it); set the secret in the file", Masked).Error())
+		}
+		//lint:ignore ST1005 printed to the operator as is, a report ending in a sentence
+		return "", fmt.Errorf("%s %s: it holds masked secrets, which would become the secrets themselves:\n%s\nNothing was loaded.", cmd, file, strings.Join(lines, "\n"))
 	}
 	keepComments(tree, data)
 	if len(tree.Children) == 0 {
@@ -703,9 +730,12 @@ func skippedSummary(r *migrate.Report) string {
 	return " (it holds only " + strings.Join(r.Skipped, ", ") + ")"
 }
 
+// resolveFile is the file a name given to save, load or merge means:
+// clean, so that a spelling of config.boot's own path with "." or ".."
+// in it is config.boot too, and written as such.
 func (s *Session) resolveFile(name string) string {
 	if filepath.IsAbs(name) {
-		return name
+		return filepath.Clean(name)
 	}
 	return filepath.Join(s.root.ConfigDir(), name)
 }
