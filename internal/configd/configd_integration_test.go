@@ -13,10 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ctsync/ctsync/conf-mode/vrrp"
 	"github.com/ctsync/ctsync/internal/configd"
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/nstest"
-	"github.com/ctsync/ctsync/internal/proc"
+	"github.com/ctsync/ctsync/internal/supervise"
 )
 
 // newRouter is a router in a namespace with eth0 and eth1 (IPv4, eth1's
@@ -179,8 +180,8 @@ func TestIntegrationCrashRestartAndAdoption(t *testing.T) {
 	}
 
 	// Restarting ctsyncd adopts the engines instead of restarting them.
-	kaPidFile := filepath.Join(r.Root.RunDir(), "keepalived.sup.pid")
-	ka := proc.FromPidFile(kaPidFile, "keepalived")
+	kaPid := func() int { return supervise.RecordedPid(vrrp.Spec(r.Root)) }
+	ka := kaPid()
 	if ka == 0 {
 		t.Fatal("no keepalived running")
 	}
@@ -193,7 +194,7 @@ func TestIntegrationCrashRestartAndAdoption(t *testing.T) {
 	if got := r.ConntrackdPid(); got != pid2 {
 		t.Fatalf("ctsyncd restart replaced conntrackd (pid %d -> %d)", pid2, got)
 	}
-	if got := proc.FromPidFile(kaPidFile, "keepalived"); got != ka {
+	if got := kaPid(); got != ka {
 		t.Fatalf("ctsyncd restart replaced keepalived (pid %d -> %d)", ka, got)
 	}
 	// And supervises what it adopted.

@@ -42,7 +42,9 @@ func Argv(pid int) []string {
 }
 
 // Runs reports whether pid is a live process running binary (compared by
-// base name), which guards against a pid reused by another program.
+// base name). It guards against a pid reused by another program, not
+// against a process named after an engine: what adopts, signals or waits
+// for an engine goes by its Started record (supervise.RecordedPid).
 func Runs(pid int, binary string) bool {
 	if !Alive(pid) {
 		return false
@@ -62,15 +64,6 @@ func ReadPidFile(path string) (int, error) {
 		return 0, fmt.Errorf("%s: not a pid: %q", path, bytes.TrimSpace(b))
 	}
 	return pid, nil
-}
-
-// FromPidFile returns the pid in path when that process runs binary, else 0.
-func FromPidFile(path, binary string) int {
-	pid, err := ReadPidFile(path)
-	if err != nil || !Runs(pid, binary) {
-		return 0
-	}
-	return pid
 }
 
 // StartTicks is field 22 of /proc/PID/stat: when pid started, in clock

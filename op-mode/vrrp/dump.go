@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/ctsync/ctsync/internal/configtree"
+	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/proc"
+	"github.com/ctsync/ctsync/internal/supervise"
 )
 
 // The one-line failures every command of the family can end with.
@@ -70,9 +72,12 @@ func Configured(root paths.Root) error {
 // (the one that takes the dump signals and passes them to its VRRP
 // child) and the directory its dumps land in.
 func Keepalived(root paths.Root) (pid int, dir string, err error) {
-	pid = proc.FromPidFile(root.KeepalivedPid(), "keepalived")
+	// The process its Started record names, while it runs (pid, start
+	// ticks, command line): it is signalled, and a pid file may name
+	// any process called keepalived.
+	pid = supervise.RecordedPid(handler.EngineSpec{StartedFile: root.KeepalivedStarted()})
 	if pid == 0 {
-		return 0, "", fmt.Errorf("%w (no live process in %s); ctsyncd starts it at commit and keeps it running", ErrNotRunning, root.KeepalivedPid())
+		return 0, "", fmt.Errorf("%w (no process started for this router runs: %s); ctsyncd starts it at commit and keeps it running", ErrNotRunning, root.KeepalivedStarted())
 	}
 	dir = root.KeepalivedDumpDir()
 	// Several routers share a machine, and keepalived writes its dumps

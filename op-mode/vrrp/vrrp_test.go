@@ -2,18 +2,24 @@ package vrrp
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	confvrrp "github.com/ctsync/ctsync/conf-mode/vrrp"
 	"github.com/ctsync/ctsync/internal/golden"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/proc"
-	"github.com/google/go-cmp/cmp"
+	"github.com/ctsync/ctsync/internal/supervise"
 )
 
 func init() { location = time.UTC }
@@ -191,5 +197,47 @@ func TestEnviron(t *testing.T) {
 	}
 	if got := environ(cmd.Process.Pid, "HOME"); got != "" {
 		t.Errorf("HOME %q, want none", got)
+	}
+}
+
+// TestKeepalivedIsItsStartedRecord: show vrrp signals keepalived for its
+// dumps, so it must find the keepalived started for this router, by the
+// Started record every starter writes (pid, start ticks, command line),
+// not by a pid file and a name: a namesake that even writes its dumps
+// where this router's keepalived would is neither found nor signalled.
+func TestKeepalivedIsItsStartedRecord(t *testing.T) {
+	root := paths.Root{Dir: t.TempDir()}
+	if err := os.MkdirAll(root.RunDir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", root.KeepalivedDumpDir())
+	foreign, alive := handlertest.Foreign(t, "keepalived", "--dont-fork", "-f", root.KeepalivedConf(), "-p", root.KeepalivedPid())
+	if err := os.WriteFile(root.KeepalivedPid(), []byte(fmt.Sprintln(foreign)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if pid, _, err := Keepalived(root); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Keepalived = %d, %v (the foreign process is %d), want ErrNotRunning", pid, err, foreign)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := Fetch(ctx, root, JSONDump); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Fetch = %v, want ErrNotRunning", err)
+	}
+	if !alive() {
+		t.Errorf("the foreign keepalived (pid %d) was signalled", foreign)
+	}
+	// Started as the supervisor starts keepalived (a stand-in command
+	// line), it is found, with its dump folder.
+	spec := confvrrp.Spec(root)
+	spec.Argv = handlertest.SleepArgv(t)
+	spec.ConfigFile = ""
+	pid, done, err := supervise.Spawn(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL); <-done })
+	got, dir, err := Keepalived(root)
+	if err != nil || got != pid || dir != root.KeepalivedDumpDir() {
+		t.Errorf("Keepalived = %d, %s, %v; want %d, %s", got, dir, err, pid, root.KeepalivedDumpDir())
 	}
 }
