@@ -180,8 +180,7 @@ func TestIntegrationCrashRestartAndAdoption(t *testing.T) {
 	}
 
 	// Restarting ctsyncd adopts the engines instead of restarting them.
-	kaPid := func() int { return supervise.RecordedPid(vrrp.Spec(r.Root)) }
-	ka := kaPid()
+	ka := kaPid(r)
 	if ka == 0 {
 		t.Fatal("no keepalived running")
 	}
@@ -194,7 +193,7 @@ func TestIntegrationCrashRestartAndAdoption(t *testing.T) {
 	if got := r.ConntrackdPid(); got != pid2 {
 		t.Fatalf("ctsyncd restart replaced conntrackd (pid %d -> %d)", pid2, got)
 	}
-	if got := kaPid(); got != ka {
+	if got := kaPid(r); got != ka {
 		t.Fatalf("ctsyncd restart replaced keepalived (pid %d -> %d)", ka, got)
 	}
 	// And supervises what it adopted.
@@ -291,6 +290,9 @@ func TestIntegrationVyattaLoad(t *testing.T) {
 		t.Errorf("conntrackd does not answer after the rollback: %v", err)
 	}
 }
+
+// kaPid is the pid of the root's keepalived, by its Started record.
+func kaPid(r *nstest.Router) int { return supervise.RecordedPid(vrrp.Spec(r.Root)) }
 
 func mustRead(t *testing.T, path string) string {
 	t.Helper()

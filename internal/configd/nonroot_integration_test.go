@@ -53,10 +53,10 @@ func asMember(t *testing.T, ctsync string, r *nstest.Router, stdin string, args 
 	}
 }
 
-// memberShell is a config session of the test uid that stays open: its
-// candidate is taken when it connects, so another session can commit
-// before it does.
-type memberShell struct {
+// openShell is a config session that stays open: its candidate is
+// taken when it connects, so another session can commit before it does,
+// or ctsyncd die while it holds changes.
+type openShell struct {
 	t         *testing.T
 	cmd       *exec.Cmd
 	stdin     io.WriteCloser
@@ -64,13 +64,20 @@ type memberShell struct {
 	done      chan error
 }
 
-// startMember opens the session and waits until ctsyncd serves it.
-func startMember(t *testing.T, ctsync string, r *nstest.Router) *memberShell {
+// startMember opens a session of the test uid.
+func startMember(t *testing.T, ctsync string, r *nstest.Router) *openShell {
 	t.Helper()
-	m := &memberShell{t: t, done: make(chan error, 1)}
-	m.cmd = exec.Command(ctsync, "--root", r.Root.Dir, "configure")
-	m.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: testUID, Gid: testGID, Groups: []uint32{testGID}}}
-	m.cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
+	cmd := exec.Command(ctsync, "--root", r.Root.Dir, "configure")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: testUID, Gid: testGID, Groups: []uint32{testGID}}}
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
+	return startShell(t, cmd)
+}
+
+// startShell runs cmd, a `ctsync configure`, and waits until ctsyncd
+// serves the session.
+func startShell(t *testing.T, cmd *exec.Cmd) *openShell {
+	t.Helper()
+	m := &openShell{t: t, cmd: cmd, done: make(chan error, 1)}
 	pr, pw := io.Pipe()
 	m.cmd.Stdout, m.cmd.Stderr = io.MultiWriter(&m.out, pw), &m.eout
 	stdin, err := m.cmd.StdinPipe()
@@ -84,7 +91,7 @@ func startMember(t *testing.T, ctsync string, r *nstest.Router) *memberShell {
 	go func() { err := m.cmd.Wait(); pw.Close(); m.done <- err }()
 	t.Cleanup(func() { _ = m.cmd.Process.Kill() })
 	// An answer proves the session (and its candidate) exists.
-	if _, err := io.WriteString(stdin, "show high-availability vrrp group wan vrid\n"); err != nil {
+	if _, err := io.WriteString(stdin, "show\n"); err != nil {
 		t.Fatal(err)
 	}
 	seen := make(chan bool, 1)
@@ -97,16 +104,16 @@ func startMember(t *testing.T, ctsync string, r *nstest.Router) *memberShell {
 	select {
 	case ok := <-seen:
 		if !ok {
-			t.Fatalf("member session ended at once: %s", m.eout.String())
+			t.Fatalf("the session ended at once: %s", m.eout.String())
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("member session: no answer")
+		t.Fatal("the session: no answer")
 	}
 	return m
 }
 
 // finish sends the rest of the session and waits for its end.
-func (m *memberShell) finish(lines string) (string, string, error) {
+func (m *openShell) finish(lines string) (string, string, error) {
 	m.t.Helper()
 	if _, err := io.WriteString(m.stdin, lines); err != nil {
 		m.t.Fatal(err)
@@ -116,7 +123,7 @@ func (m *memberShell) finish(lines string) (string, string, error) {
 	case err := <-m.done:
 		return m.out.String(), m.eout.String(), err
 	case <-time.After(30 * time.Second):
-		m.t.Fatal("member session hung")
+		m.t.Fatal("the session hung")
 		return "", "", nil
 	}
 }
