@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -79,5 +80,45 @@ func TestStop(t *testing.T) {
 	}
 	if err := Stop(-1, time.Second); err != nil {
 		t.Errorf("Stop of a non-pid: %v", err)
+	}
+}
+
+// TestReceives: a shell that traps a signal receives it; sleep does
+// not (it would die of it); a process that blocks it receives it later
+// (keepalived reads its signals from a signalfd); one that ignores it
+// does not.
+func TestReceives(t *testing.T) {
+	trap := exec.Command("sh", "-c", "trap : USR1 36; while :; do sleep 1; done")
+	ign := exec.Command("sh", "-c", "trap '' USR2; while :; do sleep 1; done")
+	sleep := exec.Command("sleep", "30")
+	for _, c := range []*exec.Cmd{trap, ign, sleep} {
+		if err := c.Start(); err != nil {
+			t.Skip(err)
+		}
+		defer func() { _ = c.Process.Kill(); _ = c.Wait() }()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !Receives(trap.Process.Pid, syscall.SIGUSR1) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // until sh has run trap
+	}
+	// The Go runtime has a handler for every signal: this test receives
+	// SIGUSR1.
+	for _, c := range []struct {
+		pid  int
+		sig  syscall.Signal
+		want bool
+	}{
+		{trap.Process.Pid, syscall.SIGUSR1, true},
+		{trap.Process.Pid, syscall.Signal(36), true},
+		{trap.Process.Pid, syscall.SIGUSR2, false},
+		{ign.Process.Pid, syscall.SIGUSR2, false},
+		{sleep.Process.Pid, syscall.SIGUSR1, false},
+		{sleep.Process.Pid, syscall.Signal(36), false},
+		{os.Getpid(), syscall.SIGUSR1, true},
+		{-1, syscall.SIGUSR1, false},
+	} {
+		if got := Receives(c.pid, c.sig); got != c.want {
+			t.Errorf("Receives(%d, %d) = %v, want %v", c.pid, c.sig, got, c.want)
+		}
 	}
 }

@@ -131,11 +131,25 @@ func Fetch(ctx context.Context, root paths.Root, k Kind) ([]byte, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("removing the old %s: %w", path, err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, dumpTimeout)
+	defer cancel()
+	// A keepalived just started (restart vrrp asks at once) has not set
+	// up its signals yet, and the dump signals' default is to terminate:
+	// signalled now, it would die. Wait until it receives the signal
+	// (keepalived blocks it and reads it from a signalfd).
+	for !proc.Receives(pid, k.Signal) {
+		select {
+		case <-ctx.Done():
+			if !proc.Alive(pid) {
+				return nil, fmt.Errorf("%w (pid %d exited)", ErrNotRunning, pid)
+			}
+			return nil, fmt.Errorf("keepalived (pid %d) does not take the %s dump signal within %s: it is not ready", pid, k.Name, dumpTimeout)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	if err := syscall.Kill(pid, k.Signal); err != nil {
 		return nil, fmt.Errorf("asking keepalived (pid %d) for its %s dump: %w", pid, k.Name, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, dumpTimeout)
-	defer cancel()
 	var last []byte
 	for {
 		b, err := os.ReadFile(path)

@@ -227,10 +227,12 @@ func TestKeepalivedIsItsStartedRecord(t *testing.T) {
 		t.Errorf("the foreign keepalived (pid %d) was signalled", foreign)
 	}
 	// Started as the supervisor starts keepalived (a stand-in command
-	// line), it is found, with its dump folder.
+	// line), it is found, with its dump folder. Until it catches the
+	// dump signal (a keepalived still starting) it is not signalled:
+	// the signal would kill it.
 	spec := confvrrp.Spec(root)
-	spec.Argv = handlertest.SleepArgv(t)
 	spec.ConfigFile = ""
+	spec.Argv = standIn(t, "sleep 0.7; trap 'printf \"[]\" > \"$TMPDIR/keepalived.json\"' 36; while :; do sleep 0.05; done")
 	pid, done, err := supervise.Spawn(spec)
 	if err != nil {
 		t.Fatal(err)
@@ -240,4 +242,24 @@ func TestKeepalivedIsItsStartedRecord(t *testing.T) {
 	if err != nil || got != pid || dir != root.KeepalivedDumpDir() {
 		t.Errorf("Keepalived = %d, %s, %v; want %d, %s", got, dir, err, pid, root.KeepalivedDumpDir())
 	}
+	b, err := Fetch(context.Background(), root, JSONDump)
+	if err != nil || string(b) != "[]" {
+		t.Errorf("Fetch from the keepalived started for the router: %q, %v", b, err)
+	}
+	select {
+	case <-done:
+		t.Fatal("the dump signal killed keepalived while it started")
+	default:
+	}
+}
+
+// standIn is the command line of a stand-in engine running script in
+// sh, unique to this test (see handlertest.SleepArgv).
+func standIn(t *testing.T, script string) []string {
+	t.Helper()
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip(err)
+	}
+	return []string{sh, "-c", script, filepath.Base(handlertest.SleepArgv(t)[1])}
 }
