@@ -387,7 +387,7 @@ func runRestart(ctx context.Context, env *opcmd.Env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	out, err := c.Operate("restart", engine)
+	res, err := c.Restart(engine)
 	if err != nil {
 		if err.Error() == configd.ErrCommitInProgress.Error() {
 			return ErrCommitInProgress
@@ -409,6 +409,5 @@ func runRestart(ctx context.Context, env *opcmd.Env, args []string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	fmt.Fprint(env.Out, out)
-	return nil
+	return res.Write(env.Out, env.JSON)
 }
