@@ -316,6 +316,7 @@ func (e *Engine) commit(ctx context.Context, t Txn, resume bool) (*Result, error
 	e.at("journalled")
 	if err := backup.install(e.at); err != nil {
 		rerr := backup.restore()
+		e.endIntent(t.Journal, rerr)
 		return nil, &Error{Stage: "install", Errs: []error{err}, Restored: rerr}
 	}
 	e.at("installed")
@@ -334,6 +335,7 @@ func (e *Engine) commit(ctx context.Context, t Txn, resume bool) (*Result, error
 			e.env.Log.Error("apply failed; rolling back", zap.String("handler", p.h.Name()), zap.Error(err))
 			p.applied = true // partly: re-apply the previous state below
 			rerr := e.rollback(plans, backup)
+			e.endIntent(t.Journal, rerr)
 			return nil, &Error{Stage: "apply", Errs: []error{fmt.Errorf("%s: %w", p.h.Name(), err)}, Restored: rerr}
 		}
 		p.applied = true
@@ -358,6 +360,27 @@ func (e *Engine) commit(ctx context.Context, t Txn, resume bool) (*Result, error
 		return res, &Error{Stage: "apply", Errs: resumeErrs}
 	}
 	return res, nil
+}
+
+// endIntent ends the intent of a commit that failed and was put back
+// whole (restored nil): nothing is left for a start to finish or undo.
+// One whose rollback failed keeps it, so that the next start (or the
+// service, which knows more) retries the undo. What the journal kept is
+// carried over. A failure to write is only logged: an intent left behind
+// by mistake is undone at the next start, which finds every file already
+// as it was.
+func (e *Engine) endIntent(j *Journal, restored error) {
+	if j == nil || restored != nil {
+		return
+	}
+	rec, err := j.Read()
+	if err == nil && rec.Intent != nil {
+		rec.Intent = nil
+		err = j.Write(rec)
+	}
+	if err != nil {
+		e.env.Log.Error("ending a failed commit's intent in the journal", zap.Error(err))
+	}
 }
 
 func (e *Engine) at(point string) {

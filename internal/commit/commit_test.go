@@ -77,6 +77,12 @@ func TestFailureAtEveryStage(t *testing.T) {
 		setup func(r paths.Root, ct, vr *handlertest.Fake)
 		stage string
 		calls []string // after the failed commit's verifies
+		// journalled: the commit got as far as writing its intent.
+		journalled bool
+		// fault, when set, runs at each of the engine's fault points;
+		// cleanup takes away what it did before the files are compared.
+		fault   func(r paths.Root, point string)
+		cleanup func(r paths.Root)
 	}{
 		{
 			name:  "verify",
@@ -96,8 +102,9 @@ func TestFailureAtEveryStage(t *testing.T) {
 			calls: []string{"conntrack-sync precheck", "vrrp precheck"},
 		},
 		{
-			name: "install",
-			// A directory where the second file goes: its rename fails.
+			name: "install, reading what a file replaces",
+			// A directory where a file goes: what it holds cannot be
+			// read, so nothing is journalled or installed.
 			setup: func(r paths.Root, ct, vr *handlertest.Fake) {
 				ct.File = filepath.Join(r.EtcDir(), "dir-in-the-way")
 				if err := os.MkdirAll(filepath.Join(ct.File, "x"), 0o755); err != nil {
@@ -108,16 +115,38 @@ func TestFailureAtEveryStage(t *testing.T) {
 			calls: []string{"conntrack-sync precheck", "vrrp precheck"},
 		},
 		{
-			name:  "apply of vrrp",
-			setup: func(_ paths.Root, _, vr *handlertest.Fake) { vr.ApplyFunc = failNew(boom) },
-			stage: "apply",
-			calls: []string{"conntrack-sync precheck", "vrrp precheck", "conntrack-sync apply start", "vrrp apply start", "vrrp apply start", "conntrack-sync apply start"},
+			name: "install of the second file",
+			// vrrp's file goes to a new folder; once conntrack-sync's is
+			// installed, a plain file takes the folder's name, so the
+			// second install fails and the first is put back.
+			setup: func(r paths.Root, _, vr *handlertest.Fake) {
+				vr.File = filepath.Join(r.EtcDir(), "vr", "keepalived.conf")
+			},
+			fault: func(r paths.Root, point string) {
+				if point == "installed conntrackd.conf" {
+					if err := os.WriteFile(filepath.Join(r.EtcDir(), "vr"), nil, 0o644); err != nil {
+						panic(err)
+					}
+				}
+			},
+			cleanup:    func(r paths.Root) { os.Remove(filepath.Join(r.EtcDir(), "vr")) },
+			stage:      "install",
+			calls:      []string{"conntrack-sync precheck", "vrrp precheck"},
+			journalled: true,
 		},
 		{
-			name:  "apply of conntrack-sync",
-			setup: func(_ paths.Root, ct, _ *handlertest.Fake) { ct.ApplyFunc = failNew(boom) },
-			stage: "apply",
-			calls: []string{"conntrack-sync precheck", "vrrp precheck", "conntrack-sync apply start", "conntrack-sync apply start"},
+			name:       "apply of vrrp",
+			setup:      func(_ paths.Root, _, vr *handlertest.Fake) { vr.ApplyFunc = failNew(boom) },
+			stage:      "apply",
+			calls:      []string{"conntrack-sync precheck", "vrrp precheck", "conntrack-sync apply start", "vrrp apply start", "vrrp apply start", "conntrack-sync apply start"},
+			journalled: true,
+		},
+		{
+			name:       "apply of conntrack-sync",
+			setup:      func(_ paths.Root, ct, _ *handlertest.Fake) { ct.ApplyFunc = failNew(boom) },
+			stage:      "apply",
+			calls:      []string{"conntrack-sync precheck", "vrrp precheck", "conntrack-sync apply start", "conntrack-sync apply start"},
+			journalled: true,
 		},
 	}
 	for _, tc := range tests {
@@ -125,17 +154,41 @@ func TestFailureAtEveryStage(t *testing.T) {
 			root := paths.Root{Dir: t.TempDir()}
 			log := &handlertest.CallLog{}
 			ct, vr := handlertest.Pair(root, log)
-			eng := commit.New(commit.Options{Schema: schema.Default(), Handlers: handlertest.Runners(ct, vr), Env: &handler.Env{Root: root}})
+			j := &commit.Journal{Path: filepath.Join(root.Dir, "journal")}
+			// What the journal held once the intent was written: the
+			// check that none is left after the failure means something
+			// only for a commit that wrote one.
+			var journalled *commit.Record
+			var armed func(r paths.Root, point string)
+			fault := func(point string) {
+				if armed != nil {
+					armed(root, point)
+				}
+				if point == "journalled" {
+					var err error
+					if journalled, err = j.Read(); err != nil {
+						t.Errorf("reading the journal at %s: %v", point, err)
+					}
+				}
+			}
+			eng := commit.New(commit.Options{Schema: schema.Default(), Handlers: handlertest.Runners(ct, vr), Env: &handler.Env{Root: root}, Fault: fault})
 			ctx := context.Background()
 			if _, err := eng.Commit(ctx, tree(t, base...)); err != nil {
 				t.Fatal(err)
 			}
+			journalled = nil
+			// A record the service keeps across commits (a pending
+			// commit-confirm) must outlive the failed commit.
+			kept := []byte(`{"seq":7}`)
+			if err := j.Write(&commit.Record{Kept: kept}); err != nil {
+				t.Fatal(err)
+			}
 			tc.setup(root, ct, vr)
-			paths := []string{root.ConntrackdConf(), root.KeepalivedConf(), ct.File}
+			armed = tc.fault
+			paths := []string{root.ConntrackdConf(), root.KeepalivedConf(), ct.File, vr.File}
 			before := files(t, paths...)
 			running, rev := eng.Running()
 			log.Take()
-			j := &commit.Journal{Path: filepath.Join(root.Dir, "journal")}
 			_, err := eng.Run(ctx, commit.Txn{Candidate: tree(t, append(base, "high-availability vrrp group wan vrid 2", "service conntrack-sync interface eth1 port 3781")...), Journal: j})
 			var ce *commit.Error
 			if !errors.As(err, &ce) || ce.Stage != tc.stage {
@@ -143,6 +196,9 @@ func TestFailureAtEveryStage(t *testing.T) {
 			}
 			if ce.Restored != nil {
 				t.Errorf("restoring failed: %v", ce.Restored)
+			}
+			if tc.cleanup != nil {
+				tc.cleanup(root)
 			}
 			if diff := cmp.Diff(before, files(t, paths...)); diff != "" {
 				t.Errorf("files changed (-want +got):\n%s", diff)
@@ -159,6 +215,20 @@ func TestFailureAtEveryStage(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.calls, got); diff != "" {
 				t.Errorf("calls (-want +got):\n%s", diff)
+			}
+			if wrote := journalled != nil && journalled.Intent != nil; wrote != tc.journalled {
+				t.Errorf("intent journalled = %v, want %v", wrote, tc.journalled)
+			}
+			rec, err := j.Read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Intent != nil {
+				t.Errorf("the journal still holds the failed commit's intent (%d -> %d, files %d): the next start would act on it",
+					rec.Intent.FromRevision, rec.Intent.ToRevision, len(rec.Intent.Files))
+			}
+			if string(rec.Kept) != string(kept) {
+				t.Errorf("the journal's kept record is %q, want %q", rec.Kept, kept)
 			}
 		})
 	}

@@ -14,6 +14,10 @@ import (
 // backup remembers what install replaces.
 type backup struct {
 	saved []savedFile
+	// installed counts the saved files install replaced, in order: a
+	// failed install puts back those only. One it never reached is as it
+	// was, and writing it again would meet what made the install fail.
+	installed int
 }
 
 type savedFile struct {
@@ -61,16 +65,31 @@ func (b *backup) install(at func(string)) error {
 			err = atomicfile.WriteFile(s.path, s.data2, s.mode2)
 		}
 		if err != nil {
+			// The rename may have happened and only the folder's
+			// fsync failed: then the file is replaced all the same.
+			if s.replaced() {
+				b.installed++
+			}
 			return err
 		}
+		b.installed++
 		at("installed " + filepath.Base(s.path))
 	}
 	return nil
 }
 
+// replaced reports whether the file holds what install puts there.
+func (s savedFile) replaced() bool {
+	cur, err := os.ReadFile(s.path)
+	if s.data2 == nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	return err == nil && bytes.Equal(cur, s.data2)
+}
+
 func (b *backup) restore() error {
 	var errs []error
-	for i := len(b.saved) - 1; i >= 0; i-- {
+	for i := b.installed - 1; i >= 0; i-- {
 		s := b.saved[i]
 		var err error
 		if s.absent {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ctsync/ctsync/internal/atomicfile"
 	"github.com/ctsync/ctsync/internal/configtree"
+	"github.com/ctsync/ctsync/internal/strictjson"
 )
 
 // A Journal is the one file in which a commit records its intent before
@@ -106,14 +107,9 @@ func ParseJournal(data []byte) (*Record, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return &Record{}, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var r Record
-	if err := dec.Decode(&r); err != nil {
+	if err := strictjson.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("commit journal: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("commit journal: trailing data")
 	}
 	if in := r.Intent; in != nil {
 		for _, f := range in.Files {

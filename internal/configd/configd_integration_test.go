@@ -13,10 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ctsync/ctsync/conf-mode/vrrp"
 	"github.com/ctsync/ctsync/internal/configd"
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/nstest"
-	"github.com/ctsync/ctsync/internal/proc"
+	"github.com/ctsync/ctsync/internal/supervise"
 )
 
 // newRouter is a router in a namespace with eth0 and eth1 (IPv4, eth1's
@@ -179,8 +180,7 @@ func TestIntegrationCrashRestartAndAdoption(t *testing.T) {
 	}
 
 	// Restarting ctsyncd adopts the engines instead of restarting them.
-	kaPidFile := filepath.Join(r.Root.RunDir(), "keepalived.sup.pid")
-	ka := proc.FromPidFile(kaPidFile, "keepalived")
+	ka := kaPid(r)
 	if ka == 0 {
 		t.Fatal("no keepalived running")
 	}
@@ -193,7 +193,7 @@ func TestIntegrationCrashRestartAndAdoption(t *testing.T) {
 	if got := r.ConntrackdPid(); got != pid2 {
 		t.Fatalf("ctsyncd restart replaced conntrackd (pid %d -> %d)", pid2, got)
 	}
-	if got := proc.FromPidFile(kaPidFile, "keepalived"); got != ka {
+	if got := kaPid(r); got != ka {
 		t.Fatalf("ctsyncd restart replaced keepalived (pid %d -> %d)", ka, got)
 	}
 	// And supervises what it adopted.
@@ -290,6 +290,9 @@ func TestIntegrationVyattaLoad(t *testing.T) {
 		t.Errorf("conntrackd does not answer after the rollback: %v", err)
 	}
 }
+
+// kaPid is the pid of the root's keepalived, by its Started record.
+func kaPid(r *nstest.Router) int { return supervise.RecordedPid(vrrp.Spec(r.Root)) }
 
 func mustRead(t *testing.T, path string) string {
 	t.Helper()

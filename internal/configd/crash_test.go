@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ctsync/ctsync/internal/commit"
 	"github.com/ctsync/ctsync/internal/configtree"
@@ -200,17 +202,53 @@ func FuzzJournal(f *testing.F) {
 	})
 }
 
-// FuzzDecodeRequest feeds the control socket's request decoder.
+// FuzzDecodeRequest feeds the control socket's request decoder. What it
+// accepts is one JSON object whose every key names a field of Request
+// (encoding/json matches names regardless of case), never both a line
+// and an op, and survives the client's encoding: encoded again and
+// decoded, it is the same request.
 func FuzzDecodeRequest(f *testing.F) {
 	f.Add([]byte(`{"line":"show"}`))
 	f.Add([]byte(`{"op":"restart","engine":"conntrackd"}`))
 	f.Add([]byte(`{"line":"x","op":"y"}`))
 	f.Add([]byte(`{"line":"x"} {}`))
 	f.Add([]byte(`{"unknown":1}`))
+	f.Add([]byte(`{"op":"pair-view","args":["a","b\u0000"]}`))
+	f.Add([]byte(`{"query":"candidate","LINE":""}`))
+	f.Add([]byte(`{"line":"set x '\ud800'"}`))
+	known := map[string]bool{}
+	rt := reflect.TypeOf(Request{})
+	for i := 0; i < rt.NumField(); i++ {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		known[strings.ToLower(name)] = true
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, err := DecodeRequest(data)
-		if err == nil && req.Line != "" && req.Op != "" {
+		if err != nil {
+			return
+		}
+		if req.Line != "" && req.Op != "" {
 			t.Fatalf("accepted both a line and an op: %+v", req)
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(data, &fields); err != nil {
+			t.Fatalf("accepted %q, which is not one JSON object: %v", data, err)
+		}
+		for k := range fields {
+			if !known[strings.ToLower(k)] {
+				t.Fatalf("accepted the unknown field %q in %q", k, data)
+			}
+		}
+		enc, err := json.Marshal(req)
+		if err != nil {
+			t.Fatalf("encoding %+v: %v", req, err)
+		}
+		again, err := DecodeRequest(enc)
+		if err != nil {
+			t.Fatalf("the request %+v, encoded as the client does (%s), is refused: %v", req, enc, err)
+		}
+		if diff := cmp.Diff(req, again, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("decode -> encode -> decode changed the request (-first +second):\n%s", diff)
 		}
 	})
 }

@@ -52,10 +52,87 @@ func asMember(t *testing.T, ctsync string, r *nstest.Router, stdin string, args 
 	}
 }
 
+// openShell is a config session that stays open: its candidate is
+// taken when it connects, so another session can commit before it does,
+// or ctsyncd die while it holds changes.
+type openShell struct {
+	t         *testing.T
+	cmd       *exec.Cmd
+	stdin     io.WriteCloser
+	out, eout bytes.Buffer
+	done      chan error
+}
+
+// startMember opens a session of the test uid.
+func startMember(t *testing.T, ctsync string, r *nstest.Router) *openShell {
+	t.Helper()
+	cmd := exec.Command(ctsync, "--root", r.Root.Dir, "configure")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: testUID, Gid: testGID, Groups: []uint32{testGID}}}
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
+	return startShell(t, cmd)
+}
+
+// startShell runs cmd, a `ctsync configure`, and waits until ctsyncd
+// serves the session.
+func startShell(t *testing.T, cmd *exec.Cmd) *openShell {
+	t.Helper()
+	m := &openShell{t: t, cmd: cmd, done: make(chan error, 1)}
+	pr, pw := io.Pipe()
+	m.cmd.Stdout, m.cmd.Stderr = io.MultiWriter(&m.out, pw), &m.eout
+	stdin, err := m.cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.stdin = stdin
+	if err := m.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { err := m.cmd.Wait(); pw.Close(); m.done <- err }()
+	t.Cleanup(func() { _ = m.cmd.Process.Kill() })
+	// An answer proves the session (and its candidate) exists.
+	if _, err := io.WriteString(stdin, "show\n"); err != nil {
+		t.Fatal(err)
+	}
+	seen := make(chan bool, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		n, _ := io.ReadAtLeast(pr, buf, 1)
+		seen <- n > 0
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	select {
+	case ok := <-seen:
+		if !ok {
+			t.Fatalf("the session ended at once: %s", m.eout.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the session: no answer")
+	}
+	return m
+}
+
+// finish sends the rest of the session and waits for its end.
+func (m *openShell) finish(lines string) (string, string, error) {
+	m.t.Helper()
+	if _, err := io.WriteString(m.stdin, lines); err != nil {
+		m.t.Fatal(err)
+	}
+	m.stdin.Close()
+	select {
+	case err := <-m.done:
+		return m.out.String(), m.eout.String(), err
+	case <-time.After(30 * time.Second):
+		m.t.Fatal("the session hung")
+		return "", "", nil
+	}
+}
+
 // TestIntegrationGroupIsNotRoot checks that a member of the ctsync group
 // configures, but reads and writes no file it could not itself, cannot
-// stop ctsyncd with a device or a FIFO, does not see a VRRP password and
-// cannot commit a script it could have written.
+// stop ctsyncd with a device or a FIFO, does not see a VRRP password (in
+// show, in a file it saves, in the report of a commit merged with or
+// refused over another's) and cannot commit a script it could have
+// written.
 func TestIntegrationGroupIsNotRoot(t *testing.T) {
 	r := newRouter(t)
 	// The member's copy of ctsync, where it may run it.
@@ -141,6 +218,44 @@ func TestIntegrationGroupIsNotRoot(t *testing.T) {
 		if err := syscall.Stat(mine, &st); err != nil || st.Uid != testUID {
 			t.Errorf("saved file owned by uid %d (%v), want %d", st.Uid, err, testUID)
 		}
+		// The member's own file has the password masked; load refuses
+		// it rather than make the mask the password. Root's save keeps
+		// it, and so does the member's save to config.boot, which only
+		// root reads.
+		if b := mustRead(t, mine); strings.Contains(b, "s3cret") || !strings.Contains(b, configdMasked) {
+			t.Errorf("the member's saved file:\n%s", b)
+		}
+		_, errOut, err := r.Configure("load " + mine)
+		if err == nil || !strings.Contains(errOut, "high-availability vrrp group wan authentication password: "+configdMasked) {
+			t.Errorf("root's load of the member's masked file: %v\n%s", err, errOut)
+		}
+		if _, errOut, err := asMember(t, member, r, "save\n", "configure"); err != nil {
+			t.Fatalf("save by the member: %v\n%s", err, errOut)
+		}
+		if b := mustRead(t, r.Root.ConfigBoot()); !strings.Contains(b, "s3cret") {
+			t.Errorf("config.boot saved by the member lacks the password:\n%s", b)
+		}
+		if fi, err := os.Stat(r.Root.ConfigBoot()); err != nil || fi.Mode().Perm()&0o007 != 0 {
+			t.Errorf("config.boot: %v (%v): readable by anyone", fi.Mode().Perm(), err)
+		}
+	})
+
+	t.Run("another's password change is not shown to the member", func(t *testing.T) {
+		// Merged: the member changed something else.
+		m := startMember(t, member, r)
+		r.MustConfigure("set high-availability vrrp group wan authentication password n3wpass", "commit")
+		out, errOut, err := m.finish("set high-availability vrrp group wan priority 120\ncommit\n")
+		if err != nil || !strings.Contains(out, "were merged") || !strings.Contains(out, configdMasked) || strings.Contains(out+errOut, "n3wpass") {
+			t.Errorf("merged commit as a member: %v\n%s%s", err, out, errOut)
+		}
+		// Refused: the member changed the password too.
+		m = startMember(t, member, r)
+		r.MustConfigure("set high-availability vrrp group wan authentication password 0ther", "commit")
+		out, errOut, err = m.finish("set high-availability vrrp group wan authentication password mine\ncommit\n")
+		if err == nil || !strings.Contains(errOut, "Their commit:") || !strings.Contains(errOut, configdMasked) || strings.Contains(out+errOut, "0ther") {
+			t.Errorf("conflicting commit as a member: %v\n%s%s", err, out, errOut)
+		}
+		r.MustConfigure("set high-availability vrrp group wan authentication password s3cret", "commit")
 	})
 
 	t.Run("no password for the group", func(t *testing.T) {

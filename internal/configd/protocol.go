@@ -5,12 +5,11 @@
 package configd
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/ctsync/ctsync/internal/service"
+	"github.com/ctsync/ctsync/internal/strictjson"
 )
 
 // Request is one line from the shell, or an operation op-mode asks of
@@ -67,13 +66,8 @@ func (r *Response) Failure() error {
 // request silently ignored), and so is anything after the object.
 func DecodeRequest(line []byte) (Request, error) {
 	var req Request
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := strictjson.Unmarshal(line, &req); err != nil {
 		return Request{}, fmt.Errorf("malformed request: %w", err)
-	}
-	if dec.More() {
-		return Request{}, errors.New("malformed request: data after the request")
 	}
 	if req.Line != "" && req.Op != "" {
 		return Request{}, errors.New("malformed request: both a command line and an operation")

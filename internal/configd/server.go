@@ -551,7 +551,7 @@ func (s *Server) operate(ctx context.Context, req Request) (string, error) {
 			return "", err
 		}
 		s.Log.Info("engine restarted on request", zap.String("engine", req.Engine), zap.Int("old_pid", old), zap.Int("pid", now))
-		return fmt.Sprintf("%s restarted: pid %d (was %d)\n", req.Engine, now, old), nil
+		return Restarted{Engine: req.Engine, Pid: now, PreviousPid: old}.String(), nil
 	}
 	return "", fmt.Errorf("unknown operation %q", req.Op)
 }

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -214,5 +217,23 @@ func TestReportLine(t *testing.T) {
 				t.Errorf("Up = %v, want %v", r.Up, tt.p.Up())
 			}
 		})
+	}
+}
+
+// TestWriteStateUnderHookUmask writes the state as the hook does, under
+// keepalived's umask (077), into a root whose run directory does not
+// exist yet: op-mode (status, run by the ctsync group) must still reach it.
+func TestWriteStateUnderHookUmask(t *testing.T) {
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	root := paths.Root{Dir: t.TempDir()}
+	if err := WriteState(root, State{Up: true, By: "backup hook", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{root.RunDir(), filepath.Dir(root.RunDir())} {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm() != 0o755 {
+			t.Errorf("%s: mode %v (%v), want 0755", d, fi.Mode().Perm(), err)
+		}
 	}
 }

@@ -53,7 +53,9 @@ func WriteState(root paths.Root, s State) error {
 	if err != nil {
 		return fmt.Errorf("encoding guard state: %w", err)
 	}
-	if err := os.MkdirAll(root.RunDir(), 0o755); err != nil {
+	// The hook runs under keepalived's umask (077): a run directory it
+	// creates first must still be searchable by op-mode.
+	if err := atomicfile.MkdirAll(root.RunDir(), 0o755); err != nil {
 		return fmt.Errorf("writing guard state: %w", err)
 	}
 	return atomicfile.WriteFile(StatePath(root), append(b, '\n'), 0o644)

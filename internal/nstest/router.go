@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/proc"
+	"github.com/ctsync/ctsync/internal/supervise"
 )
 
 // Router is one ctsync router for a test: a namespace, its own root, and
@@ -157,9 +159,10 @@ func (r *Router) Run(stdin string, args ...string) (stdout, stderr string, err e
 	return o.String(), e.String(), err
 }
 
-// ConntrackdPid is the live conntrackd's pid from the root's pid file, or 0.
+// ConntrackdPid is the pid of the root's conntrackd, by its Started
+// record, or 0.
 func (r *Router) ConntrackdPid() int {
-	return proc.FromPidFile(r.Root.ConntrackdPid(), "conntrackd")
+	return supervise.RecordedPid(handler.EngineSpec{StartedFile: r.Root.ConntrackdStarted()})
 }
 
 // Conntrackd runs the stock conntrackd client against the router's

@@ -1,13 +1,14 @@
 package pair
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/ctsync/ctsync/internal/strictjson"
 )
 
 // The channel's bounds. A request is small (an op and a flag), except a
@@ -140,13 +141,8 @@ func readMsg(r io.Reader, max int, v any) (int, error) {
 	if _, err := io.ReadFull(r, b); err != nil {
 		return 0, fmt.Errorf("reading message: %w", err)
 	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
+	if err := strictjson.Unmarshal(b, v); err != nil {
 		return 0, fmt.Errorf("decoding message: %w", err)
-	}
-	if d.More() {
-		return 0, errors.New("decoding message: trailing data")
 	}
 	return int(n), nil
 }

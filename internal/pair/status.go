@@ -15,8 +15,8 @@ import (
 	"github.com/ctsync/ctsync/internal/ctdstats"
 	"github.com/ctsync/ctsync/internal/kernelinfo"
 	"github.com/ctsync/ctsync/internal/paths"
-	"github.com/ctsync/ctsync/internal/proc"
 	"github.com/ctsync/ctsync/internal/schema"
+	"github.com/ctsync/ctsync/internal/supervise"
 	"github.com/ctsync/ctsync/internal/transition"
 )
 
@@ -172,9 +172,9 @@ func (c *Collector) Collect(ctx context.Context) *NodeStatus {
 	}
 	ns.State, _ = ReadState(c.Root)
 	ns.Weight = ns.State.Weight()
-	if pid, err := proc.ReadPidFile(c.Root.ConntrackdPid()); err == nil && proc.Runs(pid, conntrackd.EngineName) {
-		ns.Conntrackd = true
-	}
+	// Running is what its Started record says of a live process, as the
+	// supervisor judges it; a pid file may name anything.
+	ns.Conntrackd = supervise.RecordedPid(conntrackd.Spec(c.Root, "")) != 0
 	if ns.Conntrackd {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		cl := &conntrackd.Client{Path: c.Root.ConntrackdSocket()}

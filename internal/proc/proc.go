@@ -77,13 +77,41 @@ func Argv(pid int) []string {
 }
 
 // Runs reports whether pid is a live process running binary (compared by
-// base name), which guards against a pid reused by another program.
+// base name). It guards against a pid reused by another program, not
+// against a process named after an engine: what adopts, signals or waits
+// for an engine goes by its Started record (supervise.RecordedPid).
 func Runs(pid int, binary string) bool {
 	if !Alive(pid) {
 		return false
 	}
 	argv := Argv(pid)
 	return len(argv) > 0 && filepath.Base(argv[0]) == binary
+}
+
+// Receives reports whether pid receives sig rather than dies of it: it
+// has a handler for it (SigCgt in /proc/PID/status) or blocks it to read
+// it from a signalfd, as keepalived does (SigBlk), and does not ignore
+// it. Most signals kill a process that does neither: signalling an
+// engine that is still starting, before it set up its signals, would end
+// it rather than ask it something.
+func Receives(pid int, sig syscall.Signal) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil || sig < 1 || sig > 64 {
+		return false
+	}
+	bit := uint64(1) << (uint(sig) - 1)
+	masks := map[string]uint64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, v, ok := strings.Cut(line, ":")
+		if ok && (name == "SigCgt" || name == "SigBlk" || name == "SigIgn") {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				return false
+			}
+			masks[name] = m
+		}
+	}
+	return masks["SigIgn"]&bit == 0 && (masks["SigCgt"]|masks["SigBlk"])&bit != 0
 }
 
 // ReadPidFile returns the pid a pid file holds.
@@ -112,15 +140,6 @@ func ParsePid(b []byte) (int, error) {
 		return 0, fmt.Errorf("not a pid: %q", f[0])
 	}
 	return p, nil
-}
-
-// FromPidFile returns the pid in path when that process runs binary, else 0.
-func FromPidFile(path, binary string) int {
-	pid, err := ReadPidFile(path)
-	if err != nil || !Runs(pid, binary) {
-		return 0
-	}
-	return pid
 }
 
 // StartTicks is field 22 of /proc/PID/stat: when pid started, in clock

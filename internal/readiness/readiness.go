@@ -24,7 +24,6 @@ import (
 	"github.com/ctsync/ctsync/internal/ctdstats"
 	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/paths"
-	"github.com/ctsync/ctsync/internal/proc"
 	"github.com/ctsync/ctsync/internal/supervise"
 	"github.com/ctsync/ctsync/internal/transition"
 )
@@ -244,16 +243,15 @@ func recv(st *ctdstats.Stats) uint64 {
 	return st.Link.PacketsRecv
 }
 
-// keepalived is keepalived's process, from its Started record, else from
-// its pid file (an engine another supervisor started).
+// keepalived is keepalived's process, from its Started record while the
+// process it names still runs (pid, start ticks, command line): the
+// supervisor's own check. A pid file and a process name are not enough:
+// any process can be named keepalived.
 func keepalived(root paths.Root) Engine {
 	st, err := supervise.ReadStarted(handler.EngineSpec{StartedFile: root.KeepalivedStarted()})
 	if err == nil && st != nil && st.Running() {
 		at := st.At
 		return Engine{Running: true, Pid: st.Pid, Since: &at}
-	}
-	if pid := proc.FromPidFile(root.KeepalivedPid(), "keepalived"); pid != 0 {
-		return Engine{Running: true, Pid: pid, Since: proc.StartTime(pid)}
 	}
 	return Engine{}
 }

@@ -88,11 +88,14 @@ func TestEvaluate(t *testing.T) {
 		noConfig     bool
 		noConntrackd bool
 		noKeepalived bool
-		role         string
-		refill       string // "", pending, done, failed, other (another process's)
-		received     uint64
-		lastHeardAgo time.Duration // 0: heard since the last look
-		noLink       bool
+		// foreignKeepalived: a process named keepalived, which
+		// keepalived's pid file names, runs instead.
+		foreignKeepalived bool
+		role              string
+		refill            string // "", pending, done, failed, other (another process's)
+		received          uint64
+		lastHeardAgo      time.Duration // 0: heard since the last look
+		noLink            bool
 	}
 	tests := []struct {
 		name   string
@@ -113,6 +116,7 @@ func TestEvaluate(t *testing.T) {
 		{"refilled but the peer went silent", setup{role: transition.Backup, refill: "done", lastHeardAgo: 5 * time.Second}, false,
 			[]string{"peer silent: nothing received over the sync link for 5 s"}},
 		{"keepalived down", setup{role: transition.Backup, refill: "done", noKeepalived: true}, false, []string{"keepalived is not running"}},
+		{"keepalived down, a namesake in its pid file", setup{role: transition.Backup, refill: "done", noKeepalived: true, foreignKeepalived: true}, false, []string{"keepalived is not running"}},
 		{"no sync channel", setup{role: transition.Backup, refill: "done", noLink: true}, false, []string{"no sync channel"}},
 		{"master refilled", setup{role: transition.Master, refill: "done"}, true, nil},
 		{"master not refilled", setup{role: transition.Master}, false, []string{"internal cache emptied by a conntrackd restart"}},
@@ -154,6 +158,12 @@ func TestEvaluate(t *testing.T) {
 			}
 			if !s.noKeepalived {
 				spawn(t, root.KeepalivedStarted(), filepath.Join(root.RunDir(), "ka.pid"), "")
+			}
+			if s.foreignKeepalived {
+				pid, _ := handlertest.Foreign(t, "keepalived", "--dont-fork", "-f", root.KeepalivedConf(), "-p", root.KeepalivedPid())
+				if err := os.WriteFile(root.KeepalivedPid(), []byte(fmt.Sprintln(pid)), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if st != nil && s.refill != "" {
 				rf := &transition.RefillRecord{Pid: st.Pid, StartTicks: st.StartTicks, Role: transition.RoleBackup,

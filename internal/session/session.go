@@ -304,7 +304,7 @@ func (s *Session) compare(args []string) (string, error) {
 		from, to = only(from, l), only(to, l)
 		what += " at [edit " + configtree.PathString(l) + "]"
 	}
-	if d := configtree.Diff(s.view(from), s.view(to)); d != "" {
+	if d := s.diff(from, to); d != "" {
 		return d, nil
 	}
 	if !configtree.Equal(from, to) {
@@ -515,10 +515,12 @@ func (s *Session) mergeOnto(running *configtree.Node, rev int) (*configtree.Node
 		}
 		//lint:ignore ST1005 printed to the operator as is, a report ending in a sentence
 		return nil, "", fmt.Errorf("another session committed since this one began, changing what you changed:\n%s\nTheir commit:\n%s\nRun discard and redo your changes, or commit them from a new session.",
-			strings.Join(lines, "\n"), configtree.Diff(s.baseTree, running))
+			strings.Join(lines, "\n"), s.diff(s.baseTree, running))
 	}
 	merged := "Another session committed since this one began; its changes and yours touch different paths, so they were merged:\n" +
-		indent(configtree.Diff(s.baseTree, running))
+		// Their diff as this session may see it: another operator's
+		// new password is not shown to a user who may not read it.
+		indent(s.diff(s.baseTree, running))
 	return replay(running, s.candidate, ours), merged, nil
 }
 
@@ -576,6 +578,14 @@ func indentErrors(err error) string {
 // as the saved one, which the service keeps, or to FILE (relative names
 // under the config dir) with the operator's permissions, with the
 // version footer that lets a later release migrate it.
+//
+// config.boot is ctsyncd's own file, readable by root only, and holds
+// the secrets whoever saves it. FILE is the operator's, written with the
+// operator's permissions: for a user who may not see secrets (a member
+// of the ctsync group) it holds them masked, and the output names each
+// one. Such a file is still worth having (a backup, a diff, a template
+// for the peer), which a refusal would not give; load and merge refuse
+// it until the masks are replaced, so the mask never becomes a password.
 func (s *Session) save(args []string) (string, error) {
 	if len(args) == 0 || s.resolveFile(args[0]) == s.root.ConfigBoot() {
 		path, err := s.svc.Save()
@@ -586,6 +596,11 @@ func (s *Session) save(args []string) (string, error) {
 	}
 	target := s.resolveFile(args[0])
 	running, _ := s.svc.Running()
+	var masked [][]string
+	if s.hide {
+		masked = Secrets(running)
+		running = MaskSecrets(running)
+	}
 	data, err := migrate.Format(running)
 	if err != nil {
 		return "", err
@@ -593,7 +608,11 @@ func (s *Session) save(args []string) (string, error) {
 	if err := s.fileAccess().WriteFile(target, data, 0o640); err != nil {
 		return "", fmt.Errorf("save: %w; nothing was saved", err)
 	}
-	return fmt.Sprintf("Saved configuration to %s\n", target), nil
+	out := fmt.Sprintf("Saved configuration to %s\n", target)
+	for _, p := range masked {
+		out += fmt.Sprintf("  %s: saved as %s (only root sees it); load refuses the file until it is set there\n", configtree.PathString(p), Masked)
+	}
+	return out, nil
 }
 
 // MaxLoadSize bounds what load reads: config.boot files are kilobytes.
@@ -640,6 +659,14 @@ func (s *Session) load(args []string, merge bool) (string, error) {
 		//lint:ignore ST1005 printed to the operator as is, a report ending in a sentence
 		return "", fmt.Errorf("%s %s: it holds settings ctsync does not manage that change how the pair fails over:\n  %s\n`%s %s force` loads the rest without them. Nothing was loaded.",
 			cmd, file, strings.Join(rep.Dropped, "\n  "), cmd, args[0])
+	}
+	if m := MaskedSecrets(tree); len(m) > 0 {
+		var lines []string
+		for _, p := range m {
+			lines = append(lines, "  "+cfgerr.New(p, "%s stands where the secret was (the file was saved by a user who may not see it); set the secret in the file", Masked).Error())
+		}
+		//lint:ignore ST1005 printed to the operator as is, a report ending in a sentence
+		return "", fmt.Errorf("%s %s: it holds masked secrets, which would become the secrets themselves:\n%s\nNothing was loaded.", cmd, file, strings.Join(lines, "\n"))
 	}
 	keepComments(tree, data)
 	if len(tree.Children) == 0 {
@@ -689,9 +716,12 @@ func skippedSummary(r *migrate.Report) string {
 	return " (it holds only " + strings.Join(r.Skipped, ", ") + ")"
 }
 
+// resolveFile is the file a name given to save, load or merge means:
+// clean, so that a spelling of config.boot's own path with "." or ".."
+// in it is config.boot too, and written as such.
 func (s *Session) resolveFile(name string) string {
 	if filepath.IsAbs(name) {
-		return name
+		return filepath.Clean(name)
 	}
 	return filepath.Join(s.root.ConfigDir(), name)
 }

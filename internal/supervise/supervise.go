@@ -394,6 +394,22 @@ func AdoptablePid(spec handler.EngineSpec) int {
 	return pid
 }
 
+// RecordedPid returns the pid spec's Started record names while that
+// process still runs (the same pid, start ticks and command line; see
+// Started.Running), else 0: AdoptablePid's check for those that report
+// on an engine, signal it or wait for it without knowing the exact
+// command line it was started with (op-mode, readiness, the pair view).
+// Only spec.StartedFile is read. A pid file and a process name are never
+// enough: anyone can name a process keepalived and write a pid file
+// where a crash left one.
+func RecordedPid(spec handler.EngineSpec) int {
+	st, err := ReadStarted(spec)
+	if err != nil || st == nil || !st.Running() {
+		return 0
+	}
+	return st.Pid
+}
+
 // Orphans are the processes running spec's exact command line other
 // than keep: an engine started for this root whose start was never
 // recorded (its starter died between starting it and writing the

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -229,5 +230,69 @@ func TestSpawnEnv(t *testing.T) {
 	}
 	if got, want := strings.TrimSpace(string(b)), dir+" /home/ctsyncd"; got != want {
 		t.Errorf("the engine saw %q, want %q", got, want)
+	}
+}
+
+// TestForeignProcessIsNeverTheEngine: a process that only bears the
+// engine's name (and arguments, and a pid file pointing at it, as a crash
+// leaves one to a pid the kernel gives to anyone) is not the engine of
+// this root, whatever a check by name says: not adopted, not restarted
+// or stopped (so never signalled), and not an orphan in the way of a
+// start.
+func TestForeignProcessIsNeverTheEngine(t *testing.T) {
+	for _, withRecord := range []bool{false, true} {
+		t.Run(map[bool]string{false: "no start recorded", true: "the recorded engine died"}[withRecord], func(t *testing.T) {
+			spec := sleepSpec(t)
+			spec.StartedFile = filepath.Join(filepath.Dir(spec.PidFile), "sleeper.started")
+			if withRecord {
+				// The engine this root ran, now dead: its record stays.
+				pid, done, err := Spawn(spec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				<-done
+			}
+			// Its name and arguments, not its command line: argv[0] is
+			// the bare name where the engine's is a path.
+			fargv := append([]string{filepath.Base(spec.Argv[0])}, spec.Argv[1:]...)
+			foreign, alive := handlertest.Foreign(t, fargv...)
+			if err := os.WriteFile(spec.PidFile, []byte(strconv.Itoa(foreign)+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if got := AdoptablePid(spec); got != 0 {
+				t.Errorf("AdoptablePid = %d (the foreign process is %d), want 0", got, foreign)
+			}
+			if got := RecordedPid(spec); got != 0 {
+				t.Errorf("RecordedPid = %d (the foreign process is %d), want 0", got, foreign)
+			}
+			if o := Orphans(spec, 0); len(o) != 0 {
+				t.Errorf("orphans %v (the foreign process is %d), want none", o, foreign)
+			}
+			s := New(nil)
+			defer s.Release()
+			if pid := s.Adopt(spec); pid != 0 {
+				t.Errorf("adopted pid %d (the foreign process is %d)", pid, foreign)
+			}
+			if _, _, err := s.Restart(context.Background(), spec.Name); err == nil || !strings.Contains(err.Error(), "not running under this ctsyncd") {
+				t.Errorf("restart with only a foreign process running: %v", err)
+			}
+			if err := s.Ensure(context.Background(), spec, false); err != nil {
+				t.Fatal(err)
+			}
+			pid := s.Pid(spec.Name)
+			if pid == 0 || pid == foreign {
+				t.Fatalf("started pid %d (the foreign process is %d)", pid, foreign)
+			}
+			if old, now, err := s.Restart(context.Background(), spec.Name); err != nil || old != pid || now == foreign {
+				t.Errorf("restart: %d -> %d, %v (the foreign process is %d)", old, now, err, foreign)
+			}
+			if err := s.Stop(context.Background(), spec.Name); err != nil {
+				t.Fatal(err)
+			}
+			if !alive() {
+				t.Errorf("the foreign process %d was signalled", foreign)
+			}
+		})
 	}
 }

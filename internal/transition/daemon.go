@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/paths"
-	"github.com/ctsync/ctsync/internal/proc"
 	"github.com/ctsync/ctsync/internal/supervise"
 )
 
@@ -32,48 +30,28 @@ func StartConntrackd(root paths.Root, bin string) (pid int, exited <-chan struct
 	return pid, done, nil
 }
 
-// liveConntrackd returns the pid of a running conntrackd that uses conf:
-// the one its Started record names when that process still runs (same
-// pid, start time and command line), else one found in /proc by its
-// command line, which names this root's conf. A pid file and a process
-// name prove nothing: anyone can name a process conntrackd. 0 means none.
-func liveConntrackd(root paths.Root, conf string) int {
-	spec := conntrackd.Spec(root, "")
-	if st, err := supervise.ReadStarted(spec); err == nil && st != nil && st.Running() && isConntrackd(st.Pid, conf) {
-		return st.Pid
-	}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
+// liveConntrackd returns the pid of a running conntrackd of root, run
+// as bin ("" is conntrackd.Binary()): the one its Started record names
+// while that process still runs with the same start ticks and command
+// line (the supervisor's adoption check), else an orphan, a process with
+// that exact command line, which names this root's files, whose start
+// was never recorded. A pid file and a process name prove nothing:
+// anyone can name a process conntrackd. 0 means none.
+func liveConntrackd(root paths.Root, bin string) int {
+	if bin == "" {
+		var err error
+		if bin, err = conntrackd.Binary(); err != nil {
+			return 0
 		}
-		if isConntrackd(pid, conf) {
-			return pid
-		}
+	}
+	spec := conntrackd.Spec(root, bin)
+	if pid := supervise.AdoptablePid(spec); pid != 0 {
+		return pid
+	}
+	if o := supervise.Orphans(spec, 0); len(o) > 0 {
+		return o[0]
 	}
 	return 0
-}
-
-// isConntrackd reports whether pid is a live conntrackd, started with
-// conf when conf is not empty.
-func isConntrackd(pid int, conf string) bool {
-	if !proc.Runs(pid, conntrackd.EngineName) {
-		return false
-	}
-	if conf == "" {
-		return true
-	}
-	args := proc.Argv(pid)
-	for i, a := range args {
-		if a == "-C" && i+1 < len(args) && args[i+1] == conf {
-			return true
-		}
-	}
-	return false
 }
 
 // answers reports whether conntrackd answers a statistics request.
@@ -99,8 +77,7 @@ func ensureRunning(ctx context.Context, o *Options, c *conntrackd.Client) (strin
 	if err := answers(ctx, c, 2*time.Second); err == nil {
 		return "running", nil
 	}
-	conf := o.Root.ConntrackdConf()
-	if pid := liveConntrackd(o.Root, conf); pid != 0 {
+	if pid := liveConntrackd(o.Root, o.Conntrackd); pid != 0 {
 		// Starting, or busy: a second daemon would fight it for the lock.
 		if err := waitAnswer(ctx, c, nil); err != nil {
 			return "", fmt.Errorf("conntrackd pid %d is alive but does not answer on %s: %w", pid, c.Path, err)

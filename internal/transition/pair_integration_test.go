@@ -18,6 +18,7 @@ import (
 	"github.com/ctsync/ctsync/internal/nstest"
 	"github.com/ctsync/ctsync/internal/nstest/flows"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/proc"
 )
 
 // No ctsyncd runs anywhere in these tests: the hook reads the running
@@ -262,4 +263,23 @@ func (r *router) stockClient(args ...string) {
 	if err != nil {
 		r.t.Fatalf("conntrackd %v: %v\n%s", args, err, out)
 	}
+}
+
+// isConntrackd reports whether pid is a live conntrackd (by its name:
+// the test knows what it started), started with conf when conf is not
+// empty.
+func isConntrackd(pid int, conf string) bool {
+	if !proc.Runs(pid, conntrackd.EngineName) {
+		return false
+	}
+	if conf == "" {
+		return true
+	}
+	args := proc.Argv(pid)
+	for i, a := range args {
+		if a == "-C" && i+1 < len(args) && args[i+1] == conf {
+			return true
+		}
+	}
+	return false
 }

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/ctsync/ctsync/internal/conntrackd"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"github.com/ctsync/ctsync/internal/paths"
 )
 
@@ -525,14 +526,23 @@ func TestRunBackupStartFails(t *testing.T) {
 	if err := os.WriteFile(root.ConntrackdConf(), []byte("General {\n}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// A pid file naming a live process that is not conntrackd (this test)
-	// must not count as a running daemon.
-	if err := os.WriteFile(root.ConntrackdPid(), []byte(fmt.Sprint(os.Getpid())), 0o644); err != nil {
+	// A process named conntrackd, with this root's config on its command
+	// line and the pid file pointing at it, that is not the daemon any
+	// starter recorded: the hook must not wait for it to answer, nor
+	// leave the lock for it, nor signal it.
+	foreign, alive := handlertest.Foreign(t, "conntrackd", "-C", root.ConntrackdConf())
+	if err := os.WriteFile(root.ConntrackdPid(), []byte(fmt.Sprint(foreign)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	err := Run(context.Background(), Options{Root: root, State: Backup, Group: "MAIN", Conntrackd: "/bin/false", Timeout: 10 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), "exited") {
 		t.Fatalf("Run = %v, want a daemon-exited error", err)
+	}
+	if !alive() {
+		t.Errorf("the foreign conntrackd (pid %d) was signalled", foreign)
+	}
+	if pid := liveConntrackd(root, ""); pid != 0 {
+		t.Errorf("liveConntrackd = %d (the foreign process is %d), want 0", pid, foreign)
 	}
 	if _, err := os.Stat(root.ConntrackdLock()); !os.IsNotExist(err) {
 		t.Errorf("stale lock still there: %v", err)

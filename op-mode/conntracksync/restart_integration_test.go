@@ -3,6 +3,7 @@
 package conntracksync_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,17 @@ func TestIntegrationRestartConntrackSync(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// --json: the same answer, one object.
+	out, errOut, err = r.Run("", "restart", "conntrack-sync", "--json")
+	var res struct {
+		Engine      string `json:"engine"`
+		Pid         int    `json:"pid"`
+		PreviousPid int    `json:"previous_pid"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &res) != nil || res.Engine != "conntrackd" || res.PreviousPid != now || res.Pid != r.ConntrackdPid() || res.Pid == now {
+		t.Errorf("restart conntrack-sync --json (pid %d before, %d after): %v %+v\n%s%s", now, r.ConntrackdPid(), err, res, out, errOut)
+	}
+	now = r.ConntrackdPid()
 	if strings.Contains(r.Log(), "engine exited; restarting") {
 		t.Errorf("the supervisor took the requested restart for a crash:\n%s", r.Log())
 	}

@@ -12,9 +12,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ctsync/ctsync/internal/handler"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/proc"
 	"github.com/ctsync/ctsync/internal/schema"
+	"github.com/ctsync/ctsync/internal/supervise"
 )
 
 // The one-line failures every command of the family can end with.
@@ -67,9 +69,12 @@ func Configured(root paths.Root) error {
 // (the one that takes the dump signals and passes them to its VRRP
 // child) and the directory its dumps land in.
 func Keepalived(root paths.Root) (pid int, dir string, err error) {
-	pid = proc.FromPidFile(root.KeepalivedPid(), "keepalived")
+	// The process its Started record names, while it runs (pid, start
+	// ticks, command line): it is signalled, and a pid file may name
+	// any process called keepalived.
+	pid = supervise.RecordedPid(handler.EngineSpec{StartedFile: root.KeepalivedStarted()})
 	if pid == 0 {
-		return 0, "", fmt.Errorf("%w (no live process in %s); ctsyncd starts it at commit and keeps it running", ErrNotRunning, root.KeepalivedPid())
+		return 0, "", fmt.Errorf("%w (no process started for this router runs: %s); ctsyncd starts it at commit and keeps it running", ErrNotRunning, root.KeepalivedStarted())
 	}
 	dir = root.KeepalivedDumpDir()
 	// Several routers share a machine, and keepalived writes its dumps
@@ -123,11 +128,25 @@ func Fetch(ctx context.Context, root paths.Root, k Kind) ([]byte, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("removing the old %s: %w", path, err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, dumpTimeout)
+	defer cancel()
+	// A keepalived just started (restart vrrp asks at once) has not set
+	// up its signals yet, and the dump signals' default is to terminate:
+	// signalled now, it would die. Wait until it receives the signal
+	// (keepalived blocks it and reads it from a signalfd).
+	for !proc.Receives(pid, k.Signal) {
+		select {
+		case <-ctx.Done():
+			if !proc.Alive(pid) {
+				return nil, fmt.Errorf("%w (pid %d exited)", ErrNotRunning, pid)
+			}
+			return nil, fmt.Errorf("keepalived (pid %d) does not take the %s dump signal within %s: it is not ready", pid, k.Name, dumpTimeout)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	if err := syscall.Kill(pid, k.Signal); err != nil {
 		return nil, fmt.Errorf("asking keepalived (pid %d) for its %s dump: %w", pid, k.Name, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, dumpTimeout)
-	defer cancel()
 	var last []byte
 	for {
 		b, err := os.ReadFile(path)

@@ -388,7 +388,7 @@ func runRestart(ctx context.Context, env *opcmd.Env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	out, err := c.Operate("restart", engine)
+	res, err := c.Restart(engine)
 	if err != nil {
 		if errors.Is(err, service.ErrCommitInProgress) {
 			return ErrCommitInProgress
@@ -410,6 +410,5 @@ func runRestart(ctx context.Context, env *opcmd.Env, args []string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	fmt.Fprint(env.Out, out)
-	return nil
+	return res.Write(env.Out, env.JSON)
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	confvrrp "github.com/ctsync/ctsync/conf-mode/vrrp"
 	"github.com/ctsync/ctsync/internal/golden"
 	"github.com/ctsync/ctsync/internal/nstest"
 	"github.com/ctsync/ctsync/internal/proc"
@@ -201,6 +202,12 @@ func TestIntegrationVRRPErrors(t *testing.T) {
 	nstest.Link(t, ns, "eth0", peer, "eth0")
 	ns.Addr("eth0", "198.18.0.2/24")
 	r := nstest.NewRouter(t, ns)
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(confvrrp.Spec(r.Root).LogFile)
+			t.Logf("keepalived's log:\n%s", b)
+		}
+	})
 	for _, args := range [][]string{{"show", "vrrp"}, {"show", "vrrp", "detail"}, {"show", "vrrp", "statistics"}, {"show", "vrrp", "sync-group"}, {"restart", "vrrp"}} {
 		_, errOut, err := r.Run("", args...)
 		if err == nil || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, "VRRP is not configured") {
@@ -229,6 +236,18 @@ func TestIntegrationVRRPErrors(t *testing.T) {
 	}
 	if now := supPid(); now == old || now == 0 {
 		t.Errorf("keepalived pid %d after restart (was %d)", now, old)
+	}
+	waitStates(t, r, "MASTER")
+	// --json: the same answer, one object.
+	before := supPid()
+	out, errOut, err = r.Run("", "restart", "vrrp", "--json")
+	var res struct {
+		Engine      string `json:"engine"`
+		Pid         int    `json:"pid"`
+		PreviousPid int    `json:"previous_pid"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &res) != nil || res.Engine != "keepalived" || res.PreviousPid != before || res.Pid != supPid() || res.Pid == before {
+		t.Errorf("restart vrrp --json (pid %d before, %d after): %v %+v\n%s%s", before, supPid(), err, res, out, errOut)
 	}
 	waitStates(t, r, "MASTER")
 	if strings.Contains(r.Log(), "engine exited; restarting") {

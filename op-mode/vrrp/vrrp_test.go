@@ -2,18 +2,24 @@ package vrrp
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	confvrrp "github.com/ctsync/ctsync/conf-mode/vrrp"
 	"github.com/ctsync/ctsync/internal/golden"
+	"github.com/ctsync/ctsync/internal/handler/handlertest"
 	"github.com/ctsync/ctsync/internal/paths"
 	"github.com/ctsync/ctsync/internal/proc"
-	"github.com/google/go-cmp/cmp"
+	"github.com/ctsync/ctsync/internal/supervise"
 )
 
 func init() { location = time.UTC }
@@ -192,4 +198,68 @@ func TestEnviron(t *testing.T) {
 	if got := environ(cmd.Process.Pid, "HOME"); got != "" {
 		t.Errorf("HOME %q, want none", got)
 	}
+}
+
+// TestKeepalivedIsItsStartedRecord: show vrrp signals keepalived for its
+// dumps, so it must find the keepalived started for this router, by the
+// Started record every starter writes (pid, start ticks, command line),
+// not by a pid file and a name: a namesake that even writes its dumps
+// where this router's keepalived would is neither found nor signalled.
+func TestKeepalivedIsItsStartedRecord(t *testing.T) {
+	root := paths.Root{Dir: t.TempDir()}
+	if err := os.MkdirAll(root.RunDir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", root.KeepalivedDumpDir())
+	foreign, alive := handlertest.Foreign(t, "keepalived", "--dont-fork", "-f", root.KeepalivedConf(), "-p", root.KeepalivedPid())
+	if err := os.WriteFile(root.KeepalivedPid(), []byte(fmt.Sprintln(foreign)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if pid, _, err := Keepalived(root); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Keepalived = %d, %v (the foreign process is %d), want ErrNotRunning", pid, err, foreign)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := Fetch(ctx, root, JSONDump); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Fetch = %v, want ErrNotRunning", err)
+	}
+	if !alive() {
+		t.Errorf("the foreign keepalived (pid %d) was signalled", foreign)
+	}
+	// Started as the supervisor starts keepalived (a stand-in command
+	// line), it is found, with its dump folder. Until it catches the
+	// dump signal (a keepalived still starting) it is not signalled:
+	// the signal would kill it.
+	spec := confvrrp.Spec(root)
+	spec.ConfigFile = ""
+	spec.Argv = standIn(t, "sleep 0.7; trap 'printf \"[]\" > \"$TMPDIR/keepalived.json\"' 36; while :; do sleep 0.05; done")
+	pid, done, err := supervise.Spawn(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL); <-done })
+	got, dir, err := Keepalived(root)
+	if err != nil || got != pid || dir != root.KeepalivedDumpDir() {
+		t.Errorf("Keepalived = %d, %s, %v; want %d, %s", got, dir, err, pid, root.KeepalivedDumpDir())
+	}
+	b, err := Fetch(context.Background(), root, JSONDump)
+	if err != nil || string(b) != "[]" {
+		t.Errorf("Fetch from the keepalived started for the router: %q, %v", b, err)
+	}
+	select {
+	case <-done:
+		t.Fatal("the dump signal killed keepalived while it started")
+	default:
+	}
+}
+
+// standIn is the command line of a stand-in engine running script in
+// sh, unique to this test (see handlertest.SleepArgv).
+func standIn(t *testing.T, script string) []string {
+	t.Helper()
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip(err)
+	}
+	return []string{sh, "-c", script, filepath.Base(handlertest.SleepArgv(t)[1])}
 }
