@@ -157,15 +157,12 @@ func runRestart(ctx context.Context, env *opcmd.Env, args []string) error {
 	wctx, cancel := context.WithTimeout(ctx, restartTimeout)
 	defer cancel()
 	cl := &conntrackd.Client{Path: env.Root.ConntrackdSocket()}
-	for {
-		if _, err := cl.Do(wctx, conntrackd.Stats); err == nil {
-			break
-		}
-		select {
-		case <-wctx.Done():
-			return fmt.Errorf("conntrackd was restarted but does not answer on %s within %s: check ctsyncd's log", cl.Path, restartTimeout)
-		case <-time.After(100 * time.Millisecond):
-		}
+	probe := func(ctx context.Context) error {
+		_, err := cl.Do(ctx, conntrackd.Stats)
+		return err
+	}
+	if err := conntrackd.WaitAnswer(wctx, probe, nil); err != nil {
+		return fmt.Errorf("conntrackd was restarted but does not answer on %s within %s: check ctsyncd's log", cl.Path, restartTimeout)
 	}
 	return res.Write(env.Out, env.JSON)
 }
