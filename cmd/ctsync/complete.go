@@ -105,6 +105,9 @@ func (c *completer) choices(words []string) []schema.Completion {
 		if len(args) == 0 {
 			return []schema.Completion{{Word: "check", Help: "Check the candidate without committing"}, {Word: "comment", Help: "Commit with a comment for the archive"}, {Word: "confirmed", Help: "Commit; roll back unless confirmed within MINUTES"}, {Word: "local", Help: "Commit on this router only, where config-sync would commit on both"}}
 		}
+		if len(args) == 1 && args[0] == "check" {
+			return []schema.Completion{{Word: "local", Help: "Check on this router only, where config-sync would have the peer check too"}}
+		}
 	case "compare":
 		if len(args) == 0 {
 			return []schema.Completion{{Word: "saved", Help: "Compare the saved config.boot with the candidate"}, {Word: "<N>", Help: "Revision: 0 is the running config, 1 the one before (show system commit lists them)"}}

@@ -110,7 +110,7 @@ func (s *Server) change(ctx context.Context, c *configtree.Node, o service.Commi
 		m.Confirm = &Pending{User: o.User, Deadline: time.Now().Add(wait), Previous: prev.String()}
 	}
 	if !apply {
-		return nil, s.Engine.Check(ctx, c)
+		return nil, s.checkPaired(ctx, prev, c, m, o)
 	}
 	res, e, err := s.commitPaired(ctx, prev, c, m, o)
 	if err != nil {

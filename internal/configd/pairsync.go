@@ -59,7 +59,7 @@ func (s *Server) commitPaired(ctx context.Context, prev, c *configtree.Node, m i
 	}
 	if m.Confirm != nil {
 		txn.Abort()
-		return nil, archive.Entry{}, errors.New("commit-confirm: this commit changes the synced part, which config-sync commits on both nodes, and an automatic rollback would undo it on this node only: use commit (or commit local)")
+		return nil, archive.Entry{}, errConfirmPaired
 	}
 	res, e, err := s.commitLocked(ctx, c, m)
 	if err != nil {
@@ -87,6 +87,31 @@ func (s *Server) commitPaired(ctx context.Context, prev, c *configtree.Node, m i
 	}
 	return nil, archive.Entry{}, fmt.Errorf("%w\nthis node committed it, then went back to the previous revision through the commit path (revision seq %d)", perr, back.Seq)
 }
+
+// checkPaired is commitPaired short of installing and applying: this
+// node's check, then, when config sync makes it a commit of the pair,
+// the peer's own check of its candidate (prepared, then released), so
+// that commit check passes only where the commit would go through on
+// both nodes. Callers hold cmu.
+func (s *Server) checkPaired(ctx context.Context, prev, c *configtree.Node, m intentMeta, o service.CommitOptions) error {
+	if err := s.Engine.Check(ctx, c); err != nil {
+		return err
+	}
+	if s.Pair == nil {
+		return nil
+	}
+	txn, _, err := s.Pair.Begin(ctx, prev, c, o.User, o.Local)
+	if err != nil || txn == nil {
+		return err
+	}
+	txn.Abort()
+	if m.Confirm != nil {
+		return errConfirmPaired
+	}
+	return nil
+}
+
+var errConfirmPaired = errors.New("commit-confirm: this commit changes the synced part, which config-sync commits on both nodes, and an automatic rollback would undo it on this node only: use commit (or commit local)")
 
 // Held is the commit lock, held for config sync: a commit the pair's
 // peer has prepared here, or a settling of the synced part. No session

@@ -99,6 +99,11 @@ func TestCommitOfThePair(t *testing.T) {
 		{name: "commit-confirm of the synced part", pair: &fakePair{}, line: "commit-confirm 5", wantErr: "commit-confirm: this commit changes the synced part",
 			calls: []string{"begin alice", "peer abort"}},
 		{name: "not a commit of the pair", pair: &fakePair{skip: true}, line: "commit", calls: []string{"begin alice"}, changed: true, archive: []string{"commit: "}},
+		// commit check asks the peer to check too, and releases it.
+		{name: "commit check: both check", pair: &fakePair{}, line: "commit check", calls: []string{"begin alice", "peer abort"}, msg: "Commit check passed"},
+		{name: "commit check: the peer refuses", pair: &fakePair{beginErr: errors.New("r2: high-availability vrrp group wan interface: interface eth7 does not exist")},
+			line: "commit check", wantErr: "r2: high-availability vrrp group wan interface", calls: []string{"begin alice"}},
+		{name: "commit check local", pair: &fakePair{}, line: "commit check local", calls: []string{"begin alice local"}, msg: "Commit check passed"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -175,12 +175,21 @@ func configSyncLab(t *testing.T, ctx context.Context, p *lab.Pair) {
 		for _, r := range both {
 			before[r.Name] = snap(t, ctx, r)
 		}
-		err := r1.Configure(ctx, []string{
+		dmz := []string{
 			"set high-availability vrrp group dmz interface ctx7",
 			"set high-availability vrrp group dmz vrid 30",
 			"set high-availability vrrp group dmz address 198.18.77.100/24",
-			"commit",
-		})
+		}
+		// commit check asks r2 too: it refuses what the commit would,
+		// and `commit check local` checks r1 alone, which has ctx7.
+		err := r1.Configure(ctx, append(slices.Clone(dmz), "commit check"))
+		if err == nil || !strings.Contains(err.Error(), "r2: high-availability vrrp group dmz interface: interface ctx7 does not exist") {
+			t.Errorf("commit check of a change r2 cannot verify: %v", err)
+		}
+		if err := r1.Configure(ctx, append(slices.Clone(dmz), "commit check local")); err != nil {
+			t.Errorf("commit check local: %v", err)
+		}
+		err = r1.Configure(ctx, append(slices.Clone(dmz), "commit"))
 		if err == nil {
 			t.Fatal("committed a group on an interface r2 lacks")
 		}

@@ -73,7 +73,8 @@ func parseCommit(cmd string, args []string) (commitArgs, error) {
 			}
 		}
 		switch {
-		case w == "check" && cmd == "commit" && i == 0 && len(args) == 1:
+		case w == "check" && cmd == "commit" && i == 0 && len(args) <= 2:
+			// Only local may follow: a check has no comment.
 			a.check = true
 		case w == "comment":
 			text := strings.Join(args[i+1:], " ")
@@ -82,7 +83,7 @@ func parseCommit(cmd string, args []string) (commitArgs, error) {
 			}
 			a.comment = text
 			i = len(args)
-		case w == "local" && cmd == "commit" && i == 0 && !confirm:
+		case w == "local" && cmd == "commit" && (i == 0 || i == 1 && a.check) && !confirm:
 			a.local = true
 		case w == "confirmed" && cmd == "commit" && !confirm:
 			confirm = true
@@ -109,7 +110,7 @@ func commitUsage(cmd string) string {
 	if cmd == "commit-confirm" {
 		return "commit-confirm [MINUTES] [comment TEXT]"
 	}
-	return "commit [local] [comment TEXT], commit check or commit confirmed [MINUTES] [comment TEXT]"
+	return "commit [local] [comment TEXT], commit check [local] or commit confirmed [MINUTES] [comment TEXT]"
 }
 
 func isDigits(s string) bool {

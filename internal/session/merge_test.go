@@ -144,7 +144,9 @@ func TestParseCommit(t *testing.T) {
 		{cmd: "commit", args: []string{"comment", "local"}, want: commitArgs{comment: "local"}},
 		{cmd: "commit", args: []string{"confirmed", "local"}, wantErr: "unexpected"},
 		{cmd: "commit-confirm", args: []string{"local"}, wantErr: "unexpected"},
-		{cmd: "commit", args: []string{"check", "local"}, wantErr: "unexpected"},
+		{cmd: "commit", args: []string{"check", "local"}, want: commitArgs{check: true, local: true}},
+		{cmd: "commit", args: []string{"local", "check"}, wantErr: "unexpected"},
+		{cmd: "commit", args: []string{"check", "local", "comment", "x"}, wantErr: "unexpected"},
 	}
 	for _, tt := range tests {
 		got, err := parseCommit(tt.cmd, tt.args)
