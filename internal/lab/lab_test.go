@@ -75,6 +75,24 @@ func TestDetectionTime(t *testing.T) {
 	}
 }
 
+// TestBackoffBound: TCP's retransmissions after a loss, 200 ms then
+// doubling, land at 0.2, 0.6, 1.4, 3.0 s: the gap of a flow whose path is
+// back within an outage is the first of them at or after it.
+func TestBackoffBound(t *testing.T) {
+	for _, c := range []struct{ outage, want time.Duration }{
+		{0, 0},
+		{100 * time.Millisecond, 200 * time.Millisecond},
+		{200 * time.Millisecond, 200 * time.Millisecond},
+		{450 * time.Millisecond, 600 * time.Millisecond},
+		{time.Second, 1400 * time.Millisecond},
+		{1500 * time.Millisecond, 3 * time.Second},
+	} {
+		if got := BackoffBound(c.outage); got != c.want {
+			t.Errorf("BackoffBound(%v) = %v, want %v", c.outage, got, c.want)
+		}
+	}
+}
+
 func TestParsePid(t *testing.T) {
 	tests := []struct {
 		in      string
