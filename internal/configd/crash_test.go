@@ -331,11 +331,7 @@ func TestSessionLimitPerUser(t *testing.T) {
 func TestRequestTooLong(t *testing.T) {
 	r := newRig(t)
 	sock := r.serve(t)
-	c, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := r.dial(t, sock)
 	go func() {
 		_, _ = c.Write([]byte(`{"line":"` + strings.Repeat("x", MaxRequest+10) + "\"}\n"))
 	}()

@@ -79,12 +79,7 @@ func TestRestartResumesTheRunningConfig(t *testing.T) {
 // session open left; a new ctsyncd has no session, and says so.
 func TestSessionCountResetAtStart(t *testing.T) {
 	r := newRig(t)
-	sock := r.serve(t)
-	c, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := r.dial(t, r.serve(t))
 	if resp := request(t, c, "set high-availability vrrp group wan vrid 3"); resp.Err != "" {
 		t.Fatal(resp.Err)
 	}
@@ -105,6 +100,17 @@ func TestSessionCountResetAtStart(t *testing.T) {
 	if s := r.show(); strings.Contains(s, "uncommitted") {
 		t.Errorf("show system commit after the restart:\n%s", s)
 	}
+}
+
+// dial opens a session on sock, closed when the test ends.
+func (r *rig) dial(t *testing.T, sock string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 func sessionsRecorded(t *testing.T, root paths.Root) int {
@@ -146,11 +152,7 @@ func TestShutdownWaitsForTheCommit(t *testing.T) {
 		}
 		return nil
 	}
-	c, err := net.Dial("unix", r.root.CtsyncdSocket())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := r.dial(t, r.root.CtsyncdSocket())
 	if resp := request(t, c, "set high-availability vrrp group wan vrid 9"); resp.Err != "" {
 		t.Fatal(resp.Err)
 	}

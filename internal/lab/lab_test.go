@@ -75,6 +75,24 @@ func TestDetectionTime(t *testing.T) {
 	}
 }
 
+// TestBackoffBound: TCP's retransmissions after a loss, 200 ms then
+// doubling, land at 0.2, 0.6, 1.4, 3.0 s: the gap of a flow whose path is
+// back within an outage is the first of them at or after it.
+func TestBackoffBound(t *testing.T) {
+	for _, c := range []struct{ outage, want time.Duration }{
+		{0, 0},
+		{100 * time.Millisecond, 200 * time.Millisecond},
+		{200 * time.Millisecond, 200 * time.Millisecond},
+		{450 * time.Millisecond, 600 * time.Millisecond},
+		{time.Second, 1400 * time.Millisecond},
+		{1500 * time.Millisecond, 3 * time.Second},
+	} {
+		if got := BackoffBound(c.outage); got != c.want {
+			t.Errorf("BackoffBound(%v) = %v, want %v", c.outage, got, c.want)
+		}
+	}
+}
+
 func TestParseAddrs(t *testing.T) {
 	out := `1: lo    inet 127.0.0.1/8 scope host lo\       valid_lft forever preferred_lft forever
 2: lan0    inet 198.18.1.2/24 scope global lan0\       valid_lft forever preferred_lft forever

@@ -34,6 +34,9 @@ type PairOptions struct {
 	// VRRPVersion, when not 0, sets high-availability vrrp
 	// global-parameters version (0: keepalived's default, 2).
 	VRRPVersion int
+	// KeepRTO leaves the end hosts' TCP retransmission timeout uncapped
+	// even where the kernel could cap it (see Topology.KeepRTO).
+	KeepRTO bool
 	// TCPLoose is net.netfilter.nf_conntrack_tcp_loose on both routers;
 	// default 0, as the demo (1 is the kernel's default).
 	TCPLoose int
@@ -136,6 +139,7 @@ func StartPair(ctx context.Context, o PairOptions) (p *Pair, err error) {
 		drops: map[string]map[string][]DropRule{}, sync: true}
 	p.top = NewTopology(p.run)
 	p.top.TCPLoose = o.TCPLoose
+	p.top.KeepRTO = o.KeepRTO
 	bins := map[string]string{}
 	for _, b := range []string{"ctsync", "ctsyncd"} {
 		path, aerr := filepath.Abs(filepath.Join(o.BinDir, b))
@@ -308,6 +312,24 @@ func (p *Pair) DetectionTime() time.Duration {
 // GapBound is the pair's DetectionTime plus one second for the hook and
 // TCP: the longest gap a flow may see when failover works.
 func (p *Pair) GapBound() time.Duration { return p.DetectionTime() + time.Second }
+
+// TCPRTOMin is Linux's lowest retransmission timeout (TCP_RTO_MIN): on a
+// lab link, whose round trip is microseconds, the first one.
+const TCPRTOMin = 200 * time.Millisecond
+
+// BackoffBound is the longest gap a flow sees when its path is back
+// within outage of its first lost packet and its end hosts retransmit
+// with TCP's exponential backoff, uncapped: the first retransmission at
+// or after outage, retransmissions coming TCPRTOMin, then twice, four
+// times... as long apart (0.2, 0.6, 1.4, 3.0 s after the loss).
+func BackoffBound(outage time.Duration) time.Duration {
+	at, rto := time.Duration(0), TCPRTOMin
+	for at < outage {
+		at += rto
+		rto *= 2
+	}
+	return at
+}
 
 // Keep keeps the work dir at Close (call it when a test failed).
 func (p *Pair) Keep() {

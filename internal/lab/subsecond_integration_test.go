@@ -4,6 +4,8 @@ package lab
 
 import (
 	"context"
+	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,20 +14,40 @@ import (
 // TestSubSecondFailover is issue 9's sub-second claim: with VRRP version
 // 3 and advertise-interval 0.1, r2 detects r1's loss in about 0.36 s
 // (3 adverts + skew), and 200 flows in each direction survive the
-// failover with no gap longer than 1.0 s: detection, the hook's commit
-// and TCP's next retransmission (capped at 1 s on the end hosts). The
-// scenarios share one pair. Flows where the server sends are held to
-// that only once the switchover guard lands (see checkSurvivors).
+// failover and the failback, every one, with no gap longer than 1.0 s:
+// detection, the hook's commit and TCP's next retransmission, which the
+// lab caps at 1 s on the end hosts where the kernel allows it
+// (net.ipv4.tcp_rto_max_ms, Linux 6.15+). Where it does not, and, where
+// it does, once more with the kernel's own timeout, the same failover
+// must keep every flow too, its gaps held to TCP's exponential backoff
+// after that 1 s (BackoffBound), which the log says.
 func TestSubSecondFailover(t *testing.T) {
+	modes := []bool{true} // keep the kernel's retransmission timeout
+	if _, err := os.Stat("/proc/sys/net/ipv4/tcp_rto_max_ms"); !errors.Is(err, os.ErrNotExist) {
+		modes = []bool{false, true}
+	}
+	for _, keep := range modes {
+		name := "rto capped at 1s"
+		if keep {
+			name = "kernel's rto"
+		}
+		t.Run(name, func(t *testing.T) { subSecond(t, keep) })
+	}
+}
+
+func subSecond(t *testing.T, keepRTO bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	p := startPair(t, ctx, PairOptions{VRRPVersion: 3, AdvertInterval: 100 * time.Millisecond})
+	p := startPair(t, ctx, PairOptions{VRRPVersion: 3, AdvertInterval: 100 * time.Millisecond, KeepRTO: keepRTO})
+	const claim = time.Second
+	bound := claim
 	if !p.RTOCapped() {
-		t.Fatal("this kernel cannot cap TCP's retransmission timeout (net.ipv4.tcp_rto_max_ms, Linux 6.15+): the 1 s bound measures backoff, not failover")
+		bound = BackoffBound(claim)
+		t.Logf("the end hosts' TCP retransmission timeout is not capped: a flow's gap includes TCP's backoff, so it is held to %v (retransmissions %v, then twice as long each time, after a loss), not %v",
+			bound, TCPRTOMin, claim)
 	}
-	const bound = time.Second
-	if d := p.DetectionTime(); d >= bound/2 {
-		t.Fatalf("detection time %v at advert %v, want well under %v", d, p.AdvertInterval(), bound)
+	if d := p.DetectionTime(); d >= claim/2 {
+		t.Fatalf("detection time %v at advert %v, want well under %v", d, p.AdvertInterval(), claim)
 	}
 	for _, r := range []string{"r1", "r2"} {
 		conf, err := readFile(p.Router(r).Root.KeepalivedConf())
@@ -49,65 +71,46 @@ func TestSubSecondFailover(t *testing.T) {
 	if _, err := p.WaitExternal(ctx, "r2", 2*n, 15*time.Second); err != nil {
 		t.Fatal(err)
 	}
-
-	deadBefore := 0 // server-sends flows dead before the phase
-	t.Run("failover", func(t *testing.T) {
-		rsts0, err := p.TCPOutRsts(ctx, "r2")
-		if err != nil {
-			t.Fatal(err)
+	for _, ev := range []struct {
+		name, master string
+		do           func(context.Context, ...*Flows) (Phase, error)
+	}{
+		{"failover", "r2", p.Failover},
+		{"failback", "r1", p.Failback},
+	} {
+		if !t.Run(ev.name, func(t *testing.T) {
+			rsts0, err := p.TCPOutRsts(ctx, ev.master)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ph, err := ev.do(ctx, cs, ss)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rsts, err := p.TCPOutRsts(ctx, ev.master)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSurvivors(t, ph, bound, rsts-rsts0)
+		}) {
+			return // the failback needs the failover's flows
 		}
-		fo, err := p.Failover(ctx, cs, ss)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rsts, err := p.TCPOutRsts(ctx, "r2")
-		if err != nil {
-			t.Fatal(err)
-		}
-		deadBefore = fo.Samples[1].Dead
-		checkSurvivors(t, fo, bound, rsts-rsts0, 0)
-	})
-	t.Run("failback", func(t *testing.T) {
-		rsts0, err := p.TCPOutRsts(ctx, "r1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		fb, err := p.Failback(ctx, cs, ss)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rsts, err := p.TCPOutRsts(ctx, "r1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkSurvivors(t, fb, bound, rsts-rsts0, deadBefore)
-	})
+	}
 }
 
-// checkSurvivors holds a sub-second phase to its claims: every flow where
-// the client sends survives; every flow alive has had no gap longer than
-// bound; and a flow where the server sends dies only of a reset the new
-// master's own TCP stack sent (its TcpOutRsts grew by at least as many):
-// a synced flow whose packet reached the virtual address before the
-// hook's commit (keepalived issue 2254). The switchover guard of issue 9
-// removes those resets; until it is merged the server-sends deaths are
-// reported, not failed on.
-// deadBefore is how many server-sends flows were dead before the phase.
-func checkSurvivors(t *testing.T, ph Phase, bound time.Duration, masterRsts uint64, deadBefore int) {
+// checkSurvivors holds a sub-second phase to its claims: every flow of
+// both directions survives, none went longer than bound without a round
+// trip, and the new master's own TCP stack sent no reset (its TcpOutRsts
+// did not grow): the switchover guard drops the packets of synced flows
+// not yet committed, which that stack would otherwise reset (keepalived
+// issue 2254).
+func checkSurvivors(t *testing.T, ph Phase, bound time.Duration, masterRsts uint64) {
 	t.Helper()
+	checkSurvived(t, ph, bound)
+	if masterRsts != 0 {
+		t.Errorf("%s: the new master's TcpOutRsts grew by %d, want 0", ph.Name, masterRsts)
+	}
 	cs, ss := ph.Samples[0], ph.Samples[1]
-	if cs.Alive != cs.Flows || cs.Dead != 0 {
-		t.Errorf("%s, client sends: %d/%d alive, %d dead (%s); want all alive", ph.Name, cs.Alive, cs.Flows, cs.Dead, cs.DeathSummary())
-	}
-	for i, s := range ph.Samples {
-		if s.Alive > 0 && s.LongestGap > bound {
-			t.Errorf("%s, %s: longest gap %v, want at most %v", ph.Name, []Direction{ClientSends, ServerSends}[i], s.LongestGap, bound)
-		}
-	}
-	if died := ss.Dead - deadBefore; ss.Dead != ss.Deaths["reset"] || uint64(died) > masterRsts {
-		t.Errorf("%s, server sends: %d died (%s in all), new master sent %d resets; want deaths by the new master's resets only",
-			ph.Name, died, ss.DeathSummary(), masterRsts)
-	}
-	t.Logf("%s: client sends %d/%d alive, longest gap %v; server sends %d/%d alive (%s), longest gap %v; new master's TcpOutRsts +%d",
-		ph.Name, cs.Alive, cs.Flows, cs.LongestGap, ss.Alive, ss.Flows, ss.DeathSummary(), ss.LongestGap, masterRsts)
+	t.Logf("%s: client sends %d/%d alive, longest gap %v; server sends %d/%d alive, longest gap %v (bound %v); new master's TcpOutRsts +%d",
+		ph.Name, cs.Alive, cs.Flows, cs.LongestGap, ss.Alive, ss.Flows, ss.LongestGap, bound, masterRsts)
 }

@@ -65,6 +65,10 @@ type Topology struct {
 	// RTOCapped is set by Up when the end hosts' TCP retransmission
 	// timeout could be capped at 1 s.
 	RTOCapped bool
+	// KeepRTO leaves the end hosts' retransmission timeout as the kernel
+	// has it, as on kernels before 6.15: what a flow's gap then includes
+	// is TCP's exponential backoff.
+	KeepRTO bool
 	// TCPLoose is the routers' net.netfilter.nf_conntrack_tcp_loose:
 	// 0 (the lab's default) makes a mid-stream packet of an unknown flow
 	// invalid; 1 is the kernel's default (picks it up as a new flow).
@@ -190,8 +194,11 @@ func (t *Topology) Up(ctx context.Context) error {
 	// happened to land (0.2, 0.6, 1.4, 3.0, 6.2 s...).
 	// Kernels before 6.15 lack the knob (Debian 12 ships 6.1): the lab
 	// still runs, and says its gaps include TCP backoff.
-	t.RTOCapped = true
+	t.RTOCapped = !t.KeepRTO
 	for _, h := range []string{"client", "server"} {
+		if t.KeepRTO {
+			break
+		}
 		if err := sysctl(h, "net.ipv4.tcp_rto_max_ms=1000"); err != nil {
 			if _, serr := os.Stat("/proc/sys/net/ipv4/tcp_rto_max_ms"); !errors.Is(serr, os.ErrNotExist) {
 				return err

@@ -163,6 +163,83 @@ func value(res []series, want map[string]string) string {
 	return ""
 }
 
+// states is "r1=STATE r2=STATE" from the series of a query for the
+// current VRRP state (value 1), one per router; anything else (a router
+// twice or missing) shows as it is.
+func states(res []series) string {
+	var out []string
+	for _, s := range res {
+		out = append(out, s.Metric["router"]+"="+s.Metric["state"])
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
+}
+
+// statusReady is what `show conntrack-sync status --json` says of r's
+// readiness.
+func statusReady(ctx context.Context, t *testing.T, r *lab.Router) (bool, string) {
+	t.Helper()
+	js, err := r.Show(ctx, "conntrack-sync", "status", "--json")
+	if err != nil {
+		t.Fatalf("%s: status: %v", r.Name, err)
+	}
+	var st struct {
+		Ready  bool   `json:"ready"`
+		Reason string `json:"ready_reason"`
+	}
+	if err := json.Unmarshal([]byte(js), &st); err != nil {
+		t.Fatalf("%s: status --json: %v\n%s", r.Name, err, js)
+	}
+	return st.Ready, st.Reason
+}
+
+// What readyAgrees requires of status besides the series' agreeing.
+const (
+	wantAny = iota
+	wantReady
+	wantNotReady
+)
+
+// readyAgrees waits until r's ctsync_ready series, as Prometheus has it,
+// is what status says at the same time: one series, 1 with no reason
+// when status says ready, 0 with a reason when it does not. The status
+// is read before and after the query and must not have changed between
+// the two; want may require status to say ready, or not ready. It logs
+// both.
+func (p *promClient) readyAgrees(ctx context.Context, r *lab.Router, limit time.Duration, want int) {
+	p.t.Helper()
+	deadline := time.Now().Add(limit)
+	var last string
+	for {
+		before, why := statusReady(ctx, p.t, r)
+		res, err := p.query(ctx, `ctsync_ready{router="`+r.Name+`"}`)
+		after, _ := statusReady(ctx, p.t, r)
+		value := map[bool]string{true: "1", false: "0"}[before]
+		switch {
+		case err != nil:
+			last = err.Error()
+		case before != after:
+			last = "status changed during the query"
+		case want == wantReady && !before:
+			last = fmt.Sprintf("status says not ready (%s)", why)
+		case want == wantNotReady && before:
+			last = "status says ready"
+		case len(res) != 1:
+			last = fmt.Sprintf("%d ctsync_ready series: %v", len(res), res)
+		case fmt.Sprint(res[0].Value[1]) != value || (res[0].Metric["reason"] == "") != before:
+			last = fmt.Sprintf("series %s while status says ready=%v (%q)", res[0], before, why)
+		default:
+			p.t.Logf("%s: status says ready=%v %q; prometheus: %s", r.Name, before, why, res[0])
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Errorf("%s: ctsync_ready and status within %v: %s", r.Name, limit, last)
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 // waitFor polls expr until check accepts its result.
 func (p *promClient) waitFor(ctx context.Context, what, expr string, limit time.Duration, check func([]series) bool) []series {
 	p.t.Helper()
@@ -267,6 +344,11 @@ scrape_configs:
 	pc.waitFor(ctx, "r1 master of MAIN", master, 30*time.Second, func(res []series) bool {
 		return value(res, map[string]string{"router": "r1"}) == "1" && value(res, map[string]string{"router": "r2"}) == "0"
 	})
+	// One state per router is 1: master on r1, backup on r2.
+	current := `ctsync_vrrp_group_state{group="MAIN"} == 1`
+	pc.waitFor(ctx, "r1 master, r2 backup", current, 30*time.Second, func(res []series) bool {
+		return states(res) == "r1=master r2=backup"
+	})
 	pc.logQuery(ctx, "before the failover", "up")
 	pc.logQuery(ctx, "before the failover", master)
 	// Readiness is computed at each scrape (internal/readiness); one
@@ -275,6 +357,20 @@ scrape_configs:
 		return value(res, map[string]string{"router": "r1"}) != "" && value(res, map[string]string{"router": "r2"}) != ""
 	}
 	pc.waitFor(ctx, "ctsync_ready of both routers", "ctsync_ready", 30*time.Second, bothReady)
+	// Before the failover both routers are ready, and the series says so.
+	for _, r := range []*lab.Router{r1, r2} {
+		pc.readyAgrees(ctx, r, 30*time.Second, wantReady)
+	}
+	// r2 not hearing r1 over the sync link is not ready, and the series
+	// says 0 with status's reason; heard again, it is ready again.
+	if err := p.DropSync(ctx, "r2", true); err != nil {
+		t.Fatal(err)
+	}
+	pc.readyAgrees(ctx, r2, 30*time.Second, wantNotReady)
+	if err := p.DropSync(ctx, "r2", false); err != nil {
+		t.Fatal(err)
+	}
+	pc.readyAgrees(ctx, r2, 30*time.Second, wantReady)
 	pc.logQuery(ctx, "before the failover", "ctsync_ready")
 	pc.logQuery(ctx, "before the failover", "ctsync_conntrackd_cache_entries")
 
@@ -286,12 +382,23 @@ scrape_configs:
 	pc.waitFor(ctx, "r2 master of MAIN", master, 30*time.Second, func(res []series) bool {
 		return value(res, map[string]string{"router": "r2"}) == "1" && value(res, map[string]string{"router": "r1"}) == "0"
 	})
+	// The states swapped: r2 master, r1 (its traffic links down) no
+	// longer master, in the state its hook last recorded.
+	pc.waitFor(ctx, "r2 master, r1 backup or fault", current, 30*time.Second, func(res []series) bool {
+		st := states(res)
+		return st == "r1=backup r2=master" || st == "r1=fault r2=master"
+	})
+	pc.logQuery(ctx, "after the failover", current)
 	transitions := `ctsync_failover_transitions_total{state="master"}`
 	pc.waitFor(ctx, "r2's master transition counted", transitions, 30*time.Second, func(res []series) bool {
 		return value(res, map[string]string{"router": "r2", "outcome": "ok"}) == "1"
 	})
 	pc.logQuery(ctx, "after the failover", master)
 	pc.waitFor(ctx, "ctsync_ready of both routers", "ctsync_ready", 30*time.Second, bothReady)
+	// After it, each series says what status says of its router: r2, the
+	// new master, is ready; r1, its traffic links down, as status has it.
+	pc.readyAgrees(ctx, r2, 30*time.Second, wantReady)
+	pc.readyAgrees(ctx, r1, 30*time.Second, wantAny)
 	pc.logQuery(ctx, "after the failover", "ctsync_ready")
 	pc.logQuery(ctx, "after the failover", transitions)
 	pc.logQuery(ctx, "after the failover", `ctsync_failover_kernel_ready_seconds_count`)

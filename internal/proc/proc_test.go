@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -163,5 +164,54 @@ func TestTerminate(t *testing.T) {
 	}
 	if killed, err := Terminate(context.Background(), -1, time.Second, nil); killed || err != nil {
 		t.Errorf("Terminate of a non-pid: %v, %v", killed, err)
+	}
+}
+
+// TestReceives: a shell that traps a signal receives it; sleep does
+// not (it would die of it); a process that blocks it receives it later
+// (keepalived reads its signals from a signalfd); one that ignores it
+// does not.
+func TestReceives(t *testing.T) {
+	trap := exec.Command("sh", "-c", "trap : USR1 36; while :; do sleep 1; done")
+	ign := exec.Command("sh", "-c", "trap '' USR2; while :; do sleep 1; done")
+	sleep := exec.Command("sleep", "30")
+	for _, c := range []*exec.Cmd{trap, ign, sleep} {
+		if err := c.Start(); err != nil {
+			t.Skip(err)
+		}
+		defer func() { _ = c.Process.Kill(); _ = c.Wait() }()
+	}
+	// The shells take a moment to run their trap: until then they have
+	// the default dispositions. Wait until every case holds, or report
+	// those that still do not after a while.
+	cases := []struct {
+		pid  int
+		sig  syscall.Signal
+		want bool
+	}{
+		{trap.Process.Pid, syscall.SIGUSR1, true},
+		{trap.Process.Pid, syscall.Signal(36), true},
+		{trap.Process.Pid, syscall.SIGUSR2, false},
+		{ign.Process.Pid, syscall.SIGUSR2, false},
+		{sleep.Process.Pid, syscall.SIGUSR1, false},
+		{sleep.Process.Pid, syscall.Signal(36), false},
+		// The Go runtime has a handler for every signal: this test
+		// receives SIGUSR1.
+		{os.Getpid(), syscall.SIGUSR1, true},
+		{-1, syscall.SIGUSR1, false},
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		all := true
+		for _, c := range cases {
+			all = all && Receives(c.pid, c.sig) == c.want
+		}
+		if all {
+			break
+		}
+	}
+	for _, c := range cases {
+		if got := Receives(c.pid, c.sig); got != c.want {
+			t.Errorf("Receives(%d, %d) = %v, want %v", c.pid, c.sig, got, c.want)
+		}
 	}
 }
