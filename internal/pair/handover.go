@@ -43,26 +43,9 @@ func TakeOverLocal(ctx context.Context, c *Collector, force bool) (string, error
 // every sync-group this node was master of, and this node no longer is.
 func (s *Service) Failover(ctx context.Context, force bool) (string, error) {
 	v := s.View(ctx, true)
-	if !v.Configured {
-		return "", errors.New("high-availability pair is not configured")
-	}
-	if v.Channel != ChannelUp || v.Peer == nil {
-		return "", fmt.Errorf("refused: the peer does not answer (%s): a handover needs it", strings.TrimSuffix(v.Channel+": "+v.ChannelInfo, ": "))
-	}
-	var groups []string
-	for _, g := range v.Local.SyncGroups {
-		if v.Local.Master(g.Name) {
-			groups = append(groups, g.Name)
-		}
-	}
-	if len(groups) == 0 {
-		return "", fmt.Errorf("refused: %s is not master of any sync-group: nothing to hand over", v.Local.Name)
-	}
-	if v.Peer.State.Maintenance {
-		return "", fmt.Errorf("refused: %s is in maintenance", v.Peer.Name)
-	}
-	if !force && !v.Peer.Ready {
-		return "", fmt.Errorf("refused: %s is not ready for failover (%s); `request high-availability failover force` overrides", v.Peer.Name, v.Peer.ReadyReason)
+	groups, err := handoverGroups(v, force)
+	if err != nil {
+		return "", err
 	}
 	start := time.Now()
 	resp, err := s.Ask(ctx, Request{Op: OpTakeover, Force: force})
@@ -166,4 +149,41 @@ func RestoreWeight(root paths.Root) error {
 		return err
 	}
 	return WriteWeight(root, st.Weight())
+}
+
+// handoverGroups decides from the pair view whether a handover may go
+// ahead, and of which sync-groups (those this node is master of). The
+// peer must answer and not be in maintenance; unless forced it must also
+// be ready by its own account and hold in its external cache what this
+// node's internal cache holds (cacheLag), the cross-check its own
+// readiness cannot make.
+func handoverGroups(v *View, force bool) ([]string, error) {
+	if !v.Configured {
+		return nil, errors.New("high-availability pair is not configured")
+	}
+	if v.Channel != ChannelUp || v.Peer == nil {
+		return nil, fmt.Errorf("refused: the peer does not answer (%s): a handover needs it", strings.TrimSuffix(v.Channel+": "+v.ChannelInfo, ": "))
+	}
+	var groups []string
+	for _, g := range v.Local.SyncGroups {
+		if v.Local.Master(g.Name) {
+			groups = append(groups, g.Name)
+		}
+	}
+	if len(groups) == 0 {
+		return nil, fmt.Errorf("refused: %s is not master of any sync-group: nothing to hand over", v.Local.Name)
+	}
+	if v.Peer.State.Maintenance {
+		return nil, fmt.Errorf("refused: %s is in maintenance", v.Peer.Name)
+	}
+	if force {
+		return groups, nil
+	}
+	if !v.Peer.Ready {
+		return nil, fmt.Errorf("refused: %s is not ready for failover (%s); `request high-availability failover force` overrides", v.Peer.Name, v.Peer.ReadyReason)
+	}
+	if lag := cacheLag(v.Local, v.Peer); lag != "" {
+		return nil, fmt.Errorf("refused: %s; `request high-availability failover force` overrides", lag)
+	}
+	return groups, nil
 }

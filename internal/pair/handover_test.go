@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -244,6 +245,47 @@ func TestTakeOverLocal(t *testing.T) {
 			}
 			if got := strings.TrimSpace(string(w)); got != want {
 				t.Errorf("weight file %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestHandoverGroups: what the view must show for a handover to go
+// ahead, forced or not; a lagging external cache refuses like a peer
+// that says it is not ready.
+func TestHandoverGroups(t *testing.T) {
+	up := func(local, peer *NodeStatus) *View {
+		return &View{Configured: true, Channel: ChannelUp, Local: local, Peer: peer}
+	}
+	maint := func(n *NodeStatus) *NodeStatus { n.State.Maintenance = true; return n }
+	tests := []struct {
+		name    string
+		v       *View
+		force   bool
+		want    []string
+		wantErr string
+	}{
+		{"ready", up(node("r1", "MASTER", true, "h", "v1"), node("r2", "BACKUP", true, "h", "v1")), false, []string{"MAIN"}, ""},
+		{"not configured", &View{Local: node("r1", "MASTER", true, "h", "v1")}, false, nil, "not configured"},
+		{"unreachable", &View{Configured: true, Channel: ChannelUnreachable, ChannelInfo: "connection refused", Local: node("r1", "MASTER", true, "h", "v1")}, true, nil,
+			"refused: the peer does not answer (unreachable: connection refused)"},
+		{"not master", up(node("r1", "BACKUP", true, "h", "v1"), node("r2", "MASTER", true, "h", "v1")), false, nil, "refused: r1 is not master of any sync-group"},
+		{"maintenance, forced", up(node("r1", "MASTER", true, "h", "v1"), maint(node("r2", "BACKUP", true, "h", "v1"))), true, nil, "refused: r2 is in maintenance"},
+		{"not ready", up(node("r1", "MASTER", true, "h", "v1"), node("r2", "BACKUP", false, "h", "v1")), false, nil,
+			"refused: r2 is not ready for failover (external cache not refilled since conntrackd started)"},
+		{"not ready, forced", up(node("r1", "MASTER", true, "h", "v1"), node("r2", "BACKUP", false, "h", "v1")), true, []string{"MAIN"}, ""},
+		{"external cache behind", up(node("r1", "MASTER", true, "h", "v1"), caches(node("r2", "BACKUP", true, "h", "v1"), 200, 0)), false, nil,
+			"refused: r2's external cache holds 0 entries where master r1's internal cache holds 200"},
+		{"external cache behind, forced", up(node("r1", "MASTER", true, "h", "v1"), caches(node("r2", "BACKUP", true, "h", "v1"), 200, 0)), true, []string{"MAIN"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := handoverGroups(tc.v, tc.force)
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("handoverGroups: %v; want %q", err, tc.wantErr)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("groups %v, want %v", got, tc.want)
 			}
 		})
 	}

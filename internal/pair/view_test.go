@@ -26,6 +26,17 @@ func node(name, state string, ready bool, hash, version string) *NodeStatus {
 
 func ago(s float64) *float64 { return &s }
 
+// caches sets n's internal and external cache sizes.
+func caches(n *NodeStatus, internal, external uint64) *NodeStatus {
+	n.Internal, n.External = &internal, &external
+	return n
+}
+
+func noExternal(n *NodeStatus) *NodeStatus {
+	n.External = nil
+	return n
+}
+
 // agreed turns config-sync on in n with hash as last agreed.
 func agreed(n *NodeStatus, hash string) *NodeStatus {
 	n.ConfigSync, n.Agreed = true, hash
@@ -75,6 +86,21 @@ func TestComputeAlarms(t *testing.T) {
 		{"identity mismatch", View{Configured: true, Channel: ChannelMismatch, ChannelInfo: "the peer presented sha256:b, the pinned peer-identity is sha256:c",
 			Local: node("r1", "MASTER", true, "h", "v1")},
 			[]string{"identity mismatch: the peer presented sha256:b, the pinned peer-identity is sha256:c"}},
+		{"backup behind: its external cache emptied", View{Configured: true, Channel: ChannelUp,
+			Local: node("r1", "MASTER", true, "h", "v1"), Peer: caches(node("r2", "BACKUP", true, "h", "v1"), 200, 0)},
+			[]string{"backup behind: r2's external cache holds 0 entries where master r1's internal cache holds 200: a failover now would lose the flows it lacks (`reset conntrack-sync external-cache` on r2 asks r1 to send them again)"}},
+		{"backup behind, seen from the backup", View{Configured: true, Channel: ChannelUp,
+			Local: caches(node("r2", "BACKUP", true, "h", "v1"), 0, 150), Peer: caches(node("r1", "MASTER", true, "h", "v1"), 1000, 0)},
+			[]string{"backup behind: r2's external cache holds 150 entries where master r1's internal cache holds 1000: a failover now would lose the flows it lacks (`reset conntrack-sync external-cache` on r2 asks r1 to send them again)"}},
+		{"backup a few flows behind: churn, no alarm", View{Configured: true, Channel: ChannelUp,
+			Local: caches(node("r1", "MASTER", true, "h", "v1"), 200, 0), Peer: caches(node("r2", "BACKUP", true, "h", "v1"), 0, 170)},
+			nil},
+		{"a tenth of a big table behind is churn too", View{Configured: true, Channel: ChannelUp,
+			Local: caches(node("r1", "MASTER", true, "h", "v1"), 100000, 0), Peer: caches(node("r2", "BACKUP", true, "h", "v1"), 0, 90001)},
+			nil},
+		{"no external cache (disable-external-cache): nothing to compare", View{Configured: true, Channel: ChannelUp,
+			Local: node("r1", "MASTER", true, "h", "v1"), Peer: noExternal(node("r2", "BACKUP", true, "h", "v1"))},
+			nil},
 		{"several at once", View{Configured: true, Channel: ChannelUp,
 			Local: node("r1", "MASTER", true, "h1", "v1"), Peer: node("r2", "MASTER", false, "h2", "v2")},
 			[]string{
