@@ -256,14 +256,18 @@ func FuzzDecodeRequest(f *testing.F) {
 // serve runs r's server on its socket until the test ends.
 func (r *rig) serve(t *testing.T) string {
 	t.Helper()
-	ln, err := r.srv.Listen()
+	// This server, not whichever r.srv is at cleanup: a test that
+	// restarts the service must still wait for the first one's sessions,
+	// which write under the root as they end.
+	srv := r.srv
+	ln, err := srv.Listen()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { _ = r.srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; _ = r.srv.Shutdown(5 * time.Second) })
+	go func() { _ = srv.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; _ = srv.Shutdown(5 * time.Second) })
 	return r.root.CtsyncdSocket()
 }
 
