@@ -27,7 +27,7 @@ func (s *Schema) MergeSynced(local, synced *configtree.Node) *configtree.Node {
 	}
 	out := local.Clone()
 	for _, root := range SyncedRoots {
-		removePath(out, root)
+		out.Delete(root, nil)
 		if src := synced.Get(root...); src != nil {
 			s.graft(out, root, src.Clone(), true)
 		}
@@ -88,24 +88,6 @@ func (s *Schema) graft(out *configtree.Node, p []string, n *configtree.Node, any
 		cur = next
 	}
 	cur.Insert(n)
-}
-
-// removePath deletes the node at p and then every container above it
-// left empty, as a delete in a session does.
-func removePath(t *configtree.Node, p []string) {
-	for i := len(p); i > 0; i-- {
-		parent := t.Get(p[:i-1]...)
-		if parent == nil {
-			continue
-		}
-		if i == len(p) {
-			parent.Remove(p[i-1])
-			continue
-		}
-		if c := parent.Child(p[i-1]); c != nil && !c.Leaf && len(c.Children) == 0 {
-			parent.Remove(p[i-1])
-		}
-	}
 }
 
 // ErrNotSynced is a tree given as a synced part that holds more than
