@@ -1,9 +1,16 @@
 package configd
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"time"
+
+	"github.com/ctsync/ctsync/internal/conntrackd"
+	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/service"
 )
 
 // Restarted is ctsyncd's answer to a restart request (`restart
@@ -47,4 +54,30 @@ func (c *Client) Restart(engine string) (Restarted, error) {
 		return Restarted{}, err
 	}
 	return ParseRestarted(out)
+}
+
+// RestartEngine is `restart conntrack-sync` and `restart vrrp`: it asks
+// the ctsyncd of root to restart engine (its supervisor owns the engine
+// and the spec it runs with, and refuses while a commit runs, with
+// service.ErrCommitInProgress), then waits up to timeout until answers
+// says the new process does: an engine's pid comes before it is ready.
+func RestartEngine(ctx context.Context, root paths.Root, engine string, timeout time.Duration, answers func(context.Context) error) (Restarted, error) {
+	c, err := Dial(root.CtsyncdSocket())
+	if err != nil {
+		if errors.Is(err, service.ErrNotRunning) {
+			return Restarted{}, fmt.Errorf("ctsyncd is not running (%s): nothing would start %s again", root.CtsyncdSocket(), engine)
+		}
+		return Restarted{}, err
+	}
+	defer c.Close()
+	res, err := c.Restart(engine)
+	if err != nil {
+		return Restarted{}, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := conntrackd.WaitAnswer(wctx, answers, nil); err != nil {
+		return Restarted{}, fmt.Errorf("%s was restarted (pid %d) but does not answer within %s (%v): check ctsyncd's log", engine, res.Pid, timeout, err)
+	}
+	return res, nil
 }

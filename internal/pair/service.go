@@ -113,7 +113,7 @@ func (s *Service) Configure(cfg *Config) error {
 // running a commit the peer asked for (a commit may reconfigure the
 // channel itself). A commit of the pair prepared here is dropped.
 func (s *Service) Stop() {
-	s.dropPrepared("the pair channel stopped")
+	s.DropPrepared("the pair channel stopped")
 	s.mu.Lock()
 	ln, cancel := s.ln, s.cancel
 	s.ln, s.cancel, s.cfg = nil, nil, nil

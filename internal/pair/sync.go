@@ -390,9 +390,7 @@ func (s *Service) abortPrepared(id, why string) {
 
 // DropPrepared drops whatever is prepared here: ctsyncd stopping must
 // not wait for the peer's commit with the commit lock held.
-func (s *Service) DropPrepared(why string) { s.dropPrepared(why) }
-
-func (s *Service) dropPrepared(why string) {
+func (s *Service) DropPrepared(why string) {
 	s.syncMu.Lock()
 	p := s.prep
 	s.syncMu.Unlock()

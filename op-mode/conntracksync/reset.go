@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ctsync/ctsync/internal/configd"
 	"time"
+
+	"github.com/ctsync/ctsync/internal/configd"
 
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/opcmd"
@@ -139,30 +140,17 @@ func runRestart(ctx context.Context, env *opcmd.Env, args []string) error {
 	if _, err := LoadConfig(env.Root); err != nil {
 		return err
 	}
-	c, err := configd.Dial(env.Root.CtsyncdSocket())
-	if err != nil {
-		if errors.Is(err, service.ErrNotRunning) {
-			return fmt.Errorf("ctsyncd is not running (%s): nothing would start conntrackd again", env.Root.CtsyncdSocket())
-		}
-		return err
-	}
-	defer c.Close()
-	res, err := c.Restart(conntrackd.EngineName)
-	if err != nil {
-		if errors.Is(err, service.ErrCommitInProgress) {
-			return ErrCommitInProgress
-		}
-		return fmt.Errorf("restart conntrack-sync: %w", err)
-	}
-	wctx, cancel := context.WithTimeout(ctx, restartTimeout)
-	defer cancel()
 	cl := &conntrackd.Client{Path: env.Root.ConntrackdSocket()}
-	probe := func(ctx context.Context) error {
+	answers := func(ctx context.Context) error {
 		_, err := cl.Do(ctx, conntrackd.Stats)
 		return err
 	}
-	if err := conntrackd.WaitAnswer(wctx, probe, nil); err != nil {
-		return fmt.Errorf("conntrackd was restarted but does not answer on %s within %s: check ctsyncd's log", cl.Path, restartTimeout)
+	res, err := configd.RestartEngine(ctx, env.Root, conntrackd.EngineName, restartTimeout, answers)
+	switch {
+	case errors.Is(err, service.ErrCommitInProgress):
+		return ErrCommitInProgress
+	case err != nil:
+		return fmt.Errorf("restart conntrack-sync: %w", err)
 	}
 	return res.Write(env.Out, env.JSON)
 }

@@ -380,35 +380,18 @@ func runRestart(ctx context.Context, env *opcmd.Env, args []string) error {
 	if err := Configured(env.Root); err != nil {
 		return err
 	}
-	c, err := configd.Dial(env.Root.CtsyncdSocket())
-	if err != nil {
-		if errors.Is(err, service.ErrNotRunning) {
-			return fmt.Errorf("ctsyncd is not running (%s): nothing would start keepalived again", env.Root.CtsyncdSocket())
-		}
+	// keepalived writes its pid file before it has read its config: a
+	// dump is the proof that the VRRP process runs.
+	answers := func(ctx context.Context) error {
+		_, err := Fetch(ctx, env.Root, JSONDump)
 		return err
 	}
-	defer c.Close()
-	res, err := c.Restart(engine)
-	if err != nil {
-		if errors.Is(err, service.ErrCommitInProgress) {
-			return ErrCommitInProgress
-		}
+	res, err := configd.RestartEngine(ctx, env.Root, engine, restartTimeout, answers)
+	switch {
+	case errors.Is(err, service.ErrCommitInProgress):
+		return ErrCommitInProgress
+	case err != nil:
 		return fmt.Errorf("restart vrrp: %w", err)
-	}
-	wctx, cancel := context.WithTimeout(ctx, restartTimeout)
-	defer cancel()
-	for {
-		// keepalived writes its pid file before it has read its
-		// config: a dump is the proof that the VRRP process runs.
-		_, err := Fetch(wctx, env.Root, JSONDump)
-		if err == nil {
-			break
-		}
-		select {
-		case <-wctx.Done():
-			return fmt.Errorf("keepalived was restarted but gives no state dump within %s (%v): check ctsyncd's log", restartTimeout, err)
-		case <-time.After(100 * time.Millisecond):
-		}
 	}
 	return res.Write(env.Out, env.JSON)
 }
