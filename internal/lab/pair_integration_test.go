@@ -23,7 +23,13 @@ func startPair(t *testing.T, ctx context.Context, o PairOptions) *Pair {
 		o.Out = &testWriter{t: t}
 	}
 	if o.WorkDir == "" {
-		o.WorkDir = t.TempDir()
+		// Not t.TempDir: that is removed after the test even when
+		// Close keeps the roots and logs of a failed one.
+		dir, err := os.MkdirTemp("", t.Name()+"-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.WorkDir = dir
 	}
 	p, err := StartPair(ctx, o)
 	if err != nil {
