@@ -24,6 +24,7 @@ const (
 	msgCTGet        = subsysCT | 1
 	msgCTGetStatsCP = subsysCT | 4
 	msgCTGetStats   = subsysCT | 5
+	msgCTGetDying   = subsysCT | 6
 )
 
 // Socket is the part of a netlink socket Dump needs. Receive returns the

@@ -2,6 +2,7 @@ package ctflow
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/mdlayher/netlink"
@@ -98,6 +99,36 @@ func Stats(s Socket) ([]CPUStats, error) {
 		return nil, fmt.Errorf("conntrack statistics: %w", err)
 	}
 	return out, nil
+}
+
+// AnyDying reports whether the kernel holds entries it has deleted but
+// not freed yet (IPCTNL_MSG_CT_GET_DYING): with reliable event delivery,
+// those whose destroy event did not fit a listener's socket wait there
+// until the kernel delivers it again. It reads only up to the first such
+// entry: the caller closes s, which ends the rest of the dump, so that a
+// poll costs one datagram however long the list is.
+func AnyDying(s Socket) (bool, error) {
+	req := netlink.Message{
+		Header: netlink.Header{Type: msgCTGetDying, Flags: netlink.Request | netlink.Dump},
+		Data:   []byte{0, 0, 0, 0},
+	}
+	if err := s.Send(req); err != nil {
+		return false, fmt.Errorf("requesting the dying conntrack entries: %w", mapErrno(err))
+	}
+	errFound := errors.New("found")
+	err := receiveAll(s, func(m netlink.Message) error {
+		if m.Header.Type == msgCTNew {
+			return errFound
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errFound):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("dying conntrack entries: %w", err)
+	}
+	return false, nil
 }
 
 // Global asks the kernel for the entry count and limit (IPCTNL_MSG_CT_GET_STATS).

@@ -45,3 +45,23 @@ func TestStats(t *testing.T) {
 		t.Errorf("Stats (-want +got):\n%s", diff)
 	}
 }
+
+func TestAnyDying(t *testing.T) {
+	for _, n := range []int{0, 3} {
+		s := &fakeSocket{fn: func(req []netlink.Message) ([]netlink.Message, error) {
+			if req[0].Header.Type != msgCTGetDying || req[0].Header.Flags&netlink.Dump == 0 {
+				t.Fatalf("request header = %+v, want a dump of the dying list", req[0].Header)
+			}
+			var out []netlink.Message
+			for range n {
+				out = append(out, netlink.Message{Header: netlink.Header{Type: msgCTNew, Flags: netlink.Multi}, Data: make([]byte, 4)})
+			}
+			out = append(out, netlink.Message{Header: netlink.Header{Type: netlink.Done, Flags: netlink.Multi}, Data: make([]byte, 4)})
+			return out, nil
+		}, perDatagram: 2}
+		got, err := AnyDying(s)
+		if err != nil || got != (n > 0) {
+			t.Errorf("%d dying: AnyDying = %v, %v; want %v, nil", n, got, err, n > 0)
+		}
+	}
+}
