@@ -100,7 +100,7 @@ func TestGuardAcrossTransitions(t *testing.T) {
 			f.external = 100
 			g := &fakeGuard{ct: f}
 			t0 := time.Now()
-			if err := Run(context.Background(), Options{Root: root, State: tt.state, Group: "MAIN", Log: zaptest.NewLogger(t), CountKernel: f.countKernel, Guard: g}); err != nil {
+			if err := Run(context.Background(), Options{Root: root, State: tt.state, Group: "MAIN", Log: zaptest.NewLogger(t), CountKernel: f.countKernel, EventsPending: f.eventsPending, Guard: g}); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
 			if d := cmp.Diff(tt.want, g.Calls()); d != "" {
@@ -150,7 +150,7 @@ func TestGuardLiftedOnFailure(t *testing.T) {
 			f.external = 100
 			tt.setup(f)
 			g := &fakeGuard{}
-			err := Run(context.Background(), Options{Root: root, State: Master, Group: "MAIN", Timeout: tt.timeout, CountKernel: f.countKernel, Guard: g})
+			err := Run(context.Background(), Options{Root: root, State: Master, Group: "MAIN", Timeout: tt.timeout, CountKernel: f.countKernel, EventsPending: f.eventsPending, Guard: g})
 			if err == nil {
 				t.Fatal("Run succeeded, want the commit's failure")
 			}
@@ -180,7 +180,7 @@ func TestGuardArmedBeforeWaiting(t *testing.T) {
 	}
 	defer unlock(lk)
 	g := &fakeGuard{}
-	err = Run(context.Background(), Options{Root: root, State: Master, Group: "MAIN", Timeout: 300 * time.Millisecond, CountKernel: f.countKernel, Guard: g})
+	err = Run(context.Background(), Options{Root: root, State: Master, Group: "MAIN", Timeout: 300 * time.Millisecond, CountKernel: f.countKernel, EventsPending: f.eventsPending, Guard: g})
 	if err == nil || !strings.Contains(err.Error(), "waiting") {
 		t.Fatalf("Run = %v, want a timeout waiting for the lock", err)
 	}

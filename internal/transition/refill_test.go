@@ -95,7 +95,7 @@ func TestBackupRecordsRefill(t *testing.T) {
 	root, sock := newRoot(t, setup{group: "MAIN"})
 	f := newFakeCT(t, sock)
 	st := startedSleeper(t, root)
-	if err := Run(context.Background(), Options{Root: root, State: Backup, Group: "MAIN", Log: zaptest.NewLogger(t), CountKernel: f.countKernel}); err != nil {
+	if err := Run(context.Background(), Options{Root: root, State: Backup, Group: "MAIN", Log: zaptest.NewLogger(t), CountKernel: f.countKernel, EventsPending: f.eventsPending}); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]int32{21, 26, 21, 23}, f.Codes()); diff != "" {
@@ -194,7 +194,7 @@ func TestHookActsForPreviousSyncGroupUntilReload(t *testing.T) {
 	if err := os.WriteFile(root.KeepalivedLoaded(), []byte(sha("vrrp_sync_group OLD {}\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := Run(context.Background(), Options{Root: root, State: Master, Group: "OLD", CountKernel: f.countKernel}); err != nil {
+	if err := Run(context.Background(), Options{Root: root, State: Master, Group: "OLD", CountKernel: f.countKernel, EventsPending: f.eventsPending}); err != nil {
 		t.Fatal(err)
 	}
 	if rec, _ := ReadRecord(root); rec == nil || rec.Group != "OLD" || rec.Committed != 5 {
@@ -205,7 +205,7 @@ func TestHookActsForPreviousSyncGroupUntilReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := len(f.Codes())
-	if err := Run(context.Background(), Options{Root: root, State: Backup, Group: "OLD", CountKernel: f.countKernel}); err != nil {
+	if err := Run(context.Background(), Options{Root: root, State: Backup, Group: "OLD", CountKernel: f.countKernel, EventsPending: f.eventsPending}); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.Codes()) != n {

@@ -76,6 +76,10 @@ type Options struct {
 	// CountKernel counts the kernel conntrack table; nil means
 	// KernelCount (the calling thread's network namespace).
 	CountKernel func() (int, error)
+	// EventsPending says what of a commit's destroy events conntrackd has
+	// not taken in yet ("" when nothing); nil means eventsPending, which
+	// asks the kernel and reads conntrackd's sockets.
+	EventsPending func() (string, error)
 	// Guard is the switchover guard (see guard.go); nil leaves it alone.
 	// The hook's command sets guard.Kernel{}.
 	Guard guard.Guard
@@ -94,6 +98,10 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.CountKernel == nil {
 		o.CountKernel = KernelCount
+	}
+	if o.EventsPending == nil {
+		root := o.Root
+		o.EventsPending = func() (string, error) { return eventsPending(root) }
 	}
 	state, err := normState(o.State)
 	if err != nil {
@@ -256,6 +264,9 @@ func (r *runner) master(dc Facts) error {
 		return err
 	}
 	var errs []error
+	if err := r.settleDestroys(); err != nil {
+		errs = append(errs, err)
+	}
 	if dc.ExpectSync {
 		errs = append(errs, r.request("flush-caches", conntrackd.FlushCachesAll))
 	} else {
@@ -267,6 +278,90 @@ func (r *runner) master(dc Facts) error {
 		r.request("resync", pick(dc.ExpectSync, conntrackd.ResyncAll, conntrackd.Resync)),
 		r.request("send-bulk", conntrackd.SendBulk))
 	return errors.Join(errs...)
+}
+
+// externalDestroyedSince is how many entries left the external cache
+// since before was read, 0 when the statistics cannot be read.
+func (r *runner) externalDestroyedSince(before cacheCounts) int {
+	ctx, cancel := context.WithTimeout(r.ctx, stepTimeout)
+	defer cancel()
+	b, err := r.do(ctx, conntrackd.Stats)
+	if err != nil {
+		return 0
+	}
+	now, err := parseStats(b)
+	if err != nil || now.ExternalDestroyed < before.ExternalDestroyed {
+		return 0
+	}
+	return now.ExternalDestroyed - before.ExternalDestroyed
+}
+
+// settleLimit bounds how long the master path waits for the destroy
+// events of a commit (settleDestroys); settlePoll is how often it looks.
+var (
+	settleLimit = 10 * time.Second
+	settlePoll  = 50 * time.Millisecond
+)
+
+// ErrDestroysPending: the commit's destroy events were still being
+// delivered when the master path gave up waiting for them.
+var ErrDestroysPending = errors.New("destroy events of the commit still pending")
+
+// settleDestroys waits until conntrackd has taken in the destroy events
+// of the commit. conntrackd commits an entry the kernel already holds (a
+// failback to a node that kept its table) by deleting it and creating it
+// again, and it handles the destroy event whenever it reads it: an event
+// read after the resync below removes the new entry from the internal
+// cache. Worse, with reliable event delivery, an event that did not fit
+// conntrackd's socket waits on the kernel's dying list and comes again
+// later without the commit's netlink port: conntrackd then takes it for a
+// flow that ended and also tells the peer to drop the entry. Flushing and
+// resyncing the internal cache before the events are all in loses those
+// entries on both nodes for good (in the lab, a failback with 100,000
+// entries left the new master's internal cache with 3,000 to 53,000).
+// Events read before the flush are harmless: the resync that follows
+// sends the peer every entry again, after the deletions.
+func (r *runner) settleDestroys() error {
+	st := Step{Name: "settle-destroy-events"}
+	t0 := time.Now()
+	limit := settleLimit
+	if d := time.Until(deadline(r.ctx)) - commitReserve; d < limit {
+		limit = d
+	}
+	var err error
+	// Nothing pending twice in a row: conntrackd may be between reading
+	// one batch of events and the next delivery of the kernel.
+	for quiet := 0; quiet < 2; {
+		var pending string
+		pending, err = r.o.EventsPending()
+		if err != nil {
+			// A kernel that cannot tell: proceed as before.
+			st.Detail = "cannot tell: " + err.Error()
+			err = nil
+			break
+		}
+		if pending == "" {
+			quiet++
+		} else {
+			quiet = 0
+			if time.Since(t0) >= limit {
+				err = fmt.Errorf("%w after %v (%s): the peer may lack some entries until the next resync", ErrDestroysPending, limit.Round(time.Millisecond), pending)
+				break
+			}
+		}
+		select {
+		case <-r.ctx.Done():
+			err = r.ctx.Err()
+		case <-time.After(settlePoll):
+			continue
+		}
+		break
+	}
+	if err == nil && st.Detail == "" {
+		st.Detail = fmt.Sprintf("conntrackd has read every event after %d ms", time.Since(t0).Milliseconds())
+	}
+	r.finish(&st, t0, err)
+	return err
 }
 
 // commit commits the external cache and checks the effect. conntrackd
@@ -334,11 +429,21 @@ func (r *runner) commit(dc Facts) error {
 		if cl, ok := readCommitLog(logPath, logOff); ok && (cl.Started || cl.Committed >= 0) {
 			r.rec.DaemonCommitted = cl.Committed
 			st.Detail += fmt.Sprintf(", conntrackd committed %d", cl.Committed)
+			if cl.Exists > 0 {
+				st.Detail += fmt.Sprintf(", %d already made by traffic", cl.Exists)
+			}
+			gone := 0
+			if cl.Committed >= 0 && cl.Committed+cl.Exists < cc.External {
+				// Entries the peer ended while the commit ran left
+				// the cache before conntrackd reached them.
+				gone = r.externalDestroyedSince(cc)
+				st.Detail += fmt.Sprintf(", %d ended by the peer meanwhile", gone)
+			}
 			switch {
 			case cl.Committed < 0:
 				err = fmt.Errorf("%w: conntrackd logged no commit of its %d external entries (skipped: another commit in progress?)", ErrCommitIncomplete, cc.External)
-			case cl.Failed > 0 || cl.Committed < cc.External:
-				err = fmt.Errorf("%w: external cache held %d entries, conntrackd committed %d (%d failed)", ErrCommitIncomplete, cc.External, cl.Committed, cl.Failed)
+			case cl.Failed > cl.Exists || cl.Committed+cl.Exists+gone < cc.External:
+				err = fmt.Errorf("%w: external cache held %d entries, conntrackd committed %d (%d failed)", ErrCommitIncomplete, cc.External, cl.Committed, cl.Failed-cl.Exists)
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -39,10 +40,19 @@ type fakeCT struct {
 	// foreground for a commit.
 	logPath string
 	hang    bool // read the request, never answer
-	delay   map[int32]time.Duration
-	got     chan int32
-	closing chan struct{}
-	wg      sync.WaitGroup
+	// A commit leaves short of the external entries uncommitted, of
+	// which exists were made by traffic meanwhile (logged as conntrackd
+	// does) and gone ended by the peer (counted destroyed).
+	short, exists, gone int
+	destroyed           int
+	// pending is how many more polls find a commit's destroy events
+	// not taken in yet (-1: always); pendingPolls counts the polls.
+	pending      int
+	pendingPolls int
+	delay        map[int32]time.Duration
+	got          chan int32
+	closing      chan struct{}
+	wg           sync.WaitGroup
 }
 
 func newFakeCT(t *testing.T, path string) *fakeCT {
@@ -107,12 +117,20 @@ func (f *fakeCT) handle(c net.Conn) {
 	defer f.mu.Unlock()
 	switch code {
 	case conntrackd.Stats:
-		io.WriteString(c, statsText(0, f.external, true))
+		io.WriteString(c, statsTextDestroyed(0, f.external, f.destroyed, true))
 	case conntrackd.Commit, conntrackd.CommitAll:
 		lines := "[Wed Dec  2 00:04:31 2026] (pid=7) [notice] committing conntrack cache\n"
 		if !f.skipCommit {
-			f.kernel += f.external
-			lines += fmt.Sprintf("[Wed Dec  2 00:04:31 2026] (pid=7) [notice] Committed %d new entries\n", f.external)
+			f.kernel += f.external - f.short + f.exists
+			lines += fmt.Sprintf("[Wed Dec  2 00:04:31 2026] (pid=7) [notice] Committed %d new entries\n", f.external-f.short)
+			for range f.exists {
+				lines += "[Wed Dec  2 00:04:31 2026] (pid=7) [ERROR] commit-create: File exists\n"
+			}
+			if f.exists > 0 {
+				lines += fmt.Sprintf("[Wed Dec  2 00:04:31 2026] (pid=7) [notice] %d entries can't be committed\n", f.exists)
+			}
+			f.external -= f.gone
+			f.destroyed += f.gone
 		}
 		if f.logPath != "" {
 			lf, err := os.OpenFile(f.logPath, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
@@ -130,6 +148,19 @@ func (f *fakeCT) Codes() []int32 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]int32(nil), f.codes...)
+}
+
+func (f *fakeCT) eventsPending() (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pendingPolls++
+	if f.pending == 0 {
+		return "", nil
+	}
+	if f.pending > 0 {
+		f.pending--
+	}
+	return "deleted entries wait for their destroy events", nil
 }
 
 func (f *fakeCT) countKernel() (int, error) {
@@ -192,7 +223,7 @@ func TestRunSequence(t *testing.T) {
 			root, sock := newRoot(t, tt.setup)
 			f := newFakeCT(t, sock)
 			f.external = 100
-			err := Run(context.Background(), Options{Root: root, State: tt.state, Group: "MAIN", Log: zaptest.NewLogger(t), CountKernel: f.countKernel})
+			err := Run(context.Background(), Options{Root: root, State: tt.state, Group: "MAIN", Log: zaptest.NewLogger(t), CountKernel: f.countKernel, EventsPending: f.eventsPending})
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
@@ -238,7 +269,7 @@ func TestRunIdempotent(t *testing.T) {
 	f := newFakeCT(t, sock)
 	f.external = 7
 	for i := 0; i < 2; i++ {
-		if err := Run(context.Background(), Options{Root: root, State: Master, Group: "MAIN", CountKernel: f.countKernel}); err != nil {
+		if err := Run(context.Background(), Options{Root: root, State: Master, Group: "MAIN", CountKernel: f.countKernel, EventsPending: f.eventsPending}); err != nil {
 			t.Fatalf("run %d: %v", i, err)
 		}
 	}
@@ -261,7 +292,7 @@ func TestRunNothingToDo(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			root, sock := newRoot(t, setup{group: tt.group})
 			f := newFakeCT(t, sock)
-			if err := Run(context.Background(), Options{Root: root, State: Master, Group: "LAN", CountKernel: f.countKernel}); err != nil {
+			if err := Run(context.Background(), Options{Root: root, State: Master, Group: "LAN", CountKernel: f.countKernel, EventsPending: f.eventsPending}); err != nil {
 				t.Fatal(err)
 			}
 			if got := f.Codes(); len(got) != 0 {
@@ -290,7 +321,7 @@ func TestRunCommitSkipped(t *testing.T) {
 	f := newFakeCT(t, sock)
 	f.external = 100
 	f.skipCommit = true
-	err := Run(context.Background(), Options{Root: root, State: Master, Group: "MAIN", CountKernel: f.countKernel})
+	err := Run(context.Background(), Options{Root: root, State: Master, Group: "MAIN", CountKernel: f.countKernel, EventsPending: f.eventsPending})
 	if !errors.Is(err, ErrCommitIncomplete) {
 		t.Fatalf("Run = %v, want ErrCommitIncomplete", err)
 	}
@@ -320,7 +351,7 @@ func TestRunCommitSkippedBusyTable(t *testing.T) {
 		if err := os.WriteFile(f.logPath, []byte("[Wed Dec  2 00:04:30 2026] (pid=7) [notice] -- starting in console mode --\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		err := Run(context.Background(), Options{Root: root, State: Master, Group: "MAIN", CountKernel: f.countKernel})
+		err := Run(context.Background(), Options{Root: root, State: Master, Group: "MAIN", CountKernel: f.countKernel, EventsPending: f.eventsPending})
 		rec, _ := ReadRecord(root)
 		if !skip {
 			if err != nil || rec.DaemonCommitted != 100 {
@@ -353,7 +384,7 @@ func TestRunBounded(t *testing.T) {
 			tt.setup(f)
 			done := make(chan error, 1)
 			go func() {
-				done <- Run(context.Background(), Options{Root: root, State: tt.state, Group: "MAIN", Timeout: 300 * time.Millisecond, CountKernel: f.countKernel})
+				done <- Run(context.Background(), Options{Root: root, State: tt.state, Group: "MAIN", Timeout: 300 * time.Millisecond, CountKernel: f.countKernel, EventsPending: f.eventsPending})
 			}()
 			select {
 			case err := <-done:
@@ -386,7 +417,7 @@ func TestRunOverlapLaterWins(t *testing.T) {
 	errs := make(chan error, 2)
 	start := func(state string, wantSeq uint64) {
 		go func() {
-			errs <- Run(context.Background(), Options{Root: root, State: state, Group: "MAIN", CountKernel: f.countKernel})
+			errs <- Run(context.Background(), Options{Root: root, State: state, Group: "MAIN", CountKernel: f.countKernel, EventsPending: f.eventsPending})
 		}()
 		waitSeq(t, root, "MAIN", wantSeq)
 	}
@@ -420,7 +451,7 @@ func TestRunSerialized(t *testing.T) {
 	f.delay[conntrackd.Commit] = 200 * time.Millisecond
 	errs := make(chan error, 2)
 	go func() {
-		errs <- Run(context.Background(), Options{Root: root, State: Master, Group: "MAIN", CountKernel: f.countKernel})
+		errs <- Run(context.Background(), Options{Root: root, State: Master, Group: "MAIN", CountKernel: f.countKernel, EventsPending: f.eventsPending})
 	}()
 	for c := range f.got {
 		if c == conntrackd.Commit {
@@ -428,7 +459,7 @@ func TestRunSerialized(t *testing.T) {
 		}
 	}
 	go func() {
-		errs <- Run(context.Background(), Options{Root: root, State: Fault, Group: "MAIN", CountKernel: f.countKernel})
+		errs <- Run(context.Background(), Options{Root: root, State: Fault, Group: "MAIN", CountKernel: f.countKernel, EventsPending: f.eventsPending})
 	}()
 	for i := 0; i < 2; i++ {
 		if err := <-errs; err != nil {
@@ -467,10 +498,10 @@ func TestRunOtherGroupDoesNotSupersede(t *testing.T) {
 	}
 	errs := make(chan error, 1)
 	go func() {
-		errs <- Run(context.Background(), Options{Root: root, State: Fault, Group: "MAIN", CountKernel: f.countKernel})
+		errs <- Run(context.Background(), Options{Root: root, State: Fault, Group: "MAIN", CountKernel: f.countKernel, EventsPending: f.eventsPending})
 	}()
 	waitSeq(t, root, "MAIN", 1)
-	if err := Run(context.Background(), Options{Root: root, State: Backup, Group: "LAN", CountKernel: f.countKernel}); err != nil {
+	if err := Run(context.Background(), Options{Root: root, State: Backup, Group: "LAN", CountKernel: f.countKernel, EventsPending: f.eventsPending}); err != nil {
 		t.Fatal(err)
 	}
 	unlock(held)
@@ -550,5 +581,109 @@ func TestRunBackupStartFails(t *testing.T) {
 	rec, _ := ReadRecord(root)
 	if rec == nil || rec.OK || len(rec.Steps) != 1 || !strings.Contains(rec.Steps[0].Detail, "removed stale lock") {
 		t.Errorf("record = %+v", rec)
+	}
+}
+
+// TestMasterSettlesDestroys: the master path flushes and resyncs the
+// internal cache only once the kernel has delivered the destroy events of
+// the commit, and says so when they do not come in time (still flushing:
+// the new master must not keep the peer's stale states).
+func TestMasterSettlesDestroys(t *testing.T) {
+	defer func(l, p time.Duration) { settleLimit, settlePoll = l, p }(settleLimit, settlePoll)
+	settleLimit, settlePoll = 300*time.Millisecond, time.Millisecond
+	tests := []struct {
+		name    string
+		dying   int
+		wantErr bool
+	}{
+		{"nothing dying", 0, false},
+		{"drains after three polls", 3, false},
+		{"never drains", -1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root, sock := newRoot(t, setup{group: "MAIN"})
+			f := newFakeCT(t, sock)
+			f.external, f.pending = 100, tt.dying
+			err := Run(context.Background(), Options{Root: root, State: Master, Group: "MAIN", CountKernel: f.countKernel, EventsPending: f.eventsPending})
+			if gotErr := errors.Is(err, ErrDestroysPending); gotErr != tt.wantErr {
+				t.Fatalf("Run: %v, want ErrDestroysPending %v", err, tt.wantErr)
+			}
+			if diff := cmp.Diff([]int32{21, 18, 33, 34, 1, 22}, f.Codes()); diff != "" {
+				t.Errorf("codes sent (-want +got):\n%s", diff)
+			}
+			// Two quiet polls in a row end the wait.
+			if tt.dying >= 0 && f.pendingPolls != tt.dying+2 {
+				t.Errorf("pending events polled %d times, want %d", f.pendingPolls, tt.dying+2)
+			}
+			rec, err := ReadRecord(root)
+			if err != nil || rec == nil {
+				t.Fatalf("ReadRecord: %v, %v", rec, err)
+			}
+			var names []string
+			for _, s := range rec.Steps {
+				names = append(names, s.Name)
+				if s.Name == "settle-destroy-events" && s.OK == tt.wantErr {
+					t.Errorf("settle step ok = %v: %+v", s.OK, s)
+				}
+			}
+			settle, flush := slices.Index(names, "settle-destroy-events"), slices.Index(names, "flush-internal")
+			if settle < 0 || settle > flush || settle < slices.Index(names, "commit") {
+				t.Errorf("steps %v: want settle-destroy-events after the commit, before flush-internal", names)
+			}
+			if rec.OK == tt.wantErr {
+				t.Errorf("record ok = %v, error %q", rec.OK, rec.Error)
+			}
+		})
+	}
+}
+
+// TestRunCommitAccountsForChurn: entries a commit did not write are not
+// missing flows when the kernel already had them (made by traffic between
+// conntrackd's delete and create) or the peer ended them meanwhile; any
+// other shortfall still fails the check.
+func TestRunCommitAccountsForChurn(t *testing.T) {
+	tests := []struct {
+		name                string
+		short, exists, gone int
+		wantErr             bool
+		wantDetail          string
+	}{
+		{"all committed", 0, 0, 0, false, "conntrackd committed 100"},
+		{"one made by traffic", 1, 1, 0, false, "1 already made by traffic"},
+		{"two ended by the peer", 2, 0, 2, false, "2 ended by the peer meanwhile"},
+		{"both", 3, 1, 2, false, "1 already made by traffic, 2 ended by the peer meanwhile"},
+		{"two missing", 2, 0, 0, true, "0 ended by the peer meanwhile"},
+		{"one missing beside one ended", 2, 0, 1, true, "1 ended by the peer meanwhile"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root, sock := newRoot(t, setup{group: "MAIN"})
+			if err := os.MkdirAll(root.LogDir(), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			f := newFakeCT(t, sock)
+			// The table holds a few entries of its own, as a router's
+			// does: its size alone cannot show a shortfall this small.
+			f.external, f.kernel, f.short, f.exists, f.gone = 100, 5, tt.short, tt.exists, tt.gone
+			f.logPath = filepath.Join(root.LogDir(), "conntrackd.log")
+			if err := os.WriteFile(f.logPath, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			err := Run(context.Background(), Options{Root: root, State: Master, Group: "MAIN", CountKernel: f.countKernel, EventsPending: f.eventsPending})
+			if got := errors.Is(err, ErrCommitIncomplete); got != tt.wantErr {
+				t.Fatalf("Run: %v, want ErrCommitIncomplete %v", err, tt.wantErr)
+			}
+			rec, _ := ReadRecord(root)
+			var detail string
+			for _, st := range rec.Steps {
+				if st.Name == "verify-commit" {
+					detail = st.Detail
+				}
+			}
+			if !strings.Contains(detail, tt.wantDetail) {
+				t.Errorf("verify-commit detail %q, want it to say %q", detail, tt.wantDetail)
+			}
+		})
 	}
 }
