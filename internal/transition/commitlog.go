@@ -35,6 +35,11 @@ type commitLog struct {
 	Started   bool // a "committing ..." line
 	Committed int  // from "Committed N new entries"; -1 if absent
 	Failed    int  // from "N entries can't be committed"; 0 if absent
+	// Exists counts the failures that were "commit-create: File
+	// exists": conntrackd deleted the kernel's entry to create its own
+	// and found a new one there, made by a packet in between. The
+	// kernel knows the flow; those failures are not flows missing.
+	Exists int
 }
 
 // parseCommitLog reads the lines conntrackd logged since the commit was
@@ -57,6 +62,8 @@ func parseCommitLog(r io.Reader) commitLog {
 			if n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(msg, "Committed "), " new entries")); err == nil && n >= 0 {
 				cl.Committed = n
 			}
+		case msg == "commit-create: File exists":
+			cl.Exists++
 		case strings.HasSuffix(msg, " entries can't be committed"):
 			if n, err := strconv.Atoi(strings.Fields(msg)[0]); err == nil && n >= 0 {
 				cl.Failed = n

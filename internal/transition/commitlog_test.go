@@ -18,6 +18,12 @@ func TestParseCommitLog(t *testing.T) {
 			commitLog{Started: true, Committed: 100000}},
 		{"some failed", p + "committing conntrack cache\n" + p + "Committed 40 new entries\n" + p + "10 entries can't be committed\n",
 			commitLog{Started: true, Committed: 40, Failed: 10}},
+		{"a flow made by traffic meanwhile", p + "committing conntrack cache\n" + p + "Committed 40 new entries\n" +
+			"[Wed Dec  2 00:04:31 2026] (pid=15929) [ERROR] commit-create: File exists\n" + p + "1 entries can't be committed\n",
+			commitLog{Started: true, Committed: 40, Failed: 1, Exists: 1}},
+		{"another failure", p + "committing conntrack cache\n" + p + "Committed 40 new entries\n" +
+			"[Wed Dec  2 00:04:31 2026] (pid=15929) [ERROR] commit-create: Cannot allocate memory\n" + p + "1 entries can't be committed\n",
+			commitLog{Started: true, Committed: 40, Failed: 1}},
 		{"skipped: nothing logged", "", commitLog{Committed: -1}},
 		{"skipped: another message", p + "commit already in progress\n", commitLog{Committed: -1}},
 		{"started, not finished", p + "committing conntrack cache\n", commitLog{Started: true, Committed: -1}},

@@ -93,6 +93,9 @@ func readFacts(path string) (*Facts, error) {
 type cacheCounts struct {
 	Internal, External int
 	HasExternal        bool
+	// ExternalDestroyed counts the entries ever removed from the
+	// external cache (the peer said they ended).
+	ExternalDestroyed int
 }
 
 // parseStats reads the cache sizes from a statistics reply, with the
@@ -112,7 +115,7 @@ func parseStats(b []byte) (cacheCounts, error) {
 		cc.Internal = int(in.Current)
 	}
 	if ext != nil {
-		cc.External, cc.HasExternal = int(ext.Current), true
+		cc.External, cc.HasExternal, cc.ExternalDestroyed = int(ext.Current), true, int(ext.Destroyed)
 	}
 	return cc, nil
 }

@@ -41,15 +41,21 @@ func TestReadFacts(t *testing.T) {
 // statsText is a statistics reply in conntrackd 1.4.7's layout (see
 // testdata/conntrackd-replies), with or without the external cache.
 func statsText(internal, external int, withExternal bool) string {
-	cache := func(name string, n int) string {
+	return statsTextDestroyed(internal, external, 0, withExternal)
+}
+
+// statsTextDestroyed is statsText with destroyed entries of the external
+// cache counted.
+func statsTextDestroyed(internal, external, destroyed int, withExternal bool) string {
+	cache := func(name string, n, d int) string {
 		return fmt.Sprintf("cache %s:\ncurrent active connections:\t%12d\n"+
 			"connections created:\t\t%12d\tfailed:\t%12d\n"+
 			"connections updated:\t\t%12d\tfailed:\t%12d\n"+
-			"connections destroyed:\t\t%12d\tfailed:\t%12d\n\n", name, n, n, 0, 0, 0, 0, 0)
+			"connections destroyed:\t\t%12d\tfailed:\t%12d\n\n", name, n, n+d, 0, 0, 0, d, 0)
 	}
-	s := cache("internal", internal)
+	s := cache("internal", internal, 0)
 	if withExternal {
-		s += cache("external", external)
+		s += cache("external", external, destroyed)
 	}
 	return s + "traffic processed:\n                   0 Bytes                         0 Pckts\n"
 }
