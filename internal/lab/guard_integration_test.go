@@ -46,7 +46,7 @@ func TestGuardNoResets(t *testing.T) {
 		// r2 must hold the filler before the flows open: after a
 		// failback it is refilled by its resync request.
 		if _, err := p.WaitExternal(ctx, "r2", filler, 2*time.Minute); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v: %s", err, p.FillerGap(ctx, "r2"))
 		}
 		cs, err := p.StartFlows(ctx, n, ClientSends)
 		if err != nil {
@@ -96,11 +96,44 @@ func TestGuardNoResets(t *testing.T) {
 		default:
 			t.Logf("tcp_loose=%d: r2 committed %d entries, kernel ready %v, guard lifted %v after the hook started",
 				loose, rec.Committed, rec.KernelReady, rec.Guard.LiftedAfter)
+			logSettle(t, "r2 at the failover", rec)
 		}
 		cs.Stop()
 		ss.Stop()
+		back := time.Now()
 		if _, err := p.Failback(ctx); err != nil {
 			t.Fatal(err)
+		}
+		// r1 committed into a table that still held the entries. Once
+		// its hook is done and the kernel has delivered every destroy
+		// event of that commit, r1's internal cache must still hold its
+		// whole table: a late event must not have removed new entries.
+		if rec, err := p.WaitTransition(ctx, "r1", transition.Master, back, time.Minute); err != nil {
+			t.Fatal(err)
+		} else if !rec.OK {
+			t.Errorf("tcp_loose=%d: r1's master transition at the failback failed: %s", loose, rec.Error)
+		} else {
+			logSettle(t, "r1 at the failback", rec)
+		}
+		if err := p.WaitNoDying(ctx, "r1", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if in, err := p.Cache(ctx, "r1", "internal"); err != nil || in < filler {
+			t.Errorf("tcp_loose=%d: after the failback r1's internal cache holds %d entries (%v), want at least %d", loose, in, err, filler)
+		}
+		// And r2, the backup again, holds them all for the next failover.
+		if _, err := p.WaitExternal(ctx, "r2", filler, time.Minute); err != nil {
+			t.Errorf("tcp_loose=%d: after the failback: %v: %s", loose, err, p.FillerGap(ctx, "r2"))
+		}
+	}
+}
+
+// logSettle logs how long a master hook waited for its commit's destroy
+// events (the figure the README gives).
+func logSettle(t *testing.T, who string, rec *transition.Record) {
+	for _, st := range rec.Steps {
+		if st.Name == "settle-destroy-events" {
+			t.Logf("%s: %s took %v: %s", who, st.Name, st.Duration.Round(time.Millisecond), st.Detail)
 		}
 	}
 }

@@ -309,9 +309,13 @@ func (p *Pair) DetectionTime() time.Duration {
 	return DetectionTimeFor(p.o.AdvertInterval, R2Priority)
 }
 
-// GapBound is the pair's DetectionTime plus one second for the hook and
-// TCP: the longest gap a flow may see when failover works.
-func (p *Pair) GapBound() time.Duration { return p.DetectionTime() + time.Second }
+// GapBound is the longest gap a flow may see when failover works: the
+// pair's DetectionTime, one second for the hook and TCP, and one flow
+// interval, since the flow's last round trip before the failure may have
+// ended that long before it.
+func (p *Pair) GapBound() time.Duration {
+	return p.DetectionTime() + time.Second + p.o.Interval
+}
 
 // TCPRTOMin is Linux's lowest retransmission timeout (TCP_RTO_MIN): on a
 // lab link, whose round trip is microseconds, the first one.
@@ -566,15 +570,77 @@ func (p *Pair) WaitMaster(ctx context.Context, name string, limit time.Duration)
 // External reads router's external cache size from `show conntrack-sync
 // statistics --json`.
 func (p *Pair) External(ctx context.Context, router string) (int, error) {
+	return p.Cache(ctx, router, "external")
+}
+
+// Cache reads the size of router's cache ("internal" or "external") from
+// `show conntrack-sync statistics --json`.
+func (p *Pair) Cache(ctx context.Context, router, cache string) (int, error) {
 	js, err := p.routers[router].Show(ctx, "conntrack-sync", "statistics", "--json")
 	if err != nil {
 		return -1, err
 	}
-	n := jsonInt([]byte(js), "cache", "external", "current")
+	n := jsonInt([]byte(js), "cache", cache, "current")
 	if n < 0 {
-		return -1, fmt.Errorf("%s: no cache.external.current in statistics: %s", router, js)
+		return -1, fmt.Errorf("%s: no cache.%s.current in statistics: %s", router, cache, js)
 	}
 	return n, nil
+}
+
+// WaitNoDying waits until router's kernel has delivered the events of
+// every entry it deleted (its dying list is empty): after that, no late
+// destroy event can change conntrackd's caches. It looks with one netlink
+// datagram per poll: listing a long dying list (conntrack -L dying) would
+// take the CPU the engines need.
+func (p *Pair) WaitNoDying(ctx context.Context, router string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		var dying bool
+		// A fresh socket per poll: closing it ends the dump AnyDying
+		// stopped reading.
+		err := inNetns(p.top.NS(router), func() error {
+			c, err := ctflow.Dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			dying, err = ctflow.AnyDying(c)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", router, err)
+		}
+		if !dying {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: deleted entries still waiting for their destroy events after %v", router, limit)
+		}
+		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// WaitTransition waits until router's vrrp-transition hook has recorded a
+// run for state that started after since, and returns its record.
+func (p *Pair) WaitTransition(ctx context.Context, router, state string, since time.Time, limit time.Duration) (*transition.Record, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		rec, err := transition.ReadRecord(p.routers[router].Root)
+		if err != nil {
+			return nil, err
+		}
+		if rec != nil && rec.State == state && rec.Started.After(since) {
+			return rec, nil
+		}
+		if time.Now().After(deadline) {
+			return rec, fmt.Errorf("%s: no %s transition recorded after %v", router, state, limit)
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // WaitExternal waits until router's external cache holds at least n
@@ -862,4 +928,75 @@ func (p *Pair) Close() error {
 		p.Logf("router roots and logs kept in %s", p.o.WorkDir)
 	}
 	return err
+}
+
+// FillerGap explains a shortfall of router's external cache against the
+// synced entries FillSynced created: how many of them the cache lacks,
+// and for a few of them whether the peer's kernel table and its internal
+// cache still hold them. It tells a loss on the sync link (the peer
+// still has them) from entries the peer itself no longer has.
+func (p *Pair) FillerGap(ctx context.Context, router string) string {
+	peer := "r1"
+	if router == "r1" {
+		peer = "r2"
+	}
+	p.mu.Lock()
+	n := p.filled
+	p.mu.Unlock()
+	cache := func(r, flag string) (map[string]bool, error) {
+		out, err := p.run.Run(ctx, nil, "ip", "netns", "exec", p.top.NS(r), "conntrackd", "-C", p.routers[r].Root.ConntrackdConf(), flag)
+		if err != nil {
+			return nil, err
+		}
+		return fillerSources(string(out)), nil
+	}
+	ext, err := cache(router, "-e")
+	if err != nil {
+		return fmt.Sprintf("%s: external cache: %v", router, err)
+	}
+	in, err := cache(peer, "-i")
+	if err != nil {
+		return fmt.Sprintf("%s: internal cache: %v", peer, err)
+	}
+	out, err := p.run.Run(ctx, nil, "ip", "netns", "exec", p.top.NS(peer), "conntrack", "-L", "-p", "tcp", "--dport", "80")
+	if err != nil {
+		return fmt.Sprintf("%s: kernel table: %v", peer, err)
+	}
+	kern := fillerSources(string(out))
+	var missing []string
+	for i := range n {
+		src := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String()
+		if !ext[src] {
+			missing = append(missing, src)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s's external cache lacks %d of the %d synced entries (%s's kernel holds %d, its internal cache %d)",
+		router, len(missing), n, peer, len(kern), len(in))
+	for i, src := range missing {
+		if i == 8 {
+			fmt.Fprintf(&b, "; ...")
+			break
+		}
+		fmt.Fprintf(&b, "; %s: in %s's kernel %v, internal cache %v", src, peer, kern[src], in[src])
+	}
+	return b.String()
+}
+
+// fillerSources are the source addresses of the synced entries
+// (10.0.0.0/8 to port 80) in a conntrack or conntrackd listing.
+func fillerSources(out string) map[string]bool {
+	m := map[string]bool{}
+	for line := range strings.Lines(out) {
+		if !strings.Contains(line, "dport=80 ") {
+			continue
+		}
+		for f := range strings.FieldsSeq(line) {
+			if src, ok := strings.CutPrefix(f, "src=10."); ok {
+				m["10."+src] = true
+				break
+			}
+		}
+	}
+	return m
 }
