@@ -263,6 +263,14 @@ func (r *runner) master(dc Facts) error {
 		// states a retry could still commit.
 		return err
 	}
+	// From here on this node is a committed master: say so now, not
+	// after the housekeeping below (settling, flush, resync, bulk),
+	// which takes a second with a big table. Readers of the state (the
+	// status, the pair view, a commit deciding on the guard) must not
+	// see the old state meanwhile.
+	if err := recordGroup(r.ctx, r.o.Root, r.o.Group, GroupState{State: Master, Since: r.start, Seq: r.rec.Seq}); err != nil {
+		r.log.Warn("recording the master state", zap.Error(err))
+	}
 	var errs []error
 	if err := r.settleDestroys(); err != nil {
 		errs = append(errs, err)

@@ -49,10 +49,14 @@ type fakeCT struct {
 	// not taken in yet (-1: always); pendingPolls counts the polls.
 	pending      int
 	pendingPolls int
-	delay        map[int32]time.Duration
-	got          chan int32
-	closing      chan struct{}
-	wg           sync.WaitGroup
+	// root, when set, has eventsPending note the VRRP state recorded
+	// there while the hook waits (stateSeen).
+	root      paths.Root
+	stateSeen string
+	delay     map[int32]time.Duration
+	got       chan int32
+	closing   chan struct{}
+	wg        sync.WaitGroup
 }
 
 func newFakeCT(t *testing.T, path string) *fakeCT {
@@ -154,6 +158,11 @@ func (f *fakeCT) eventsPending() (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pendingPolls++
+	if f.root.Dir != "" {
+		if m, err := ReadVRRPState(f.root); err == nil {
+			f.stateSeen = m["MAIN"].State
+		}
+	}
 	if f.pending == 0 {
 		return "", nil
 	}
@@ -604,8 +613,12 @@ func TestMasterSettlesDestroys(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			root, sock := newRoot(t, setup{group: "MAIN"})
 			f := newFakeCT(t, sock)
-			f.external, f.pending = 100, tt.dying
+			f.external, f.pending, f.root = 100, tt.dying, root
 			err := Run(context.Background(), Options{Root: root, State: Master, Group: "MAIN", CountKernel: f.countKernel, EventsPending: f.eventsPending})
+			// Committed, the node is master while it waits.
+			if f.stateSeen != Master {
+				t.Errorf("VRRP state recorded during the wait = %q, want %q", f.stateSeen, Master)
+			}
 			if gotErr := errors.Is(err, ErrDestroysPending); gotErr != tt.wantErr {
 				t.Fatalf("Run: %v, want ErrDestroysPending %v", err, tt.wantErr)
 			}
