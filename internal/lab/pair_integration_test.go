@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +26,9 @@ func startPair(t *testing.T, ctx context.Context, o PairOptions) *Pair {
 	if o.WorkDir == "" {
 		// Not t.TempDir: that is removed after the test even when
 		// Close keeps the roots and logs of a failed one.
-		dir, err := os.MkdirTemp("", t.Name()+"-")
+		// A subtest's name has slashes; MkdirTemp wants a plain
+		// pattern.
+		dir, err := os.MkdirTemp("", strings.NewReplacer("/", "_", " ", "_", "'", "").Replace(t.Name())+"-")
 		if err != nil {
 			t.Fatal(err)
 		}

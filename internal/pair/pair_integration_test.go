@@ -124,14 +124,14 @@ func TestPairLab(t *testing.T) {
 		}
 		configure(r1, ids["r2"])
 		for _, r := range []*lab.Router{r1, r2} {
-			v := waitView(t, ctx, r, 10*time.Second, "both nodes", func(v *pair.View) bool {
-				return v.Channel == pair.ChannelUp && v.Peer != nil && v.Local.Name == r.Name && v.Peer.Name == lab.Other(r.Name)
+			// r1 took over a moment ago: until its master hook has
+			// committed, the state it records is still backup.
+			waitView(t, ctx, r, 10*time.Second, "both nodes, one master of MAIN", func(v *pair.View) bool {
+				return v.Channel == pair.ChannelUp && v.Peer != nil && v.Local.Name == r.Name && v.Peer.Name == lab.Other(r.Name) &&
+					(v.Local.Master("MAIN") || v.Peer.Master("MAIN"))
 			})
 			out, _ := run(ctx, r, "show", "high-availability")
 			t.Logf("%s: show high-availability\n%s", r.Name, out)
-			if !v.Local.Master("MAIN") && !v.Peer.Master("MAIN") {
-				t.Errorf("%s: neither node master of MAIN", r.Name)
-			}
 		}
 	})
 
