@@ -36,8 +36,10 @@ import (
 // sends, 100 where the server sends) and at 100,000 more made in r1's
 // kernel over netlink. For ctsync it also reports, from r2's hook record,
 // the time from the master hook's start until the guard's drop rule was
-// lifted. The stock pair uses the very conntrackd.conf and keepalived.conf
-// ctsync generated, with only the notify scripts replaced. tcp_loose=0.
+// lifted, and for both, after the failback that follows each failover,
+// how much of the table r1's internal cache and r2's external cache hold.
+// The stock pair uses the very conntrackd.conf and keepalived.conf ctsync
+// generated, with only the notify scripts replaced. tcp_loose=0.
 //
 //	go test -tags integration -run '^$' -bench FailoverGuard -benchtime 1x -timeout 40m ./internal/lab/
 //
@@ -71,15 +73,19 @@ func BenchmarkFailoverGuard(b *testing.B) {
 	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(w, "\nfailover r1->r2, tcp_loose=0\t")
-	fmt.Fprintln(w, "variant\tsynced entries\tflows alive (client sends + server sends)\tlongest gap\tr2 TcpOutRsts\tkernel ready\tguard lifted after\t")
+	fmt.Fprintln(w, "variant\tsynced entries\tflows alive (client sends + server sends)\tlongest gap\tr2 TcpOutRsts\tkernel ready\tguard lifted after\tafter the failback: r1 internal, r2 external\t")
 	var notes []string
 	for _, r := range rows {
 		if r.note != "" {
 			notes = append(notes, fmt.Sprintf("%s: not measured: %s", r.variant, r.note))
 			continue
 		}
-		fmt.Fprintf(w, "%s\t%d\t%d/%d (%d + %d)\t%.2f s\t%d\t%s\t%s\t\n", r.variant, r.synced, r.alive, r.flows, r.aliveCS, r.aliveSS,
-			r.gap.Seconds(), r.rsts, ms(r.kernelReady), ms(r.guardLifted))
+		after := "-"
+		if r.afterIn >= 0 {
+			after = fmt.Sprintf("%d, %d", r.afterIn, r.afterExt)
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d/%d (%d + %d)\t%.2f s\t%d\t%s\t%s\t%s\t\n", r.variant, r.synced, r.alive, r.flows, r.aliveCS, r.aliveSS,
+			r.gap.Seconds(), r.rsts, ms(r.kernelReady), ms(r.guardLifted), after)
 	}
 	w.Flush()
 	for _, n := range notes {
@@ -95,7 +101,33 @@ type benchRow struct {
 	gap                      time.Duration
 	rsts                     uint64
 	kernelReady, guardLifted time.Duration
-	note                     string // why the variant was not measured
+	// afterIn and afterExt are r1's internal and r2's external cache
+	// sizes after the failback that follows (-1: not measured).
+	afterIn, afterExt int
+	note              string // why the variant was not measured
+}
+
+// afterFailback waits for r1's master script (ctsync's hook records its
+// run; the stock script does not, so it gets 10 s, three times what it
+// takes) and for r1's dying list, then reads r1's internal and r2's
+// external cache sizes.
+func afterFailback(ctx context.Context, p *Pair, stock bool, since time.Time) (int, int, error) {
+	if stock {
+		time.Sleep(10 * time.Second)
+	} else if _, err := p.WaitTransition(ctx, "r1", "master", since, time.Minute); err != nil {
+		return -1, -1, err
+	}
+	if err := p.WaitNoDying(ctx, "r1", time.Minute); err != nil {
+		return -1, -1, err
+	}
+	// Events delivered a moment ago may still be in conntrackd's socket.
+	time.Sleep(2 * time.Second)
+	in, err := p.Cache(ctx, "r1", "internal")
+	if err != nil {
+		return -1, -1, err
+	}
+	ext, err := p.External(ctx, "r2")
+	return in, ext, err
 }
 
 func ms(d time.Duration) string {
@@ -142,9 +174,10 @@ func runVariant(b *testing.B, name string, stock, noExt bool, o PairOptions, siz
 			}
 			filled = extra
 		} else if got, werr := sy.wait(ctx, filled, 30*time.Second); werr != nil && got >= 0 && got < filled {
-			// A failover and failback later, r2 holds what r1 resent
-			// after its commit: entries whose timers the fault hook
-			// shortened may be gone. Top the table up to the size.
+			// The stock failback loses entries (its commit's late
+			// destroy events: the "after the failback" column shows
+			// how many). Top the table up so that every variant
+			// fails over with the size in its row.
 			if err = sy.fill(ctx, filled-got); err != nil {
 				return rows
 			}
@@ -172,7 +205,7 @@ func runVariant(b *testing.B, name string, stock, noExt bool, o PairOptions, siz
 		}
 		after, _ = p.TCPOutRsts(ctx, "r2")
 		row := benchRow{variant: name, synced: filled + 2*each, flows: fo.Sample.Flows, alive: fo.Sample.Alive,
-			gap: fo.Sample.LongestGap, rsts: after - rsts}
+			gap: fo.Sample.LongestGap, rsts: after - rsts, afterIn: -1, afterExt: -1}
 		if len(fo.Samples) == 2 {
 			row.aliveCS, row.aliveSS = fo.Samples[0].Alive, fo.Samples[1].Alive
 		}
@@ -187,8 +220,20 @@ func runVariant(b *testing.B, name string, stock, noExt bool, o PairOptions, siz
 		rows = append(rows, row)
 		cs.Stop()
 		ss.Stop()
+		back := time.Now()
 		if _, err = p.Failback(ctx); err != nil {
 			return rows
+		}
+		if !noExt {
+			// What the failback left of the table in r1's internal
+			// cache and r2's external cache, once r1's master script
+			// is done and every destroy event of its commit is in.
+			in, ext, merr := afterFailback(ctx, p, stock, back)
+			if merr != nil {
+				b.Logf("%s: after the failback: %v", name, merr)
+			}
+			rows[len(rows)-1].afterIn, rows[len(rows)-1].afterExt = in, ext
+			b.Logf("%s, %d synced: after the failback r1's internal cache holds %d, r2's external cache %d", name, row.synced, in, ext)
 		}
 		if err = clearFlows(ctx, sy); err != nil {
 			return rows
