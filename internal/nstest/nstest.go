@@ -179,6 +179,18 @@ func Binaries(t testing.TB) (ctsync, ctsyncd string) {
 	return filepath.Join(binDir, "ctsync"), filepath.Join(binDir, "ctsyncd")
 }
 
+// Main runs a package's tests and then removes the binaries Binaries
+// built for them: every test process builds its own, and a run of the
+// integration suite would otherwise leave some 30 MB per package behind
+// in the temp dir. Call it from the package's TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 func moduleRoot() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
