@@ -339,7 +339,7 @@ func (r *runner) settleDestroys() error {
 	var err error
 	// Nothing pending twice in a row: conntrackd may be between reading
 	// one batch of events and the next delivery of the kernel.
-	for quiet := 0; quiet < 2; {
+	for quiet := 0; ; {
 		var pending string
 		pending, err = r.o.EventsPending()
 		if err != nil {
@@ -349,7 +349,9 @@ func (r *runner) settleDestroys() error {
 			break
 		}
 		if pending == "" {
-			quiet++
+			if quiet++; quiet == 2 {
+				break
+			}
 		} else {
 			quiet = 0
 			if time.Since(t0) >= limit {
