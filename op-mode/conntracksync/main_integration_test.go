@@ -1,0 +1,11 @@
+//go:build integration
+
+package conntracksync_test
+
+import (
+	"testing"
+
+	"github.com/ctsync/ctsync/internal/nstest"
+)
+
+func TestMain(m *testing.M) { nstest.Main(m) }
