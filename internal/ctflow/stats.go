@@ -101,13 +101,23 @@ func Stats(s Socket) ([]CPUStats, error) {
 	return out, nil
 }
 
-// AnyDying reports whether the kernel holds entries it has deleted but
-// not freed yet (IPCTNL_MSG_CT_GET_DYING): with reliable event delivery,
-// those whose destroy event did not fit a listener's socket wait there
-// until the kernel delivers it again. It reads only up to the first such
-// entry: the caller closes s, which ends the rest of the dump, so that a
-// poll costs one datagram however long the list is.
-func AnyDying(s Socket) (bool, error) {
+// AnyDying reports whether the kernel conntrack table of the calling
+// thread's network namespace holds entries it has deleted but not freed
+// yet (IPCTNL_MSG_CT_GET_DYING): with reliable event delivery, those
+// whose destroy event did not fit a listener's socket wait there until
+// the kernel delivers it again. A poll costs one datagram however long
+// the list is: it reads up to the first entry and closes its socket,
+// which ends the dump.
+func AnyDying() (bool, error) {
+	c, err := Dial()
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	return anyDying(c)
+}
+
+func anyDying(s Socket) (bool, error) {
 	req := netlink.Message{
 		Header: netlink.Header{Type: msgCTGetDying, Flags: netlink.Request | netlink.Dump},
 		Data:   []byte{0, 0, 0, 0},

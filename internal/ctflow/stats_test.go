@@ -59,7 +59,7 @@ func TestAnyDying(t *testing.T) {
 			out = append(out, netlink.Message{Header: netlink.Header{Type: netlink.Done, Flags: netlink.Multi}, Data: make([]byte, 4)})
 			return out, nil
 		}, perDatagram: 2}
-		got, err := AnyDying(s)
+		got, err := anyDying(s)
 		if err != nil || got != (n > 0) {
 			t.Errorf("%d dying: AnyDying = %v, %v; want %v, nil", n, got, err, n > 0)
 		}

@@ -596,15 +596,8 @@ func (p *Pair) WaitNoDying(ctx context.Context, router string, limit time.Durati
 	deadline := time.Now().Add(limit)
 	for {
 		var dying bool
-		// A fresh socket per poll: closing it ends the dump AnyDying
-		// stopped reading.
-		err := inNetns(p.top.NS(router), func() error {
-			c, err := ctflow.Dial()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			dying, err = ctflow.AnyDying(c)
+		err := inNetns(p.top.NS(router), func() (err error) {
+			dying, err = ctflow.AnyDying()
 			return err
 		})
 		if err != nil {

@@ -43,12 +43,7 @@ func KernelCount() (int, error) {
 // list), or events delivered to conntrackd's netlink sockets but not read
 // yet (their receive queues, from /proc/PID/net/netlink).
 func eventsPending(root paths.Root) (string, error) {
-	c, err := ctflow.Dial()
-	if err != nil {
-		return "", err
-	}
-	dying, err := ctflow.AnyDying(c)
-	c.Close()
+	dying, err := ctflow.AnyDying()
 	if err != nil {
 		return "", err
 	}
