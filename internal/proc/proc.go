@@ -299,3 +299,56 @@ func KillNetns(name string) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// NetlinkBacklog sums the receive queues of the netfilter netlink
+// sockets (protocol 12) pid holds open: events the kernel delivered to
+// it that it has not read yet. It reads /proc/PID/fd for the sockets'
+// inodes and /proc/PID/net/netlink (the table of pid's network
+// namespace) for their queues.
+func NetlinkBacklog(pid int) (int, error) {
+	dir := "/proc/" + strconv.Itoa(pid)
+	fds, err := os.ReadDir(filepath.Join(dir, "fd"))
+	if err != nil {
+		return 0, err
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		l, err := os.Readlink(filepath.Join(dir, "fd", fd.Name()))
+		if err != nil {
+			continue // closed meanwhile
+		}
+		if ino, ok := strings.CutPrefix(l, "socket:["); ok {
+			inodes[strings.TrimSuffix(ino, "]")] = true
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "net", "netlink"))
+	if err != nil {
+		return 0, err
+	}
+	return parseNetlinkBacklog(string(b), inodes)
+}
+
+// parseNetlinkBacklog reads /proc/net/netlink ("sk Eth Pid Groups Rmem
+// Wmem Dump Locks Drops Inode") and sums Rmem of the NETLINK_NETFILTER
+// sockets whose inode is in inodes.
+func parseNetlinkBacklog(table string, inodes map[string]bool) (int, error) {
+	total := 0
+	for i, line := range strings.Split(strings.TrimSpace(table), "\n") {
+		f := strings.Fields(line)
+		if i == 0 {
+			if len(f) < 10 || f[1] != "Eth" || f[4] != "Rmem" || f[9] != "Inode" {
+				return 0, fmt.Errorf("/proc/net/netlink: unexpected header %q", line)
+			}
+			continue
+		}
+		if len(f) < 10 || f[1] != "12" || !inodes[f[9]] {
+			continue
+		}
+		n, err := strconv.Atoi(f[4])
+		if err != nil {
+			return 0, fmt.Errorf("/proc/net/netlink: Rmem %q: %w", f[4], err)
+		}
+		total += n
+	}
+	return total, nil
+}

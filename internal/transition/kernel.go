@@ -3,12 +3,12 @@ package transition
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/ctsync/ctsync/internal/ctflow"
 	"github.com/ctsync/ctsync/internal/paths"
+	"github.com/ctsync/ctsync/internal/proc"
 )
 
 // KernelCount returns how many entries the kernel conntrack table of the
@@ -54,58 +54,9 @@ func eventsPending(root paths.Root) (string, error) {
 	if err != nil || st == nil || !st.Running() {
 		return "", err
 	}
-	n, err := netlinkBacklog(fmt.Sprintf("/proc/%d", st.Pid))
+	n, err := proc.NetlinkBacklog(st.Pid)
 	if err != nil || n == 0 {
 		return "", err
 	}
 	return fmt.Sprintf("%d bytes of events unread by conntrackd", n), nil
-}
-
-// netlinkBacklog sums the receive queues of the netfilter netlink
-// sockets (protocol 12) that the process at procDir holds open.
-func netlinkBacklog(procDir string) (int, error) {
-	fds, err := os.ReadDir(filepath.Join(procDir, "fd"))
-	if err != nil {
-		return 0, err
-	}
-	inodes := map[string]bool{}
-	for _, fd := range fds {
-		l, err := os.Readlink(filepath.Join(procDir, "fd", fd.Name()))
-		if err != nil {
-			continue // closed meanwhile
-		}
-		if ino, ok := strings.CutPrefix(l, "socket:["); ok {
-			inodes[strings.TrimSuffix(ino, "]")] = true
-		}
-	}
-	b, err := os.ReadFile(filepath.Join(procDir, "net", "netlink"))
-	if err != nil {
-		return 0, err
-	}
-	return parseNetlinkBacklog(string(b), inodes)
-}
-
-// parseNetlinkBacklog reads /proc/net/netlink ("sk Eth Pid Groups Rmem
-// Wmem Dump Locks Drops Inode") and sums Rmem of the NETLINK_NETFILTER
-// sockets whose inode is in inodes.
-func parseNetlinkBacklog(table string, inodes map[string]bool) (int, error) {
-	total := 0
-	for i, line := range strings.Split(strings.TrimSpace(table), "\n") {
-		f := strings.Fields(line)
-		if i == 0 {
-			if len(f) < 10 || f[1] != "Eth" || f[4] != "Rmem" || f[9] != "Inode" {
-				return 0, fmt.Errorf("/proc/net/netlink: unexpected header %q", line)
-			}
-			continue
-		}
-		if len(f) < 10 || f[1] != "12" || !inodes[f[9]] {
-			continue
-		}
-		n, err := strconv.Atoi(f[4])
-		if err != nil {
-			return 0, fmt.Errorf("/proc/net/netlink: Rmem %q: %w", f[4], err)
-		}
-		total += n
-	}
-	return total, nil
 }
