@@ -339,17 +339,16 @@ func (r *runner) settleDestroys() error {
 	var err error
 	// Nothing pending twice in a row: conntrackd may be between reading
 	// one batch of events and the next delivery of the kernel.
-	for quiet := 0; ; {
+	for quiet := 0; quiet < 2; {
 		var pending string
-		pending, err = r.o.EventsPending()
-		if err != nil {
+		if pending, err = r.o.EventsPending(); err != nil {
 			// A kernel that cannot tell: proceed as before.
-			st.Detail = "cannot tell: " + err.Error()
-			err = nil
+			st.Detail, err = "cannot tell: "+err.Error(), nil
 			break
 		}
 		if pending == "" {
-			if quiet++; quiet == 2 {
+			quiet++
+			if quiet == 2 {
 				break
 			}
 		} else {
@@ -359,13 +358,16 @@ func (r *runner) settleDestroys() error {
 				break
 			}
 		}
+		t := time.NewTimer(settlePoll)
 		select {
 		case <-r.ctx.Done():
 			err = r.ctx.Err()
-		case <-time.After(settlePoll):
-			continue
+		case <-t.C:
 		}
-		break
+		t.Stop()
+		if err != nil {
+			break
+		}
 	}
 	if err == nil && st.Detail == "" {
 		st.Detail = fmt.Sprintf("conntrackd has read every event after %d ms", time.Since(t0).Milliseconds())
