@@ -4,6 +4,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -269,17 +270,16 @@ func (s syncer) wait(ctx context.Context, n int, limit time.Duration) (int, erro
 	if !s.kernel {
 		return s.p.WaitExternal(ctx, "r2", n, limit)
 	}
-	deadline := time.Now().Add(limit)
-	for {
-		got, err := s.count(ctx)
-		if err != nil || got >= n {
-			return got, err
-		}
-		if time.Now().After(deadline) {
-			return got, fmt.Errorf("r2: kernel table holds %d entries after %v, want %d", got, limit, n)
-		}
-		time.Sleep(200 * time.Millisecond)
+	got := -1
+	err := poll(ctx, limit, 200*time.Millisecond, func() (bool, error) {
+		var err error
+		got, err = s.count(ctx)
+		return got >= n, err
+	})
+	if errors.Is(err, errPollLimit) {
+		return got, fmt.Errorf("r2: kernel table holds %d entries after %v, want %d", got, limit, n)
 	}
+	return got, err
 }
 
 // fill is FillSynced, or for the kernel count the same entries made in

@@ -593,71 +593,52 @@ func (p *Pair) Cache(ctx context.Context, router, cache string) (int, error) {
 // datagram per poll: listing a long dying list (conntrack -L dying) would
 // take the CPU the engines need.
 func (p *Pair) WaitNoDying(ctx context.Context, router string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		var dying bool
-		err := inNetns(p.top.NS(router), func() (err error) {
-			dying, err = ctflow.AnyDying()
+	err := poll(ctx, limit, 200*time.Millisecond, func() (done bool, err error) {
+		err = inNetns(p.top.NS(router), func() (err error) {
+			done, err = ctflow.AnyDying()
+			done = !done
 			return err
 		})
-		if err != nil {
-			return fmt.Errorf("%s: %w", router, err)
-		}
-		if !dying {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: deleted entries still waiting for their destroy events after %v", router, limit)
-		}
-		if err := sleep(ctx, 200*time.Millisecond); err != nil {
-			return err
-		}
+		return done, err
+	})
+	if errors.Is(err, errPollLimit) {
+		return fmt.Errorf("%s: deleted entries still waiting for their destroy events after %v", router, limit)
 	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", router, err)
+	}
+	return nil
 }
 
 // WaitTransition waits until router's vrrp-transition hook has recorded a
 // run for state that started after since, and returns its record.
 func (p *Pair) WaitTransition(ctx context.Context, router, state string, since time.Time, limit time.Duration) (*transition.Record, error) {
-	deadline := time.Now().Add(limit)
-	for {
-		rec, err := transition.ReadRecord(p.routers[router].Root)
-		if err != nil {
-			return nil, err
-		}
-		if rec != nil && rec.State == state && rec.Started.After(since) {
-			return rec, nil
-		}
-		if time.Now().After(deadline) {
-			return rec, fmt.Errorf("%s: no %s transition recorded after %v", router, state, limit)
-		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
-			return nil, err
-		}
+	var rec *transition.Record
+	err := poll(ctx, limit, 100*time.Millisecond, func() (bool, error) {
+		var err error
+		rec, err = transition.ReadRecord(p.routers[router].Root)
+		return rec != nil && rec.State == state && rec.Started.After(since), err
+	})
+	if errors.Is(err, errPollLimit) {
+		return rec, fmt.Errorf("%s: no %s transition recorded after %v", router, state, limit)
 	}
+	return rec, err
 }
 
 // WaitExternal waits until router's external cache holds at least n
 // entries and returns the last count seen; it fails when limit passes
 // first or the statistics cannot be read (the count is then -1).
 func (p *Pair) WaitExternal(ctx context.Context, router string, n int, limit time.Duration) (int, error) {
-	deadline := time.Now().Add(limit)
 	last := -1
-	for {
+	err := poll(ctx, limit, 200*time.Millisecond, func() (bool, error) {
 		var err error
 		last, err = p.External(ctx, router)
-		if err != nil {
-			return last, err
-		}
-		if last >= n {
-			return last, nil
-		}
-		if time.Now().After(deadline) {
-			return last, fmt.Errorf("%s: external cache holds %d entries after %v, want %d", router, last, limit, n)
-		}
-		if err := sleep(ctx, 200*time.Millisecond); err != nil {
-			return last, err
-		}
+		return last >= n, err
+	})
+	if errors.Is(err, errPollLimit) {
+		return last, fmt.Errorf("%s: external cache holds %d entries after %v, want %d", router, last, limit, n)
 	}
+	return last, err
 }
 
 // TCPOutRsts is Tcp: OutRsts of /proc/net/snmp in router's namespace:
@@ -750,6 +731,12 @@ func (p *Pair) Resend(ctx context.Context) error {
 	return nil
 }
 
+// fillerSource is the source address of synced entry i: one address per
+// entry, in 10.0.0.0/8.
+func fillerSource(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+}
+
 // fillTable creates entries first..first+n-1 in the namespace's kernel
 // conntrack table, over four netlink sockets opened in it, a batch of
 // requests per send.
@@ -792,7 +779,7 @@ func fillTable(ns string, first, n int) error {
 			}
 			for k := w; k < n; k += workers {
 				i := first + k
-				src := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+				src := fillerSource(i)
 				f := ctflow.EstablishedTCP(src, dst, uint16(1024+i%60000), 80, 3600)
 				// CONFIRMED must be in the status: the kernel sets it on
 				// creation and refuses (EBUSY) a request that clears it.
@@ -970,7 +957,7 @@ func (p *Pair) FillerGap(ctx context.Context, router string) string {
 	kern := fillerSources(string(out))
 	var missing []string
 	for i := range n {
-		src := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String()
+		src := fillerSource(i).String()
 		if !ext[src] {
 			missing = append(missing, src)
 		}

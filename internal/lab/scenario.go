@@ -236,6 +236,28 @@ func deaths(s Sample) string {
 	return " (" + s.DeathSummary() + ")"
 }
 
+// errPollLimit is poll's limit passing before cond held.
+var errPollLimit = errors.New("limit passed")
+
+// poll calls cond every interval until it holds, returns an error, ctx
+// ends or limit passes (errPollLimit; the caller says what it waited
+// for).
+func poll(ctx context.Context, limit, interval time.Duration, cond func() (bool, error)) error {
+	deadline := time.Now().Add(limit)
+	for {
+		ok, err := cond()
+		if err != nil || ok {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return errPollLimit
+		}
+		if err := sleep(ctx, interval); err != nil {
+			return err
+		}
+	}
+}
+
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
