@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ctsync/ctsync/internal/configd"
-
 	"github.com/ctsync/ctsync/internal/conntrackd"
 	"github.com/ctsync/ctsync/internal/opcmd"
 	"github.com/ctsync/ctsync/internal/service"
